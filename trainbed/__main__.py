@@ -1,0 +1,3 @@
+from trainbed.cli import main
+
+main()

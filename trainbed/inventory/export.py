@@ -1,0 +1,75 @@
+"""The inventory as other tools want it: pyinfra groups and an Ansible script inventory.
+
+Both carry the same groups (`Inventory.groups`) and the same per-host variables, so there is never
+a second list of hosts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from trainbed.inventory.model import Inventory, Node
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, tuples and paths as JSON-ready dicts, lists and strings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def host_vars(inventory: Inventory, node: Node) -> dict[str, Any]:
+    """Variables of one host: where to reach it, its validated model, the inventory it came from."""
+    ssh = inventory.ssh
+    return {
+        "ssh_hostname": node.address,
+        "ssh_user": ssh.user,
+        "ssh_port": ssh.port,
+        "ssh_key": str(ssh.key_file),
+        "ssh_known_hosts_file": str(ssh.known_hosts_file),
+        "ssh_strict_host_key_checking": ssh.strict_host_key_checking,
+        "trainbed_inventory": str(inventory.source),
+        "trainbed_kind": node.kind,
+        "trainbed_roles": list(node.roles),
+        "trainbed_node": _plain(node),
+    }
+
+
+def pyinfra_groups(inventory: Inventory) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Module-level names for a pyinfra inventory file: group → [(host, host data)]."""
+    data = {node.hostname: host_vars(inventory, node) for node in inventory.nodes}
+    return {
+        group: [(host, data[host]) for host in hosts] for group, hosts in inventory.groups().items()
+    }
+
+
+def ansible_inventory(inventory: Inventory) -> dict[str, Any]:
+    """The JSON an Ansible script inventory prints for `--list`."""
+    hostvars = {}
+    for node in inventory.nodes:
+        ssh_vars = host_vars(inventory, node)
+        hostvars[node.hostname] = {
+            "ansible_host": node.address,
+            "ansible_user": inventory.ssh.user,
+            "ansible_port": inventory.ssh.port,
+            "ansible_ssh_private_key_file": str(inventory.ssh.key_file),
+            "ansible_ssh_common_args": (
+                f"-o UserKnownHostsFile={inventory.ssh.known_hosts_file} "
+                f"-o StrictHostKeyChecking={inventory.ssh.strict_host_key_checking}"
+            ),
+            **{k: v for k, v in ssh_vars.items() if k.startswith("trainbed_")},
+        }
+    groups: dict[str, Any] = {
+        group: {"hosts": hosts} for group, hosts in inventory.groups().items() if hosts
+    }
+    groups["all"] = {"children": ["ungrouped", *groups]}
+    groups["_meta"] = {"hostvars": hostvars}
+    return groups

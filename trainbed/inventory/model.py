@@ -1,0 +1,382 @@
+"""The typed inventory model, built from a document that already passed the schema.
+
+Defaults the schema documents are applied here, so nothing downstream looks at raw YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: GPUs an NVSwitch baseboard carries, by server model.
+GPUS_PER_MODEL: dict[str, int] = {"XE9680": 8, "XE8640": 4}
+#: HCAs per compute node for each network configuration of the reference design.
+HCAS_PER_CONFIG: dict[int, int] = {1: 8, 2: 4}
+#: Design defaults for NFS mounts of PowerScale exports (the white paper's storage section).
+DEFAULT_MOUNT_OPTIONS: tuple[str, ...] = (
+    "hard",
+    "nconnect=16",
+    "rsize=1048576",
+    "wsize=1048576",
+    "proto=tcp",
+    "_netdev",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    name: str
+    version: str
+
+    @property
+    def spec(self) -> str:
+        """apt's `name=version` form."""
+        return f"{self.name}={self.version}"
+
+    @property
+    def upstream_version(self) -> str:
+        """The version without epoch and Debian revision."""
+        version = self.version.split(":", 1)[-1]
+        return version.rsplit("-", 1)[0] if "-" in version else version
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    name: str
+    domain: str
+    os_release: str
+    ntp_servers: tuple[str, ...]
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ssh:
+    user: str
+    port: int
+    key_file: Path
+    known_hosts_file: Path
+    strict_host_key_checking: str
+
+
+@dataclass(frozen=True, slots=True)
+class IpNetwork:
+    subnet: str
+    gateway: str | None
+    mtu: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetManager:
+    host: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rail:
+    name: str
+    switch: str
+    subnet_prefix: str
+    subnet_managers: tuple[SubnetManager, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InfiniBand:
+    network_config: int
+    link_rate_gbps: int
+    link_layer: str
+    gpudirect_rdma: bool
+    rails: tuple[Rail, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Networks:
+    management: IpNetwork
+    ethernet: IpNetwork
+    infiniband: InfiniBand
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    name: str
+    model: str
+    role: str
+    fabric: str
+    externally_managed: bool
+    uplinks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hca:
+    device: str
+    rail: str
+    port: int
+    port_guid: str | None
+    nearest_gpu: int | None
+    switch: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cpu:
+    sockets: int
+    cores_per_socket: int
+    threads_per_core: int
+
+    @property
+    def cpus(self) -> int:
+        return self.sockets * self.cores_per_socket * self.threads_per_core
+
+
+@dataclass(frozen=True, slots=True)
+class Gpus:
+    model: str
+    count: int
+    memory_mib: int | None
+    nvswitch: bool
+    bus_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    model: str
+    cpu: Cpu
+    real_memory_mb: int
+    gpus: Gpus
+    local_scratch: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlNode:
+    hostname: str
+    address: str
+    ethernet_address: str | None
+    roles: tuple[str, ...]
+    hcas: tuple[Hca, ...]
+    cpu: Cpu | None
+    real_memory_mb: int | None
+    kind: str = "control_plane"
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeNode:
+    hostname: str
+    address: str
+    ethernet_address: str | None
+    bmc_address: str | None
+    profile: Profile
+    hcas: tuple[Hca, ...]
+    kind: str = "compute"
+    roles: tuple[str, ...] = ("slurmd",)
+
+
+Node = ControlNode | ComputeNode
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    name: str
+    path: str
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class PowerScale:
+    name: str
+    model: str
+    onefs_version: str | None
+    smartconnect_zone: str
+    address: str | None
+    exports: tuple[Export, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    export: Export
+    mount_point: str
+    nfs_version: str
+    options: tuple[str, ...]
+    automount: bool
+    on: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    name: str
+    uris: tuple[str, ...]
+    suites: tuple[str, ...]
+    components: tuple[str, ...]
+    signed_by: Path
+    on: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NvidiaSoftware:
+    driver_branch: str
+    driver_version: str
+    fabricmanager_version: str
+    driver: Package
+    fabricmanager: Package
+    dcgm: Package | None
+    extra: tuple[Package, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InfinibandSoftware:
+    ofed_flavour: str
+    ofed_version: str
+    ofed: tuple[Package, ...]
+    diagnostics: tuple[Package, ...]
+    subnet_manager: Package
+    perftest: Package
+    nccl: tuple[Package, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmSoftware:
+    version: str
+    common: tuple[Package, ...]
+    controller: tuple[Package, ...]
+    database: tuple[Package, ...]
+    compute: tuple[Package, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Software:
+    repositories: tuple[Repository, ...]
+    kernel: tuple[Package, ...]
+    nvidia: NvidiaSoftware
+    infiniband: InfinibandSoftware
+    slurm: SlurmSoftware
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    name: str
+    nodes: tuple[str, ...]
+    default: bool
+    max_time: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    enabled: bool
+    database_name: str
+    database_user: str
+    database_password_file: Path | None
+    database_password_env: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmSettings:
+    partitions: tuple[Partition, ...]
+    accounting: Accounting
+    gres_autodetect: str
+    gres_device_files: str | None
+    proctrack_type: str
+    task_plugins: tuple[str, ...]
+    mpi_default: str
+    plugins: dict[str, bool]
+    munge_uid: int
+    slurm_uid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    ib_write_bw_fraction: float = 0.9
+    ib_write_bw_min_gbps: float | None = None
+    nccl_single_node_min_busbw_gbs: float | None = None
+    nccl_multi_node_fraction: float = 0.85
+    nccl_multi_node_min_busbw_gbs: float | None = None
+    nccl_large_message_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Probes:
+    submit_host: str | None
+    partition: str | None
+    job_time_limit: str
+    thresholds: Thresholds
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A validated cluster inventory. `source` is the YAML file it came from."""
+
+    source: Path
+    cluster: Cluster
+    ssh: Ssh
+    networks: Networks
+    switches: tuple[Switch, ...]
+    control_plane: tuple[ControlNode, ...]
+    profiles: dict[str, Profile]
+    compute: tuple[ComputeNode, ...]
+    storage: PowerScale
+    mounts: tuple[Mount, ...]
+    software: Software
+    slurm: SlurmSettings
+    probes: Probes
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node trainbed logs in to: control plane first, then compute."""
+        return (*self.control_plane, *self.compute)
+
+    def node(self, hostname: str) -> Node:
+        for node in self.nodes:
+            if node.hostname == hostname:
+                return node
+        raise KeyError(hostname)
+
+    def with_role(self, role: str) -> tuple[ControlNode, ...]:
+        return tuple(node for node in self.control_plane if role in node.roles)
+
+    @property
+    def slurmctld_hosts(self) -> tuple[ControlNode, ...]:
+        """Primary controller first, then the backup if any."""
+        return self.with_role("slurmctld_primary") + self.with_role("slurmctld_backup")
+
+    @property
+    def slurmdbd_host(self) -> ControlNode | None:
+        hosts = self.with_role("slurmdbd")
+        return hosts[0] if hosts and self.slurm.accounting.enabled else None
+
+    @property
+    def submit_host(self) -> ControlNode:
+        """Where probes run `sbatch`: the inventory's choice, a login node, else the controller."""
+        if self.probes.submit_host:
+            node = self.node(self.probes.submit_host)
+            assert isinstance(node, ControlNode)
+            return node
+        return (self.with_role("login") or self.slurmctld_hosts)[0]
+
+    @property
+    def slurm_nodes(self) -> tuple[Node, ...]:
+        """Nodes running munge and Slurm daemons or clients."""
+        return self.nodes
+
+    @property
+    def rails(self) -> tuple[Rail, ...]:
+        return self.networks.infiniband.rails
+
+    def switch(self, name: str) -> Switch:
+        return next(sw for sw in self.switches if sw.name == name)
+
+    def groups(self) -> dict[str, list[str]]:
+        """Group name → hostnames, shared by the pyinfra and Ansible inventories."""
+        groups: dict[str, list[str]] = {
+            "control_plane": [n.hostname for n in self.control_plane],
+            "compute": [n.hostname for n in self.compute],
+            "slurm": [n.hostname for n in self.slurm_nodes],
+        }
+        for role in ("cluster_manager", "slurmctld_primary", "slurmctld_backup", "login"):
+            groups[role] = [n.hostname for n in self.with_role(role)]
+        sm_hosts = {sm.host for rail in self.rails for sm in rail.subnet_managers}
+        groups["opensm"] = [n.hostname for n in self.nodes if n.hostname in sm_hosts]
+        groups["slurmctld"] = [n.hostname for n in self.slurmctld_hosts]
+        groups["slurmdbd"] = [self.slurmdbd_host.hostname] if self.slurmdbd_host else []
+        groups["slurmd"] = groups["compute"]
+        groups["infiniband"] = [n.hostname for n in self.nodes if n.hcas]
+        return groups
