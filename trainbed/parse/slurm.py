@@ -153,7 +153,7 @@ class SinfoRow:
     default: bool
     avail: str
     timelimit: str
-    nodes: int | None
+    nodes: int
     state: str
     state_flags: tuple[str, ...]
     nodelist: str
@@ -176,14 +176,14 @@ def split_sinfo_state(state: str) -> tuple[str, tuple[str, ...]]:
 def parse_sinfo(text: str) -> list[SinfoRow]:
     """Rows of the default ``sinfo`` output (``PARTITION AVAIL TIMELIMIT NODES STATE NODELIST``).
 
-    The header and lines with fewer than five columns are skipped; a row with no node list
-    (zero nodes) gets ``nodelist=""``.
+    Lines with fewer than five columns or a non-numeric NODES column (the header, error
+    messages) are skipped; a row with no node list (zero nodes) gets ``nodelist=""``.
     """
     rows: list[SinfoRow] = []
     for line in text.splitlines():
         cells = line.split()
-        if len(cells) < 5 or cells[0] == "PARTITION":
-            continue
+        if len(cells) < 5 or not re.fullmatch(r"[0-9]+", cells[3]):
+            continue  # the header, or not a table row (an error message)
         partition, avail, timelimit, nodes, state = cells[:5]
         base, flags = split_sinfo_state(state)
         rows.append(
@@ -192,7 +192,7 @@ def parse_sinfo(text: str) -> list[SinfoRow]:
                 default=partition.endswith("*"),
                 avail=avail,
                 timelimit=timelimit,
-                nodes=_int(nodes),
+                nodes=int(nodes),
                 state=base,
                 state_flags=flags,
                 nodelist=" ".join(cells[5:]),
