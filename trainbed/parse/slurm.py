@@ -69,7 +69,7 @@ def _null(value: str | None) -> str | None:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and re.fullmatch(r"\d+", value.strip()) else None
+    return int(value) if value is not None and re.fullmatch(r"[0-9]+", value.strip()) else None
 
 
 def split_state(state: str) -> tuple[str, tuple[str, ...]]:
@@ -203,7 +203,7 @@ def parse_sinfo(text: str) -> list[SinfoRow]:
 
 # --------------------------------------------------------------------------- hostlists
 
-_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?$")
 
 
 def _split_top_level(hostlist: str) -> list[str]:
@@ -267,7 +267,7 @@ def expand_hostlist(hostlist: str) -> list[str]:
     return [host for part in _split_top_level(hostlist) for host in _expand_one(part, hostlist)]
 
 
-_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<num>\d+)(?P<suffix>\D*)$")
+_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<num>[0-9]+)(?P<suffix>[^0-9]*)$")
 
 
 def _ranges(numbers: list[str]) -> list[str]:
