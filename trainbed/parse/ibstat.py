@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 _CA = re.compile(r"^CA\s+'(?P<name>[^']*)'\s*$")
 _PORT = re.compile(r"^\s*Port\s+(?P<num>\d+)\s*:\s*$")
-_KEY_VALUE = re.compile(r"^\s+(?P<key>[^:]+?)\s*:\s*(?P<value>.*?)\s*$")
+_KEY_VALUE = re.compile(r"^\s*(?P<key>[^:]+?)\s*:\s*(?P<value>.*?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,6 @@ class CaInfo:
     ports: tuple[IbPort, ...] = ()
 
 
-_CA_KEYS = {
-    "CA type": "ca_type",
-    "Firmware version": "firmware_version",
-    "Hardware version": "hardware_version",
-    "Node GUID": "node_guid",
-    "System image GUID": "system_image_guid",
-}
 _PORT_KEYS = {
     "State": "state",
     "Physical state": "physical_state",
@@ -68,9 +61,13 @@ def _int(value: str) -> int | None:
 def _build_ca(name: str, fields: dict[str, str], ports: list[dict[str, object]]) -> CaInfo:
     return CaInfo(
         name=name,
+        ca_type=fields.get("CA type"),
         num_ports=_int(fields.get("Number of ports", "")),
+        firmware_version=fields.get("Firmware version"),
+        hardware_version=fields.get("Hardware version"),
+        node_guid=fields.get("Node GUID"),
+        system_image_guid=fields.get("System image GUID"),
         ports=tuple(IbPort(**p) for p in ports),  # type: ignore[arg-type]
-        **{attr: fields[key] for key, attr in _CA_KEYS.items() if key in fields},
     )
 
 
