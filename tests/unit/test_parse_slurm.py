@@ -1,0 +1,193 @@
+"""Slurm parsers against real output (tests/fixtures/real, see SOURCES_hw.md), and hostlists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trainbed.parse.slurm import (
+    compress_hostlist,
+    expand_hostlist,
+    parse_scontrol_show_node,
+    parse_sinfo,
+    split_state,
+)
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "real"
+
+
+def _read(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+# --------------------------------------------------------------------------- scontrol
+
+
+def test_scontrol_idle_drain_gres_count_lower() -> None:
+    (node,) = parse_scontrol_show_node(
+        _read("slurm_scontrol_show_node_idle_drain_gres_count_lower.txt")
+    )
+
+    assert node.name == "yigou-dev-102-68"
+    assert node.state == "IDLE"
+    assert node.state_flags == ("DRAIN",)
+    assert node.drained
+    assert node.gres == "gpu:nvidia-rtx-3090:1"
+    assert node.cfg_tres == {"cpu": "8", "mem": "1M", "billing": "8", "gres/gpu": "1"}
+    assert node.cpu_tot == 8
+    assert node.real_memory_mib == 1
+    assert node.partitions == ("compute100",)  # value followed by trailing spaces
+    assert node.reason == (
+        "gres/gpu count reported lower than configured (0 < 1) [slurm@2024-12-19T11:03:34]"
+    )
+    assert node.reason_user == "slurm"
+    assert node.reason_time == "2024-12-19T11:03:34"
+    # OS= holds spaces and '#': it runs to the end of its line.
+    assert node.fields["OS"] == (
+        "Linux 5.10.0-153.12.0.92.oe2203sp2.x86_64 #1 SMP Wed Jun 28 23:04:48 CST 2023"
+    )
+    assert node.fields["Version"] == "24.05.0-0rc1"
+    assert node.fields["AllocTRES"] == ""
+    assert node.fields["AvailableFeatures"] == "(null)"
+    assert node.fields["CoresPerSocket"] == "1"
+
+
+def test_scontrol_two_nodes_reason_with_equals() -> None:
+    text = (
+        "NodeName=gpu01 Arch=x86_64 CoresPerSocket=56\n"
+        "   CPUTot=224 RealMemory=2000000\n"
+        "   State=MIXED ThreadsPerCore=2\n"
+        "   Partitions=batch,debug\n"
+        "\n"
+        "NodeName=gpu02 Arch=x86_64\n"
+        "   State=DOWN*+DRAIN\n"
+        "   Reason=NHC: ib_write_bw mlx5_3 rate=200 expected=400 [root@2025-01-01T00:00:00]\n"
+    )
+    a, b = parse_scontrol_show_node(text)
+    assert (a.name, a.state, a.state_flags, a.cpu_tot) == ("gpu01", "MIXED", (), 224)
+    assert a.partitions == ("batch", "debug")
+    assert a.reason is None
+    assert not a.drained
+    assert (b.state, b.state_flags) == ("DOWN", ("DRAIN", "NOT_RESPONDING"))
+    assert b.reason == "NHC: ib_write_bw mlx5_3 rate=200 expected=400 [root@2025-01-01T00:00:00]"
+    assert b.reason_user == "root"
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("IDLE+DRAIN", ("IDLE", ("DRAIN",))),
+        ("ALLOCATED", ("ALLOCATED", ())),
+        ("IDLE*", ("IDLE", ("NOT_RESPONDING",))),
+        ("", ("", ())),
+    ],
+)
+def test_split_state(state: str, expected: tuple[str, tuple[str, ...]]) -> None:
+    assert split_state(state) == expected
+
+
+# --------------------------------------------------------------------------- sinfo
+
+
+def test_sinfo_drng_fail_maint_mix_idle() -> None:
+    rows = parse_sinfo(_read("slurm_sinfo_drng_fail_maint_mix_idle.txt"))
+
+    assert len(rows) == 9
+    summary = [(r.partition, r.nodes, r.state, r.state_flags) for r in rows]
+    assert summary == [
+        ("cpu", 55, "drng", ("PENDING_REBOOT",)),
+        ("cpu", 1, "fail", ("NOT_RESPONDING",)),
+        ("gpu", 12, "drng", ("PENDING_REBOOT",)),
+        ("gpu", 5, "maint", ()),
+        ("gpu", 3, "fail", ("NOT_RESPONDING",)),
+        ("gpu", 7, "mix", ()),
+        ("debug", 2, "idle", ()),
+        ("idle", 2, "idle", ()),  # a partition named "idle"
+        ("highmem", 2, "mix", ()),
+    ]
+    assert [r.partition for r in rows if r.default] == ["debug"]
+    assert rows[2].timelimit == "14-00:00:0"  # cut to the column width by sinfo
+    assert rows[6].timelimit == "10:00"
+    assert {r.avail for r in rows} == {"up"}
+    assert rows[1].nodelist == "f005"
+    # Every row's node list expands to exactly its NODES count.
+    for row in rows:
+        assert len(row.hosts()) == row.nodes
+    assert rows[4].hosts() == ["c020", "c021", "c022"]
+    assert "f005" not in rows[0].hosts()
+    assert rows[0].hosts()[-1] == "f024"
+
+
+def test_sinfo_zero_nodes_and_garbage() -> None:
+    text = "PARTITION AVAIL  TIMELIMIT  NODES  STATE NODELIST\nempty up infinite 0 n/a \nxx\n"
+    (row,) = parse_sinfo(text)
+    assert (row.partition, row.nodes, row.state, row.nodelist) == ("empty", 0, "n/a", "")
+    assert (
+        parse_sinfo("sinfo: error: slurm_load_partitions: Unable to contact slurm controller") == []
+    )
+
+
+# --------------------------------------------------------------------------- hostlists
+
+
+@pytest.mark.parametrize(
+    ("hostlist", "hosts"),
+    [
+        ("gpu[01-03,07],cp1", ["gpu01", "gpu02", "gpu03", "gpu07", "cp1"]),
+        ("node[8-10]", ["node8", "node9", "node10"]),
+        ("node[08-10]", ["node08", "node09", "node10"]),
+        ("r[1-2]n[1-2]", ["r1n1", "r1n2", "r2n1", "r2n2"]),
+        ("gpu[1-2]-ib", ["gpu1-ib", "gpu2-ib"]),
+        ("single", ["single"]),
+        ("", []),
+    ],
+)
+def test_expand_hostlist(hostlist: str, hosts: list[str]) -> None:
+    assert expand_hostlist(hostlist) == hosts
+
+
+@pytest.mark.parametrize("bad", ["gpu[01-03", "gpu01-03]", "gpu[a-b]", "gpu[3-1]", "g[[1]]"])
+def test_expand_hostlist_rejects_malformed(bad: str) -> None:
+    with pytest.raises(ValueError):
+        expand_hostlist(bad)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "hostlist"),
+    [
+        (["gpu01", "gpu02", "gpu03", "gpu07", "cp1"], "gpu[01-03,07],cp1"),
+        (["gpu03", "gpu01", "gpu02", "gpu01"], "gpu[01-03]"),
+        (["node9", "node10"], "node[9-10]"),
+        (["login", "gpu1"], "login,gpu1"),
+        ([], ""),
+    ],
+)
+def test_compress_hostlist(hosts: list[str], hostlist: str) -> None:
+    assert compress_hostlist(hosts) == hostlist
+
+
+_hostname = st.from_regex(r"[a-z][a-z0-9-]{0,6}[0-9]{0,4}", fullmatch=True)
+
+
+@given(st.lists(_hostname, max_size=40))
+def test_hostlist_round_trip(hosts: list[str]) -> None:
+    compressed = compress_hostlist(hosts)
+    expanded = expand_hostlist(compressed)
+    assert set(expanded) == set(hosts)
+    assert len(expanded) == len(set(expanded)), "compress deduplicates"
+    assert compress_hostlist(expanded) == compressed
+
+
+@given(
+    prefix=st.from_regex(r"[a-z]{1,5}", fullmatch=True),
+    numbers=st.sets(st.integers(min_value=0, max_value=300), max_size=60),
+    width=st.integers(min_value=1, max_value=4),
+)
+def test_padded_numbered_hosts_round_trip_in_order(
+    prefix: str, numbers: set[int], width: int
+) -> None:
+    hosts = [f"{prefix}{n:0{width}d}" for n in sorted(numbers)]
+    assert expand_hostlist(compress_hostlist(hosts)) == hosts

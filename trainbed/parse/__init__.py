@@ -1,0 +1,1 @@
+"""Parsers for the text output of hardware, fabric and Slurm commands (pure functions)."""
