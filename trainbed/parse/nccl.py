@@ -111,7 +111,8 @@ class _Builder:
 
     stream: str
     phase: int = -1
-    closed: bool = False
+    closed: bool = False  # a fatal failure was printed: takes no more table lines
+    touched: int = 0  # number of the last line routed here
     nccl_tests_version: str | None = None
     nccl_version: str | None = None
     collective: str | None = None
@@ -160,30 +161,32 @@ def _dispatch(runs: list[_Builder], line: Line) -> None:
     if not text.strip():
         return
     if match := _RE_VERSION.match(text):
-        run = _route(runs, line.stream, _VERSION)
+        run = _route(runs, line, _VERSION)
         run.nccl_tests_version = match.group(1)
         if match.group(2) and run.nccl_version is None:
             run.nccl_version = _decode_nccl_version(int(match.group(2)))
     elif match := _RE_STARTING.match(text):
-        _route(runs, line.stream, _STARTING).collective = match.group(1)
+        _route(runs, line, _STARTING).collective = match.group(1)
     elif _RE_NTHREAD.match(text):
-        _route(runs, line.stream, _NTHREAD)
+        _route(runs, line, _NTHREAD)
     elif _RE_USING.match(text):
-        _route(runs, line.stream, _DEVICES)
+        _route(runs, line, _DEVICES)
     elif match := _RE_RANK.match(text):
         rank = int(match.group(1))
-        _route(runs, line.stream, _DEVICES, lambda r: rank not in r.ranks).ranks.add(rank)
+        _route(runs, line, _DEVICES, lambda r: rank not in r.ranks).ranks.add(rank)
     elif (layout := _header_layout(text)) is not None:
-        _route(runs, line.stream, _HEADER).layout = layout
+        _route(runs, line, _HEADER).layout = layout
     elif match := _RE_OOB.match(text):
-        run = _route(runs, line.stream, _OOB)
+        run = _route(runs, line, _OOB, after=_HEADER)
         run.out_of_bounds = int(match.group(1))
     elif match := _RE_AVG.match(text):
-        run = _route(runs, line.stream, _AVG)
+        run = _route(runs, line, _AVG, after=_HEADER)
         run.avg_busbw = to_float(match.group(1))
         run.avg_failed = match.group(2) == "FAILED"
     elif _RE_CONCLUDED.match(text):
-        _route(runs, line.stream, _CONCLUDED)
+        # A lone "concluded" line whose run is over (or never started) is of no use: dropped.
+        if (run := _find(runs, line, _CONCLUDED, after=_OOB)) is not None:
+            _enter(runs, run, _CONCLUDED, line)
     elif not text.lstrip().startswith("#") and _RE_ROW.match(text):
         _add_row(runs, line)
     else:
@@ -192,24 +195,47 @@ def _dispatch(runs: list[_Builder], line: Line) -> None:
 
 def _route(
     runs: list[_Builder],
-    stream: str,
+    line: Line,
     phase: int,
     accepts: Callable[[_Builder], bool] | None = None,
+    after: int = -1,
 ) -> _Builder:
-    """The oldest open run of `stream` that can take a line of `phase`; a new run if none can.
+    """The run that takes a line of `phase` (see `_find`), or a new run when none can."""
+    run = _find(runs, line, phase, accepts, after)
+    if run is None:
+        run = _Builder(stream=line.stream)
+        runs.append(run)
+    _enter(runs, run, phase, line)
+    return run
 
-    Lines that appear once per run (`accepts` is None) need a run still before that phase; repeated
-    lines (devices, rows) may also go to a run already in that phase if `accepts` says so.
+
+def _find(
+    runs: list[_Builder],
+    line: Line,
+    phase: int,
+    accepts: Callable[[_Builder], bool] | None = None,
+    after: int = -1,
+) -> _Builder | None:
+    """The oldest open run of the line's stream that can take a line of `phase`.
+
+    Lines that appear once per run (`accepts` is None) need a run still before that phase (and at
+    or past `after`); repeated lines (devices, rows) may also go to a run already in that phase if
+    `accepts` says so.
     """
     for run in runs:
-        if run.closed or run.stream != stream:
+        if run.closed or run.stream != line.stream or run.phase < after:
             continue
         if run.phase < phase or (accepts is not None and run.phase == phase and accepts(run)):
-            run.phase = phase
             return run
-    run = _Builder(stream=stream, phase=phase)
-    runs.append(run)
-    return run
+    return None
+
+
+def _enter(runs: list[_Builder], run: _Builder, phase: int, line: Line) -> None:
+    """Move `run` to `phase`; runs of the same stream that printed their footer are now over."""
+    run.phase, run.touched = phase, line.number
+    for other in runs:
+        if other is not run and other.stream == run.stream and other.phase >= _AVG:
+            other.closed = True
 
 
 def _add_row(runs: list[_Builder], line: Line) -> None:
@@ -218,7 +244,7 @@ def _add_row(runs: list[_Builder], line: Line) -> None:
     if size is None:
         _note(runs, line)
         return
-    run = _route(runs, line.stream, _ROWS, lambda r: not r.rows or r.rows[-1]["size_bytes"] < size)
+    run = _route(runs, line, _ROWS, lambda r: not r.rows or r.rows[-1]["size_bytes"] < size)
     layout = run.layout or _guess_layout(len(tokens))
     row = _parse_row(tokens, layout) if layout else None
     if row is None:
@@ -253,20 +279,14 @@ def _note(runs: list[_Builder], line: Line) -> None:
             run = _Builder(stream=line.stream)
             runs.append(run)
         run.error(text)
-        if fatal:
-            run.closed = True
+        run.touched = line.number
+        run.closed = run.closed or fatal
 
 
 def _latest(runs: list[_Builder], stream: str) -> _Builder | None:
-    """The newest open run of `stream`, else the newest open run, else the newest run."""
-    for candidates in (
-        [r for r in runs if not r.closed and r.stream == stream],
-        [r for r in runs if not r.closed],
-        runs,
-    ):
-        if candidates:
-            return candidates[-1]
-    return None
+    """The run of `stream` that took the last line, else the run of any stream that did."""
+    same = [r for r in runs if r.stream == stream]
+    return max(same or runs, key=lambda r: r.touched, default=None)
 
 
 # --- table layout ----------------------------------------------------------------------------
