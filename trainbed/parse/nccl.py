@@ -70,13 +70,14 @@ class Run(TypedDict):
 # Phases of a text run, in the order nccl-tests prints them.
 _VERSION, _STARTING, _NTHREAD, _DEVICES, _HEADER, _ROWS, _OOB, _AVG, _CONCLUDED = range(9)
 
-_RE_VERSION = re.compile(r"#\s*nccl-tests version (\S+)(?:.*\bnccl-library=(\d+))?")
+# Captured counts are bounded so int() of them cannot fail on absurd input.
+_RE_VERSION = re.compile(r"#\s*nccl-tests version (\S+)(?:.*\bnccl-library=([0-9]{1,9}))?")
 _RE_STARTING = re.compile(r"#\s*Collective test starting:\s*(\S+)")
 _RE_NTHREAD = re.compile(r"#\s*nThread\s+\d+\s+nGpus\s+\d+")
 _RE_USING = re.compile(r"#\s*Using devices")
-_RE_RANK = re.compile(r"#\s+Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s")
+_RE_RANK = re.compile(r"#\s+Rank\s+([0-9]{1,9})\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s")
 _RE_NCCL_VERSION = re.compile(r"\bNCCL version (\S+)")
-_RE_OOB = re.compile(r"#?\s*Out of bounds values\s*:\s*(\d+)\s*(\w*)")
+_RE_OOB = re.compile(r"#?\s*Out of bounds values\s*:\s*([0-9]{1,18})\s*(\w*)")
 _RE_AVG = re.compile(r"#?\s*Avg bus bandwidth\s*:\s*(\S+)\s*(\w*)")
 _RE_CONCLUDED = re.compile(r"#\s*Collective test concluded")
 _RE_ROW = re.compile(r"\s*\d+\s+\d+\s+\S")
@@ -111,7 +112,7 @@ class _Builder:
 
     stream: str
     phase: int = -1
-    closed: bool = False  # a fatal failure was printed: takes no more table lines
+    closed: bool = False  # over (failed, or a later run started): takes no more table lines
     touched: int = 0  # number of the last line routed here
     nccl_tests_version: str | None = None
     nccl_version: str | None = None
@@ -402,7 +403,7 @@ def _unfinished(run: _Builder) -> str:
         return f"no footer: run did not finish (output ends after {len(run.rows)} result rows)"
     if run.layout is not None:
         return "no result rows: run failed after the table header"
-    return "no result table: run failed before the benchmark started"
+    return "no result table: output ends before the benchmark started"
 
 
 def _wrong_counts(rows: list[Row]) -> list[int]:

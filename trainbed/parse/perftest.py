@@ -60,7 +60,7 @@ _RE_NO_PEAK = re.compile(r"BW peak won't be measured")
 _RE_DEVICE = re.compile(r"\bDevice\s*:\s*(\S+)")
 _RE_LINK = re.compile(r"\bLink type\s*:\s*(\S+)")
 _RE_TRANSPORT = re.compile(r"\bTransport type\s*:\s*(\S+)")
-_RE_QPS = re.compile(r"\bNumber of qps\s*:\s*(\d+)")
+_RE_QPS = re.compile(r"\bNumber of qps\s*:\s*([0-9]{1,9})")
 _RE_HEADER = re.compile(r"^\s*#bytes\s+#iterations\s")
 _RE_COLUMN = re.compile(
     r"#bytes|#iterations|BW peak\[[^\]]*\]|BW average\[[^\]]*\]|MsgRate\[[^\]]*\]"
