@@ -145,11 +145,18 @@ def test_cut_off_before_the_results() -> None:
     assert any("no results" in e for e in run["errors"])
 
 
-def test_two_runs_in_one_file() -> None:
+def test_runs_printed_one_after_the_other() -> None:
     runs = parse_ib_write_bw(read(GBITS) + read(CUDA_CLIENT) + read(REFUSED))["runs"]
     assert [r["bw_avg_gbps"] for r in runs] == [92.40, 181.46, None]
     assert [r["ok"] for r in runs] == [True, True, False]
     assert [r["device"] for r in runs] == ["mlx5_0", "mlx5_1", None]
+
+
+def test_failed_attempt_then_a_good_run() -> None:
+    runs = parse_ib_write_bw(read(REFUSED) + read(GBITS))["runs"]
+    assert [r["ok"] for r in runs] == [False, True]
+    assert runs[1]["bw_avg_gbps"] == 92.40
+    assert runs[1]["errors"] == []
 
 
 def test_nothing_recognisable() -> None:

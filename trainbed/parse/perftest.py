@@ -6,8 +6,9 @@ is in Gb/s (10^9 bit/s): perftest's `MB/sec` (and `MiB/sec`, its name since 24.0
 and no connection or other failure.
 
 A file holds several runs when several tests were printed one after the other: a new run starts at
-a test banner (`RDMA_Write BW Test`) or at a start-of-test line (the command, the server's "Waiting
-for client" box, the duration-mode warning, a failure) once the current run has results.
+an echoed `ib_write_bw` command line, at a second test banner (`RDMA_Write BW Test`) or one after a
+failure, and at any start-of-test line (the server's "Waiting for client" box, the duration-mode
+warning, a failure) once the current run has results.
 """
 
 from __future__ import annotations
@@ -112,16 +113,15 @@ def parse_ib_write_bw(text: str) -> dict[str, list[Run]]:
 
 
 def _starts_new_run(run: _Builder, text: str) -> bool:
+    if not _has_content(run):
+        return False
     if _RE_BANNER.match(text):
-        return run.saw_banner or bool(run.rows)
+        return run.saw_banner or bool(run.rows or run.errors)
+    if _RE_COMMAND.search(text):
+        return True
     if not run.rows:
         return False
-    return bool(
-        _RE_COMMAND.search(text)
-        or _RE_WAITING.search(text)
-        or _RE_NO_PEAK.search(text)
-        or _RE_FAILURE.search(text)
-    )
+    return bool(_RE_WAITING.search(text) or _RE_NO_PEAK.search(text) or _RE_FAILURE.search(text))
 
 
 def _read_line(run: _Builder, number: int, text: str) -> None:
