@@ -1,3 +1,5 @@
+"""`python -m trainbed`: the same as the `trainbed` command."""
+
 from trainbed.cli import main
 
 main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from trainbed import __version__
@@ -13,12 +15,15 @@ def main() -> None:
     """Provision and validate a GPU training cluster from one YAML inventory."""
 
 
+# Modules that export a COMMANDS list, one per concern.
+_COMMAND_MODULES = ["trainbed.cli.inventory_commands", "trainbed.cli.parse"]
+
+
 def _register() -> None:
     # Imported here so each command module can import `main`-free helpers without cycles.
-    from trainbed.cli import inventory_commands
-
-    for command in inventory_commands.COMMANDS:
-        main.add_command(command)
+    for name in _COMMAND_MODULES:
+        for command in importlib.import_module(name).COMMANDS:
+            main.add_command(command)
 
 
 _register()
