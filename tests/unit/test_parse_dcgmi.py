@@ -1,4 +1,4 @@
-"""dcgmi diag parser against real output (tests/fixtures/real, see SOURCES_hw.md)."""
+"""dcgmi diag parser against real output (tests/fixtures/real, see SOURCES.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ibstat parser against real output (tests/fixtures/real, see SOURCES_hw.md)."""
+"""ibstat parser against real output (tests/fixtures/real, see SOURCES.md)."""
 
 from __future__ import annotations
 

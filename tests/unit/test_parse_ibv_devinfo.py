@@ -1,4 +1,4 @@
-"""ibv_devinfo parser against real output (tests/fixtures/real, see SOURCES_hw.md)."""
+"""ibv_devinfo parser against real output (tests/fixtures/real, see SOURCES.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""nvidia-smi parsers against real output (tests/fixtures/real, see SOURCES_hw.md)."""
+"""nvidia-smi parsers against real output (tests/fixtures/real, see SOURCES.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Slurm parsers against real output (tests/fixtures/real, see SOURCES_hw.md), and hostlists."""
+"""Slurm parsers against real output (tests/fixtures/real, see SOURCES.md), and hostlists."""
 
 from __future__ import annotations
 
