@@ -163,6 +163,7 @@ def _slurm(doc: dict[str, Any], base: Path, compute: tuple[ComputeNode, ...]) ->
         proctrack_type=doc["proctrack_type"],
         task_plugins=tuple(doc["task_plugins"]),
         mpi_default=doc.get("mpi_default", "none"),
+        state_save_location=doc.get("state_save_location", "/var/spool/slurmctld"),
         plugins=dict(doc.get("plugins", {})),
         munge_uid=users.get("munge_uid", 990),
         slurm_uid=users.get("slurm_uid", 991),

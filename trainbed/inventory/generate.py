@@ -228,6 +228,11 @@ def generate_inventory(
                         "purpose": "checkpoints",
                     },
                     {"name": "home", "path": "/ifs/home", "purpose": "home"},
+                    {
+                        "name": "slurm-state",
+                        "path": "/ifs/cluster/slurmctld",
+                        "purpose": "software",
+                    },
                 ],
             }
         },
@@ -235,6 +240,13 @@ def generate_inventory(
             {"export": "datasets", "mount_point": "/mnt/datasets", "nfs_version": "3"},
             {"export": "checkpoints", "mount_point": "/mnt/checkpoints", "nfs_version": "3"},
             {"export": "home", "mount_point": "/home", "nfs_version": "3", "automount": True},
+            {
+                "export": "slurm-state",
+                "mount_point": "/var/spool/slurmctld",
+                "nfs_version": "3",
+                "options": ["hard", "proto=tcp", "_netdev"],
+                "on": ["control_plane"],
+            },
         ],
         "software": reference_software(),
         "slurm": {

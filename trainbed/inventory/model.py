@@ -277,6 +277,7 @@ class SlurmSettings:
     proctrack_type: str
     task_plugins: tuple[str, ...]
     mpi_default: str
+    state_save_location: str
     plugins: dict[str, bool]
     munge_uid: int
     slurm_uid: int

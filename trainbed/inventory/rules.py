@@ -430,6 +430,18 @@ def slurm_settings(doc: Doc) -> Iterator[Finding]:
         yield Finding(
             ("slurm", "task_plugins"), "task/none cannot be combined with other task plugins"
         )
+    has_backup = any("slurmctld_backup" in n["roles"] for n in doc["control_plane"])
+    state = slurm.get("state_save_location", "/var/spool/slurmctld")
+    shared = [
+        m["mount_point"].rstrip("/") + "/"
+        for m in doc["mounts"]
+        if "control_plane" in m.get("on", ["compute", "control_plane"])
+    ]
+    if has_backup and not any((state.rstrip("/") + "/").startswith(p) for p in shared):
+        yield _warn(
+            ("slurm", "state_save_location"),
+            f"{state} is not on a mount both controllers share: the backup slurmctld cannot take over",
+        )
     accounting = slurm["accounting"]
     if accounting["enabled"]:
         sources = [

@@ -1,0 +1,54 @@
+"""`trainbed render`: every generated file, per host, for review and diff; no SSH."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from trainbed.inventory import InventoryError, load_inventory
+from trainbed.render import render_host
+
+
+def write_rendered(files: dict[str, dict[str, str]], out: Path) -> int:
+    """Write `{host: {path on node: content}}` under `out/<host>/<path>`; return the file count."""
+    count = 0
+    for host, by_path in files.items():
+        for path, content in by_path.items():
+            target = out / host / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+            count += 1
+    return count
+
+
+@click.command()
+@click.argument("inventory", type=click.Path(path_type=str))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--host", "hosts", multiple=True, help="Only these hosts (repeatable).")
+def render(inventory: str, out: Path, hosts: tuple[str, ...]) -> None:
+    """Write every file the deploy would push, as OUT/<host>/<path on the node>.
+
+    slurmdbd.conf carries a placeholder where the deploy puts the database password.
+    """
+    try:
+        inv = load_inventory(inventory).inventory
+    except InventoryError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+    known = [node.hostname for node in inv.nodes]
+    unknown = [h for h in hosts if h not in known]
+    if unknown:
+        raise click.BadParameter(f"not in {inventory}: {', '.join(unknown)}", param_hint="--host")
+    if out.exists() and not out.is_dir():
+        raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
+    selected = list(hosts) or known
+    files = {
+        host: {path: f.content for path, f in render_host(inv, host).items()} for host in selected
+    }
+    count = write_rendered(files, out)
+    click.echo(f"wrote {count} files for {len(selected)} host(s) under {out}")
+
+
+COMMANDS = (render,)

@@ -1,0 +1,54 @@
+"""Which locked packages each node gets, by its kind and roles."""
+
+from __future__ import annotations
+
+from trainbed.inventory.model import ComputeNode, Inventory, Node, Package
+
+
+def _dedupe(packages: list[Package]) -> list[Package]:
+    seen: dict[str, Package] = {}
+    for package in packages:
+        seen.setdefault(package.name, package)
+    return list(seen.values())
+
+
+def is_subnet_manager_host(inventory: Inventory, node: Node) -> bool:
+    return any(sm.host == node.hostname for rail in inventory.rails for sm in rail.subnet_managers)
+
+
+def nvidia_packages(inventory: Inventory) -> list[Package]:
+    nv = inventory.software.nvidia
+    return [nv.driver, nv.fabricmanager, *([nv.dcgm] if nv.dcgm else []), *nv.extra]
+
+
+def infiniband_packages(inventory: Inventory, node: Node) -> list[Package]:
+    """OFED and diagnostics wherever there are HCAs; perftest and NCCL on compute; OpenSM on SM hosts."""
+    ib = inventory.software.infiniband
+    packages = [*ib.ofed, *ib.diagnostics] if node.hcas else []
+    if isinstance(node, ComputeNode):
+        packages += [ib.perftest, *ib.nccl]
+    if is_subnet_manager_host(inventory, node):
+        packages.append(ib.subnet_manager)
+    return _dedupe(packages)
+
+
+def slurm_packages(inventory: Inventory, node: Node) -> list[Package]:
+    slurm = inventory.software.slurm
+    packages = list(slurm.common)
+    if isinstance(node, ComputeNode):
+        packages += slurm.compute
+    if node in inventory.slurmctld_hosts:
+        packages += slurm.controller
+    if inventory.slurmdbd_host is not None and node.hostname == inventory.slurmdbd_host.hostname:
+        packages += slurm.database
+    return _dedupe(packages)
+
+
+def locked_packages(inventory: Inventory, node: Node) -> list[Package]:
+    """Every package installed at an exact version and held on `node`."""
+    packages = list(inventory.software.kernel)
+    if isinstance(node, ComputeNode):
+        packages += nvidia_packages(inventory)
+    packages += infiniband_packages(inventory, node)
+    packages += slurm_packages(inventory, node)
+    return _dedupe(packages)
