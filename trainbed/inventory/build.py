@@ -200,8 +200,9 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
             cluster["name"],
             cluster["domain"],
             cluster["os_release"],
-            tuple(cluster["ntp_servers"]),
+            tuple(cluster.get("ntp_servers", ())),
             cluster["timezone"],
+            cluster.get("time_sync", "chrony"),
         ),
         ssh=Ssh(
             ssh["user"],

@@ -48,6 +48,7 @@ class Cluster:
     os_release: str
     ntp_servers: tuple[str, ...]
     timezone: str
+    time_sync: str = "chrony"
 
 
 @dataclass(frozen=True, slots=True)

@@ -464,6 +464,12 @@ def probe_settings(doc: Doc) -> Iterator[Finding]:
         yield Finding(("probes", "partition"), f"unknown partition {partition!r}")
 
 
+def time_settings(doc: Doc) -> Iterator[Finding]:
+    cluster = doc["cluster"]
+    if cluster.get("time_sync", "chrony") == "chrony" and not cluster.get("ntp_servers"):
+        yield Finding(("cluster",), "time_sync 'chrony' needs ntp_servers")
+
+
 def ssh_settings(doc: Doc) -> Iterator[Finding]:
     if doc["ssh"]["strict_host_key_checking"] != "yes":
         yield _warn(
@@ -487,6 +493,7 @@ RULES: tuple[Callable[[Doc], Iterator[Finding]], ...] = (
     storage_mounts,
     slurm_settings,
     probe_settings,
+    time_settings,
     ssh_settings,
 )
 

@@ -49,6 +49,38 @@ def partition_lines(inventory: Inventory) -> list[str]:
     ]
 
 
+#: Kept beside slurm.conf: when it changes, daemons restart; other slurm.conf changes reconfigure.
+RESTART_SIGNATURE_PATH = "/etc/slurm/.trainbed-restart-signature"
+#: slurm.conf keys that `scontrol reconfigure` cannot apply (slurm.conf(5), "scontrol reconfigure").
+RESTART_KEYS = (
+    "AuthType",
+    "CredType",
+    "SlurmctldHost",
+    "SlurmctldPort",
+    "SlurmdPort",
+    "SelectType",
+    "SelectTypeParameters",
+    "ProctrackType",
+    "TaskPlugin",
+    "GresTypes",
+    "TopologyPlugin",
+    "MpiDefault",
+    "JobAcctGatherType",
+    "AccountingStorageType",
+    "StateSaveLocation",
+    "SlurmdSpoolDir",
+    "NodeName",
+)
+
+
+def restart_signature(inventory: Inventory) -> str:
+    """The slurm.conf lines whose change needs a daemon restart rather than a reconfigure."""
+    lines = [
+        line for line in slurm_conf(inventory).splitlines() if line.split("=", 1)[0] in RESTART_KEYS
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def slurm_conf(inventory: Inventory) -> str:
     cgroup = uses_cgroup(inventory)
     return render(
