@@ -37,6 +37,7 @@ def host_vars(inventory: Inventory, node: Node) -> dict[str, Any]:
         "ssh_known_hosts_file": str(ssh.known_hosts_file),
         "ssh_strict_host_key_checking": ssh.strict_host_key_checking,
         "trainbed_inventory": str(inventory.source),
+        "trainbed_hostname": node.hostname,
         "trainbed_kind": node.kind,
         "trainbed_roles": list(node.roles),
         "trainbed_node": _plain(node),

@@ -34,7 +34,7 @@ def _base_files(inventory: Inventory, node_kind: str, packages: list) -> list[Re
         RenderedFile(
             "/etc/apt/preferences.d/trainbed-pins",
             system.apt_preferences(inventory, packages),
-            "base",
+            "apt",
         ),
     ]
     if inventory.cluster.time_sync == "chrony":
@@ -43,7 +43,7 @@ def _base_files(inventory: Inventory, node_kind: str, packages: list) -> list[Re
         RenderedFile(
             f"/etc/apt/sources.list.d/trainbed-{repo.name}.sources",
             system.apt_source(inventory, repo),
-            "base",
+            "apt",
         )
         for repo in inventory.software.repositories
         if node_kind in repo.on

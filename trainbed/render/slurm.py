@@ -150,3 +150,19 @@ def slurmdbd_conf(inventory: Inventory, password: str = PASSWORD_PLACEHOLDER) ->
     return render(
         "slurmdbd.conf.j2", inv=inventory, source=inventory.source.name, password=password
     )
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def slurmdbd_grant_sql(inventory: Inventory, password: str) -> str:
+    """SQL that creates the accounting database and its user, idempotently (MariaDB ≥ 10.1)."""
+    acct = inventory.slurm.accounting
+    user = f"{_sql_string(acct.database_user)}@'localhost'"
+    return (
+        f"CREATE DATABASE IF NOT EXISTS `{acct.database_name}`;\n"
+        f"CREATE USER IF NOT EXISTS {user};\n"
+        f"ALTER USER {user} IDENTIFIED BY {_sql_string(password)};\n"
+        f"GRANT ALL ON `{acct.database_name}`.* TO {user};\n"
+    )

@@ -1,0 +1,1 @@
+"""pyinfra deploy for trainbed clusters: `pyinfra inventory/<site>.py deploy/cluster.py`."""

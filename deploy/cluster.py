@@ -1,0 +1,42 @@
+"""Entry point: `pyinfra inventory/<site>.py deploy/cluster.py` provisions every node.
+
+Each role is a module beside this one; they push what `trainbed.render` made and compute nothing.
+A host whose OS release differs from the inventory's is refused before anything changes on it.
+"""
+
+from pyinfra import host
+from pyinfra.operations import python
+
+from deploy import context
+from deploy.base import base
+from deploy.facts import OsRelease
+from deploy.infiniband import infiniband
+from deploy.nvidia import nvidia
+from deploy.slurm import slurm
+from deploy.storage import storage
+from trainbed.inventory.model import ComputeNode
+
+
+class WrongOperatingSystem(Exception):
+    """The host runs another OS release than the inventory says."""
+
+
+def _refuse(message: str) -> None:
+    raise WrongOperatingSystem(message)
+
+
+_expected = context.inventory().cluster.os_release
+_actual = host.get_fact(OsRelease)
+if _actual != _expected:
+    python.call(
+        name="Check the OS release",
+        function=_refuse,
+        message=f"{context.hostname()} runs {_actual or 'an unknown OS'}, the inventory says {_expected}: not touched",
+    )
+else:
+    base()
+    if isinstance(context.node(), ComputeNode):
+        nvidia()
+    infiniband()
+    slurm()
+    storage()

@@ -1,0 +1,43 @@
+"""infiniband: the OFED flavour and diagnostics; one OpenSM per rail on its subnet-manager hosts."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import systemd
+
+from deploy import context
+from deploy.base import install_locked
+from deploy.facts import SystemdUnitFiles
+from deploy.push import changed, push
+from trainbed.render.fabric import opensm_rails
+from trainbed.render.packages import infiniband_packages
+
+
+@deploy("infiniband")
+def infiniband() -> None:
+    inv = context.inventory()
+    node = context.node()
+    install_locked(infiniband_packages(inv, node), "InfiniBand stack")
+    pushed = push(context.files("infiniband"))
+    rails = opensm_rails(inv, node.hostname)
+    if not rails:
+        return
+    # The distribution's single opensm.service binds the first port it finds; trainbed runs one
+    # instance per rail instead.
+    if "opensm.service" in host.get_fact(SystemdUnitFiles):
+        systemd.service(
+            name="Distribution OpenSM off", service="opensm", running=False, enabled=False
+        )
+    unit = pushed["/etc/systemd/system/opensm@.service"]
+    systemd.daemon_reload(name="Reload units", _if=unit.did_change)
+    for rail, _priority in rails:
+        conf = pushed[f"/etc/opensm/opensm-{rail.name}.conf"]
+        service = f"opensm@{rail.name}"
+        systemd.service(name=f"OpenSM {rail.name}", service=service, running=True, enabled=True)
+        systemd.service(
+            name=f"Restart OpenSM {rail.name}",
+            service=service,
+            restarted=True,
+            _if=lambda conf=conf: changed(conf, unit),
+        )

@@ -1,0 +1,150 @@
+"""The production deploy planned against pyinfra @fake hosts answering as Ubuntu 22.04.
+
+CI cannot run the real XE9680 path, so these tests read the commands pyinfra would run (`-vvv`
+prints each) and assert the packages, versions, holds, units and secrets handling per role.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROD_YAML, REPO
+
+FAKE_INVENTORY = REPO / "tests" / "fixtures" / "pyinfra" / "fake_prod.py"
+PASSWORD = "pw-that-must-not-leak-7f3a"
+
+
+def _site(tmp: Path) -> Path:
+    shutil.copy(PROD_YAML, tmp / "prod.yaml")
+    (tmp / "keys").mkdir()
+    for key in ("cuda-archive-keyring.gpg", "doca.asc", "site-slurm.asc"):
+        (tmp / "keys" / key).write_text(f"public key {key}\n")
+    return tmp / "prod.yaml"
+
+
+def _deploy(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {
+        **os.environ,
+        "TRAINBED_INVENTORY": str(_site(tmp)),
+        "TRAINBED_SLURMDBD_PASSWORD": PASSWORD,
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(FAKE_INVENTORY), "deploy/cluster.py", "-y", "-vvv"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environ,
+        timeout=300,
+    )
+
+
+@cache
+def _plan(tmp: str) -> str:
+    proc = _deploy(Path(tmp))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _plan(str(tmp_path_factory.mktemp("site")))
+
+
+def commands(plan: str, host: str) -> list[str]:
+    prefix = f"[@fake/{host}]"
+    return [
+        line.split(">>> ", 1)[1]
+        for line in plan.splitlines()
+        if line.startswith(prefix) and ">>> " in line
+    ]
+
+
+def test_compute_gets_the_exact_driver_stack_held(plan: str) -> None:
+    cmds = commands(plan, "gpu01")
+    install = next(c for c in cmds if "nvidia-driver-535-server=" in c)
+    for spec in (
+        "nvidia-driver-535-server=535.183.01-0ubuntu0.22.04.1",
+        "nvidia-fabricmanager-535=535.183.01-1",
+        "datacenter-gpu-manager=1:3.3.6",
+        "--allow-downgrades",
+    ):
+        assert spec in install
+    assert (
+        "apt-mark hold datacenter-gpu-manager libnvidia-nscq-535 nvidia-driver-535-server nvidia-fabricmanager-535"
+        in cmds
+    )
+    for unit in ("nvidia-fabricmanager", "nvidia-persistenced", "nvidia-dcgm", "slurmd", "munge"):
+        assert f"systemctl enable {unit}.service" in cmds
+    assert "systemctl start systemd-modules-load.service" in cmds or any(
+        "systemd-modules-load" in c for c in cmds
+    )
+
+
+def test_compute_infiniband_and_slurm_packages(plan: str) -> None:
+    cmds = commands(plan, "gpu03")
+    joined = "\n".join(cmds)
+    for spec in (
+        "doca-ofed=2.7.0-0.0.1",
+        "perftest=24.04.0-0.41.g6f7ff39.2404066",
+        "slurm-smd-slurmd=23.02.4-1",
+        "munge=0.5.14-6",
+    ):
+        assert spec in joined
+    assert "slurm-smd-slurmctld" not in joined and "opensm=" not in joined
+    assert "apt-get -y" in joined and "unattended-upgrades" not in joined.split("install")[-1]
+
+
+def test_subnet_managers_one_instance_per_rail(plan: str) -> None:
+    for host in ("cp1", "cp2"):
+        cmds = commands(plan, host)
+        for rail in range(8):
+            assert f"systemctl enable opensm@rail{rail}.service" in cmds
+        assert any("opensm=5.19.0.MLNX20240517.c0a6c3c3-0.1.2404066" in c for c in cmds)
+    assert not any("opensm@" in c for c in commands(plan, "cp3"))
+    assert not any("opensm@" in c for c in commands(plan, "gpu01"))
+
+
+def test_controllers_and_accounting(plan: str) -> None:
+    assert "systemctl enable slurmctld.service" in commands(plan, "cp1")
+    assert "systemctl enable slurmctld.service" in commands(plan, "cp2")
+    cp3 = commands(plan, "cp3")
+    assert "systemctl enable slurmdbd.service" in cp3
+    assert "mysql < /var/lib/trainbed/slurmdbd-grant.sql" in cp3
+    assert any("mariadb-server=1:10.6.16-0ubuntu0.22.04.1" in c for c in cp3)
+    assert not any("slurmctld" in c for c in commands(plan, "gpu02"))
+
+
+def test_munge_key_made_on_the_primary_only(plan: str) -> None:
+    assert any("dd if=/dev/urandom of=/etc/munge/munge.key" in c for c in commands(plan, "cp1"))
+    for host in ("cp2", "cp3", "gpu01"):
+        assert not any("/dev/urandom" in c for c in commands(plan, host))
+        assert "chmod 400 /etc/munge/munge.key" in commands(plan, host)
+
+
+def test_no_secret_in_output(plan: str) -> None:
+    assert PASSWORD not in plan
+    assert "IDENTIFIED BY" not in plan
+
+
+def test_storage_units(plan: str) -> None:
+    gpu = commands(plan, "gpu01")
+    assert "systemctl enable mnt-datasets.mount" in gpu
+    assert "systemctl enable home.automount" in gpu
+    assert "systemctl enable var-spool-slurmctld.mount" not in gpu
+    assert "systemctl enable var-spool-slurmctld.mount" in commands(plan, "cp2")
+
+
+def test_wrong_os_release_is_refused(tmp_path: Path) -> None:
+    proc = _deploy(tmp_path, TRAINBED_FAKE_OS_RELEASE="ubuntu-20.04")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert "runs ubuntu-20.04, the inventory says ubuntu-22.04: not touched" in out
+    assert "apt-get" not in out
