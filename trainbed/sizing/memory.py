@@ -105,6 +105,11 @@ class GpuMemory:
     def fits(self) -> bool:
         return self.total <= self.capacity
 
+    @property
+    def tight(self) -> bool:
+        """Fits, but within 10 % of capacity: the activation estimate is not that precise."""
+        return self.fits and self.total > 0.9 * self.capacity
+
 
 def paper_weight_bytes(params: float, precision: str) -> float:
     """The paper's arithmetic: parameters × 4 bytes at FP32, × 2 at FP16/BF16."""
