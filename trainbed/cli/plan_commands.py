@@ -39,7 +39,9 @@ class _Count(click.ParamType):
 
     name = "count"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, int | float):
             return float(value)
         text = str(value).strip().replace("_", "").replace(",", "")

@@ -145,10 +145,10 @@ def params_per_gpu(model: Model, tp: int, pp: int) -> float:
     table = shape.vocab * shape.hidden
     first = shape.embedding_params() - (0 if shape.tied_embeddings else table)
     last = table + shape.final_norm_params()
-    if pp == 1:
-        extra = shape.embedding_params() + shape.final_norm_params()
-    else:
-        extra = max(first, last)
+    # One stage holds both ends when pp == 1; otherwise the heavier end bounds the busiest GPU.
+    extra = (
+        first + last - (0 if not shape.tied_embeddings else table) if pp == 1 else max(first, last)
+    )
     # The count from the shape can differ from model.params when both were given: scale to it.
     scale = model.params / shape.params()
     return (layers + extra) * scale / tp
@@ -156,7 +156,9 @@ def params_per_gpu(model: Model, tp: int, pp: int) -> float:
 
 def activation_bytes(shape: Shape, tp: int, allowance: Allowance) -> float:
     """Activations the first pipeline stage keeps (see the module docstring)."""
-    per_layer = allowance.activation_factor * shape.seq_length * allowance.micro_batch * shape.hidden
+    per_layer = (
+        allowance.activation_factor * shape.seq_length * allowance.micro_batch * shape.hidden
+    )
     return per_layer * shape.layers / tp
 
 

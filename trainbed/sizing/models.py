@@ -57,7 +57,9 @@ class Shape:
         return self.hidden * (2 if self.layernorm else 1)
 
     def params(self) -> int:
-        return self.layers * self.layer_params() + self.embedding_params() + self.final_norm_params()
+        return (
+            self.layers * self.layer_params() + self.embedding_params() + self.final_norm_params()
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +81,15 @@ class Model:
 # (context 4096, GQA for 70B) and the released configs (meta-llama/Llama-2-{7,13,70}b-hf
 # config.json: hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
 # num_key_value_heads, vocab_size 32000). RMSNorm, SwiGLU, untied embeddings, no biases.
-LLAMA2_7B = Shape(layers=32, hidden=4096, heads=32, kv_heads=32, ffn=11008, vocab=32000, seq_length=4096)
-LLAMA2_13B = Shape(layers=40, hidden=5120, heads=40, kv_heads=40, ffn=13824, vocab=32000, seq_length=4096)
-LLAMA2_70B = Shape(layers=80, hidden=8192, heads=64, kv_heads=8, ffn=28672, vocab=32000, seq_length=4096)
+LLAMA2_7B = Shape(
+    layers=32, hidden=4096, heads=32, kv_heads=32, ffn=11008, vocab=32000, seq_length=4096
+)
+LLAMA2_13B = Shape(
+    layers=40, hidden=5120, heads=40, kv_heads=40, ffn=13824, vocab=32000, seq_length=4096
+)
+LLAMA2_70B = Shape(
+    layers=80, hidden=8192, heads=64, kv_heads=8, ffn=28672, vocab=32000, seq_length=4096
+)
 # GPT-3 175B: Brown et al., "Language Models are Few-Shot Learners" (2020), Table 2.1 (96 layers,
 # d_model 12288, 96 heads of 128, context 2048; FFN 4×d_model); GPT-2's BPE vocabulary of 50257;
 # LayerNorm, biases, learned positions, tied embeddings.
@@ -102,8 +110,16 @@ GPT3_175B = Shape(
 
 _KNOWN: dict[str, tuple[Shape, float, str]] = {
     "llama2-7b": (LLAMA2_7B, 7e9, "Llama 2 paper Table 1; meta-llama/Llama-2-7b-hf config.json"),
-    "llama2-13b": (LLAMA2_13B, 13e9, "Llama 2 paper Table 1; meta-llama/Llama-2-13b-hf config.json"),
-    "llama2-70b": (LLAMA2_70B, 70e9, "Llama 2 paper Table 1; meta-llama/Llama-2-70b-hf config.json"),
+    "llama2-13b": (
+        LLAMA2_13B,
+        13e9,
+        "Llama 2 paper Table 1; meta-llama/Llama-2-13b-hf config.json",
+    ),
+    "llama2-70b": (
+        LLAMA2_70B,
+        70e9,
+        "Llama 2 paper Table 1; meta-llama/Llama-2-70b-hf config.json",
+    ),
     "gpt3-175b": (GPT3_175B, 175e9, "GPT-3 paper (Brown et al. 2020) Table 2.1"),
 }
 
