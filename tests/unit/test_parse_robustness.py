@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from trainbed.parse.dcgmi import parse_dcgmi_diag
 from trainbed.parse.ibstat import parse_ibstat
 from trainbed.parse.ibv_devinfo import parse_ibv_devinfo
+from trainbed.parse.nemo import parse_nemo_log
 from trainbed.parse.nvidia_smi import (
     nearest_nic,
     parse_csv_query,
@@ -36,6 +37,7 @@ PARSERS: list[Callable[[str], Any]] = [
     parse_scontrol_show_node,
     parse_sinfo,
     parse_dcgmi_diag,
+    parse_nemo_log,
 ]
 
 # Characters the real outputs are made of, so that random text often looks almost right.

@@ -20,6 +20,7 @@ _COMMAND_MODULES = [
     "trainbed.cli.inventory_commands",
     "trainbed.cli.parse",
     "trainbed.cli.render_commands",
+    "trainbed.cli.plan_commands",
 ]
 
 
