@@ -51,7 +51,7 @@ def control(name: str, spec: dict[str, Any]) -> str:
 
 def postinst(name: str, spec: dict[str, Any]) -> str:
     """DEBIAN/postinst: system users, unit enablement, device nodes (as real packages do)."""
-    lines = ["#!/bin/sh", "set -e", 'if [ "$1" = configure ]; then']
+    lines = ["#!/bin/sh", "set -e", 'if [ "$1" = configure ]; then', "  :"]
     for user in spec.get("system_users", []):
         lines.append(f"  getent passwd {user} >/dev/null || adduser --system --group "
                      f"--no-create-home --home /nonexistent {user} >/dev/null 2>&1 || "
@@ -128,14 +128,16 @@ def gpg_key(gnupg_home: Path, name: str) -> str:
 
 def build_repo(repo: Path, gnupg_home: Path, cluster: str) -> dict[str, str]:
     """Build debs + Packages + signed Release into ``repo``; return a summary."""
+    repo, gnupg_home = repo.resolve(), gnupg_home.resolve()
     stamp = repo / ".content-hash"
     want = content_hash()
     fpr = gpg_key(gnupg_home, cluster)
     if stamp.exists() and stamp.read_text() == f"{want} {fpr}":
         return {"fingerprint": fpr, "rebuilt": "no"}
-    if repo.exists():
-        shutil.rmtree(repo)
-    repo.mkdir(parents=True)
+    # empty the directory but keep it: running nodes bind-mount this very inode
+    repo.mkdir(parents=True, exist_ok=True)
+    for old in repo.iterdir():
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
     for name, spec in PACKAGES.items():
         build_package(name, spec, repo)
     packages = _run(["apt-ftparchive", "packages", "."], cwd=repo).stdout

@@ -70,8 +70,8 @@ def ibstat(argv: list[str]) -> int:
         sys.stdout.write("".join(n + "\n" for n in names))
         return 0
     if args and args[0] not in names:
-        print(f"ibpanic: [{os.getpid()}] main: stat of IB device '{args[0]}' failed: "
-              "(No such file or directory)", file=sys.stderr)
+        print(f"ibpanic: [{os.getpid()}] main: '{args[0]}' IB device can't be found: Success",
+              file=sys.stderr)
         return 255
     chosen = [hwdesc.hca(hw, n) for n in (args[:1] or names)]
     if "-p" in flags or "--port_list" in flags:

@@ -35,6 +35,7 @@ def sync(dev_root: str = "") -> list[str]:
         except FileNotFoundError:
             pass
         os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(MAJOR, minor))
+        os.chmod(full, 0o666)
         changes.append(f"created {path}")
     directory = dev_root + "/dev"
     for name in sorted(os.listdir(directory)):

@@ -119,7 +119,7 @@ def addresses(me: dict[str, Any], peer: dict[str, Any]) -> str:
         for q in range(info["qps"]):
             out.append(f" {side} address: LID {info['lid']:#06x} QPN {info['qpn'] + q:#06x} "
                        f"PSN {info['psn']:#08x} RKey {info['rkey']:#08x} "
-                       f"VAddr {info['vaddr']:#016x}")
+                       f"VAddr 0x{info['vaddr']:016x}")
     return "\n".join(out) + "\n" + RULE + "\n"
 
 
