@@ -31,8 +31,11 @@ def parse_deb822(text: str) -> list[Source]:
                 uris=tuple(stanza["uris"].split()),
                 suites=tuple(stanza["suites"].split()),
                 components=tuple(stanza.get("components", "").split()),
-                options={k: v for k, v in stanza.items()
-                         if k not in ("types", "uris", "suites", "components")},
+                options={
+                    k: v
+                    for k, v in stanza.items()
+                    if k not in ("types", "uris", "suites", "components")
+                },
             )
         )
     return sources
@@ -124,7 +127,8 @@ def host_acquire_conf(root: Path = Path("/")) -> dict[str, str]:
             continue
         text = path.read_text(errors="replace")
         statements = [
-            line.strip() for line in text.splitlines()
+            line.strip()
+            for line in text.splitlines()
             if line.strip() and not line.strip().startswith(("//", "#"))
         ]
         if statements and all(s.startswith("Acquire::") for s in statements):

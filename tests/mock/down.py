@@ -19,8 +19,17 @@ from tests.mock.engine import MockError, docker
 from tests.mock.log import log
 
 #: Runtime files of a cluster in the state dir (the image cache lives in Docker, not here).
-RUNTIME = ("cluster.json", "known_hosts", "ssh_config", "ssh", "hardware", "stage", "repo",
-           "gnupg", "inventory.yaml")
+RUNTIME = (
+    "cluster.json",
+    "known_hosts",
+    "ssh_config",
+    "ssh",
+    "hardware",
+    "stage",
+    "repo",
+    "gnupg",
+    "inventory.yaml",
+)
 
 
 def cluster_names(state: Path, explicit: str | None) -> list[str]:
@@ -36,8 +45,9 @@ def cluster_names(state: Path, explicit: str | None) -> list[str]:
     found = set()
     for kind in ("container", "network", "volume"):
         for name in engine.labelled(kind, LABEL):
-            fmt = "{{index .Config.Labels \"%s\"}}" if kind == "container" else \
-                "{{index .Labels \"%s\"}}"
+            fmt = (
+                '{{index .Config.Labels "%s"}}' if kind == "container" else '{{index .Labels "%s"}}'
+            )
             found.add(docker(kind, "inspect", "--format", fmt % LABEL, name))
     return sorted(f for f in found if f)
 
@@ -82,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         if engine.daemon_answers():
             for cluster in cluster_names(state, args.cluster):
                 removed = remove_cluster(cluster)
-                log(f"cluster {cluster!r}: removed " + ", ".join(
-                    f"{len(v)} {k}" for k, v in removed.items()))
+                log(
+                    f"cluster {cluster!r}: removed "
+                    + ", ".join(f"{len(v)} {k}" for k, v in removed.items())
+                )
             if args.images:
                 imgs = engine.labelled("image", f"{IMAGE_LABEL}=1")
                 if imgs:

@@ -31,7 +31,11 @@ def run(
     data = input.decode() if isinstance(input, bytes) else input
     try:
         proc = subprocess.run(
-            args, input=data, capture_output=True, text=True, timeout=timeout,
+            args,
+            input=data,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, **env} if env else None,
         )
     except subprocess.TimeoutExpired as exc:
@@ -42,17 +46,24 @@ def run(
     return proc
 
 
-def docker(*args: str, check: bool = True, input: str | None = None,
-           timeout: float | None = 600) -> str:
+def docker(
+    *args: str, check: bool = True, input: str | None = None, timeout: float | None = 600
+) -> str:
     """Run ``docker ARGS`` and return its stdout, stripped."""
     return run(["docker", *args], check=check, input=input, timeout=timeout).stdout.strip()
 
 
 def missing_tools() -> list[str]:
     """Host programs bring-up needs that are not installed."""
-    wanted = {"dockerd": "docker.io", "debootstrap": "debootstrap", "iptables": "iptables",
-              "apt-ftparchive": "apt-utils", "gpg": "gnupg", "ssh-keygen": "openssh-client",
-              "dpkg-deb": "dpkg"}
+    wanted = {
+        "dockerd": "docker.io",
+        "debootstrap": "debootstrap",
+        "iptables": "iptables",
+        "apt-ftparchive": "apt-utils",
+        "gpg": "gnupg",
+        "ssh-keygen": "openssh-client",
+        "dpkg-deb": "dpkg",
+    }
     return sorted({pkg for tool, pkg in wanted.items() if shutil.which(tool) is None})
 
 
@@ -64,8 +75,11 @@ def ensure_tools() -> None:
     log(f"installing host packages: {' '.join(missing)}")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     run(["apt-get", "update", "-q"], env=env, timeout=600)
-    run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-        env=env, timeout=900)
+    run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        env=env,
+        timeout=900,
+    )
 
 
 def daemon_answers() -> bool:
@@ -85,8 +99,9 @@ def ensure_daemon(log_dir: Path, wait_s: float = DAEMON_WAIT_S) -> None:
     logfile = log_dir / "dockerd.log"
     log(f"starting {dockerd} in the background (log: {logfile})")
     with open(logfile, "ab") as out:
-        subprocess.Popen([dockerd], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
+        subprocess.Popen(
+            [dockerd], stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if daemon_answers():
@@ -112,8 +127,7 @@ def labelled(kind: str, label: str) -> list[str]:
     elif kind == "volume":
         out = docker("volume", "ls", "--filter", f"label={label}", "--format", "{{.Name}}")
     elif kind == "image":
-        out = docker("images", "--filter", f"label={label}", "--format",
-                     "{{.Repository}}:{{.Tag}}")
+        out = docker("images", "--filter", f"label={label}", "--format", "{{.Repository}}:{{.Tag}}")
     else:
         raise ValueError(kind)
     return [line for line in out.splitlines() if line]

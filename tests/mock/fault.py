@@ -47,8 +47,9 @@ def container_of(state: Path, node: str) -> str:
     try:
         desc = json.loads((state / "cluster.json").read_text())
     except OSError as exc:
-        raise MockError(f"no mock cluster in {state} (cluster.json missing); run tests/mock/up") \
-            from exc
+        raise MockError(
+            f"no mock cluster in {state} (cluster.json missing); run tests/mock/up"
+        ) from exc
     for n in desc["nodes"]:
         if n["hostname"] == node:
             return n["container"]
@@ -61,9 +62,18 @@ def read_description(container: str) -> dict[str, Any]:
 
 def write_description(container: str, text: str) -> None:
     """Atomic replace on the node (write a temp file, rename)."""
-    run(["docker", "exec", "-i", container, "sh", "-c",
-         f"cat > {SIM_HARDWARE_PATH}.tmp && mv {SIM_HARDWARE_PATH}.tmp {SIM_HARDWARE_PATH}"],
-        input=text)
+    run(
+        [
+            "docker",
+            "exec",
+            "-i",
+            container,
+            "sh",
+            "-c",
+            f"cat > {SIM_HARDWARE_PATH}.tmp && mv {SIM_HARDWARE_PATH}.tmp {SIM_HARDWARE_PATH}",
+        ],
+        input=text,
+    )
 
 
 def follow_up(container: str, actions: list[str]) -> None:
@@ -71,17 +81,32 @@ def follow_up(container: str, actions: list[str]) -> None:
         if action == "devnodes":
             docker("exec", container, "sh", "-c", f"[ ! -x {MKDEVNODES} ] || {MKDEVNODES}")
         elif action == "stop-fm":
-            docker("exec", container, "sh", "-c", "! systemctl is-active -q "
-                   "nvidia-fabricmanager || systemctl stop nvidia-fabricmanager")
+            docker(
+                "exec",
+                container,
+                "sh",
+                "-c",
+                "! systemctl is-active -q "
+                "nvidia-fabricmanager || systemctl stop nvidia-fabricmanager",
+            )
         elif action == "start-fm-if-enabled":
-            docker("exec", container, "sh", "-c", "! systemctl is-enabled -q "
-                   "nvidia-fabricmanager 2>/dev/null || systemctl start nvidia-fabricmanager",
-                   check=False)
+            docker(
+                "exec",
+                container,
+                "sh",
+                "-c",
+                "! systemctl is-enabled -q "
+                "nvidia-fabricmanager 2>/dev/null || systemctl start nvidia-fabricmanager",
+                check=False,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tests/mock/fault", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="tests/mock/fault",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("node")
     p.add_argument("words", nargs="+", metavar="FAULT")
     p.add_argument("--state-dir")

@@ -16,8 +16,13 @@ FORMAT_VERSION = 1
 XE9680_GPU_BUSES = ("19", "3B", "4C", "5D", "9B", "BB", "CB", "DB")
 #: nvidia-smi -q "Module ID" of each bus position on the HGX H100 8-GPU baseboard.
 XE9680_MODULE_IDS = (2, 4, 3, 1, 7, 5, 8, 6)
-CX7 = {"ca_type": "MT4129", "vendor_part_id": 4129, "firmware": "28.39.1002",
-       "board_id": "DEL0000000036", "hw_ver": "0x0"}
+CX7 = {
+    "ca_type": "MT4129",
+    "vendor_part_id": 4129,
+    "firmware": "28.39.1002",
+    "board_id": "DEL0000000036",
+    "hw_ver": "0x0",
+}
 DEFAULT_CPU = {"sockets": 2, "cores_per_socket": 56, "threads_per_core": 2}
 
 
@@ -39,8 +44,11 @@ def gpus(cluster: str, node: Node) -> list[dict[str, Any]]:
     """GPU entries of a compute node from its profile."""
     spec = node.profile.get("gpus", {})
     count = int(spec.get("count", 0))
-    buses = XE9680_GPU_BUSES if count <= len(XE9680_GPU_BUSES) else tuple(
-        f"{0x10 + 0x10 * i:02X}" for i in range(count))
+    buses = (
+        XE9680_GPU_BUSES
+        if count <= len(XE9680_GPU_BUSES)
+        else tuple(f"{0x10 + 0x10 * i:02X}" for i in range(count))
+    )
     return [
         {
             "index": i,
@@ -62,9 +70,15 @@ def hcas(node: Node, rate_gbps: int, link_layer: str = "InfiniBand") -> list[dic
     for h in node.hcas:
         guid = str(h.get("port_guid") or "0x" + _digest("guid", node.hostname, h["device"])[:16])
         entry: dict[str, Any] = {
-            "device": h["device"], "rail": h.get("rail", ""), "port": int(h.get("port", 1)),
-            "port_guid": guid, "node_guid": guid, "rate_gbps": int(rate_gbps),
-            "state": "Active", "link_layer": link_layer, **CX7,
+            "device": h["device"],
+            "rail": h.get("rail", ""),
+            "port": int(h.get("port", 1)),
+            "port_guid": guid,
+            "node_guid": guid,
+            "rate_gbps": int(rate_gbps),
+            "state": "Active",
+            "link_layer": link_layer,
+            **CX7,
         }
         if "nearest_gpu" in h:
             entry["nearest_gpu"] = int(h["nearest_gpu"])
@@ -82,18 +96,22 @@ def describe(inv: dict[str, Any], node: Node) -> dict[str, Any]:
         "hostname": node.hostname,
         "cluster": cluster,
         "system": {"vendor": "Dell Inc.", "product": f"PowerEdge {model}"},
-        "cpu": {**DEFAULT_CPU, **{k: v for k, v in node.profile.get("cpu", {}).items()
-                                  if k in DEFAULT_CPU}},
+        "cpu": {
+            **DEFAULT_CPU,
+            **{k: v for k, v in node.profile.get("cpu", {}).items() if k in DEFAULT_CPU},
+        },
         "driver": {"version": "535.183.01", "cuda_version": "12.2"},
         "gpus": gpus(cluster, node) if node.kind == "compute" else [],
-        "hcas": hcas(node, int(ib.get("link_rate_gbps", 400)),
-                     str(ib.get("link_layer", "InfiniBand"))),
+        "hcas": hcas(
+            node, int(ib.get("link_rate_gbps", 400)), str(ib.get("link_layer", "InfiniBand"))
+        ),
         "fabric_manager": {"fault": False},
         "nccl": {"wrong": False},
     }
 
 
 # --- faults: pure edits of a description --------------------------------------------------------
+
 
 def fault_hca_rate(hw: dict[str, Any], device: str, rate: int) -> dict[str, Any]:
     """Degrade one HCA's link to ``rate`` Gb/s."""

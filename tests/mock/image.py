@@ -21,16 +21,38 @@ from tests.mock.log import log
 
 #: Installed in the base tree by debootstrap (what every node needs to boot and be reached).
 BASE_PACKAGES = (
-    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo", "iproute2",
-    "netbase", "procps", "ca-certificates", "gpg", "iputils-ping", "less", "kmod",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "sudo",
+    "iproute2",
+    "netbase",
+    "procps",
+    "ca-certificates",
+    "gpg",
+    "iputils-ping",
+    "less",
+    "kmod",
 )
 
 #: Downloaded into /var/cache/apt/archives but NOT installed: the deploy installs and configures
 #: them (installing here would create the munge/slurm users with arbitrary ids before the deploy
 #: can fix them). Caching only saves the download.
 CACHED_PACKAGES = (
-    "chrony", "munge", "slurm-wlm", "slurmd", "slurmctld", "slurm-client", "slurmdbd",
-    "mariadb-server", "nfs-common", "libnfs-utils", "rdma-core", "ibverbs-providers",
+    "chrony",
+    "munge",
+    "slurm-wlm",
+    "slurmd",
+    "slurmctld",
+    "slurm-client",
+    "slurmdbd",
+    "mariadb-server",
+    "nfs-common",
+    "libnfs-utils",
+    "rdma-core",
+    "ibverbs-providers",
 )
 
 #: Installed in the storage image only (the PowerScale stand-in).
@@ -38,13 +60,28 @@ STORAGE_PACKAGES = ("nfs-ganesha", "nfs-ganesha-vfs", "rpcbind", "nfs-common")
 
 #: Units that cannot work in an unprivileged container (no udev, no kernel modules, no sunrpc fs).
 MASKED_UNITS = (
-    "systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
-    "systemd-udev-trigger.service", "systemd-udev-settle.service", "systemd-modules-load.service",
-    "sys-kernel-config.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
-    "sys-fs-fuse-connections.mount", "systemd-remount-fs.service", "getty.target",
-    "console-getty.service", "systemd-firstboot.service", "proc-sys-fs-binfmt_misc.automount",
-    "systemd-binfmt.service", "run-rpc_pipefs.mount", "rpc_pipefs.target", "rpc-gssd.service",
-    "rpc-svcgssd.service", "systemd-hwdb-update.service", "ldconfig.service",
+    "systemd-udevd.service",
+    "systemd-udevd-control.socket",
+    "systemd-udevd-kernel.socket",
+    "systemd-udev-trigger.service",
+    "systemd-udev-settle.service",
+    "systemd-modules-load.service",
+    "sys-kernel-config.mount",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-fs-fuse-connections.mount",
+    "systemd-remount-fs.service",
+    "getty.target",
+    "console-getty.service",
+    "systemd-firstboot.service",
+    "proc-sys-fs-binfmt_misc.automount",
+    "systemd-binfmt.service",
+    "run-rpc_pipefs.mount",
+    "rpc_pipefs.target",
+    "rpc-gssd.service",
+    "rpc-svcgssd.service",
+    "systemd-hwdb-update.service",
+    "ldconfig.service",
 )
 
 SSHD_CONF = """\
@@ -99,8 +136,9 @@ def plan(root: Path = Path("/")) -> tuple[Images, dict[str, str], str]:
     files = {**aptsources.host_source_files(root), **aptsources.host_acquire_conf(root)}
     mirror = aptsources.debian_mirror(aptsources.host_sources(root), SUITE)
     base_hash = _digest("base", 1, SUITE, mirror, BASE_PACKAGES, files)
-    node_hash = _digest("node", 1, base_hash, CACHED_PACKAGES, MASKED_UNITS, SSHD_CONF,
-                        NODE_DOCKERFILE)
+    node_hash = _digest(
+        "node", 1, base_hash, CACHED_PACKAGES, MASKED_UNITS, SSHD_CONF, NODE_DOCKERFILE
+    )
     storage_hash = _digest("storage", 1, node_hash, STORAGE_PACKAGES, STORAGE_DOCKERFILE)
     images = Images(
         base=f"trainbed-mock-base:{base_hash}",
@@ -121,13 +159,26 @@ def ensure(log_dir: Path, root: Path = Path("/")) -> Images:
     if not exists(images.base):
         build_base(images.base, mirror, files, log_dir)
     if not exists(images.node):
-        build_layer(images.node, NODE_DOCKERFILE.format(
-            base=images.base, masked=" ".join(MASKED_UNITS), cached=" ".join(CACHED_PACKAGES),
-        ), {"sshd.conf": SSHD_CONF}, log_dir / "build-node.log")
+        build_layer(
+            images.node,
+            NODE_DOCKERFILE.format(
+                base=images.base,
+                masked=" ".join(MASKED_UNITS),
+                cached=" ".join(CACHED_PACKAGES),
+            ),
+            {"sshd.conf": SSHD_CONF},
+            log_dir / "build-node.log",
+        )
     if not exists(images.storage):
-        build_layer(images.storage, STORAGE_DOCKERFILE.format(
-            node=images.node, packages=" ".join(STORAGE_PACKAGES),
-        ), {}, log_dir / "build-storage.log")
+        build_layer(
+            images.storage,
+            STORAGE_DOCKERFILE.format(
+                node=images.node,
+                packages=" ".join(STORAGE_PACKAGES),
+            ),
+            {},
+            log_dir / "build-storage.log",
+        )
     return images
 
 
@@ -143,12 +194,22 @@ def build_base(tag: str, mirror: str, files: dict[str, str], log_dir: Path) -> N
     try:
         with open(log_dir / "debootstrap.log", "w") as out:
             proc = subprocess.run(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-                 SUITE, str(work), mirror],
-                stdout=out, stderr=subprocess.STDOUT, timeout=900,
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(BASE_PACKAGES)}",
+                    SUITE,
+                    str(work),
+                    mirror,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=900,
             )
         if proc.returncode != 0:
-            raise MockError(f"debootstrap failed ({proc.returncode}); see {log_dir}/debootstrap.log")
+            raise MockError(
+                f"debootstrap failed ({proc.returncode}); see {log_dir}/debootstrap.log"
+            )
         install_apt_files(work, files)
         for stale in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (work / stale).glob("*"):
@@ -157,10 +218,16 @@ def build_base(tag: str, mirror: str, files: dict[str, str], log_dir: Path) -> N
         changes: list[str] = []
         for label in _labels(tag):
             changes += ["--change", label]
-        tar = subprocess.Popen(["tar", "-C", str(work), "--numeric-owner", "-c", "."],
-                               stdout=subprocess.PIPE)
-        imp = subprocess.run(["docker", "import", *changes, "-", tag], stdin=tar.stdout,
-                             capture_output=True, text=True, timeout=600)
+        tar = subprocess.Popen(
+            ["tar", "-C", str(work), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
+        )
+        imp = subprocess.run(
+            ["docker", "import", *changes, "-", tag],
+            stdin=tar.stdout,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         tar.wait(timeout=600)
         if imp.returncode != 0 or tar.returncode != 0:
             raise MockError(f"docker import of {tag} failed: {imp.stderr.strip()}")
@@ -185,8 +252,12 @@ def build_layer(tag: str, dockerfile: str, context_files: dict[str, str], logfil
         (root / "Dockerfile").write_text(dockerfile + "\n".join(_labels(tag)) + "\n")
         for name, text in context_files.items():
             (root / name).write_text(text)
-        proc = run(["docker", "build", "-t", tag, str(root)], check=False, timeout=1200,
-                   env={"DOCKER_BUILDKIT": "0"})
+        proc = run(
+            ["docker", "build", "-t", tag, str(root)],
+            check=False,
+            timeout=1200,
+            env={"DOCKER_BUILDKIT": "0"},
+        )
         logfile.parent.mkdir(parents=True, exist_ok=True)
         logfile.write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:

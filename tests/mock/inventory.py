@@ -20,9 +20,11 @@ GUID_PREFIX = 0xA088C20300  # a Mellanox OUI (a0:88:c2) + 0x0300, as real CX-7 n
 #: Roles of the control-plane nodes for 1 and for 3 nodes.
 CONTROL_ROLES = {
     1: [["cluster_manager", "slurmctld_primary", "slurmdbd", "opensm", "login"]],
-    3: [["cluster_manager", "slurmctld_primary", "opensm"],
+    3: [
+        ["cluster_manager", "slurmctld_primary", "opensm"],
         ["slurmctld_backup", "opensm", "login"],
-        ["slurmdbd"]],
+        ["slurmdbd"],
+    ],
 }
 
 
@@ -61,14 +63,27 @@ def subnet(inv: dict[str, Any]) -> str:
 def nodes(inv: dict[str, Any]) -> list[Node]:
     """Control-plane, compute and storage nodes, in that order."""
     result = [
-        Node(n["hostname"], n["address"], "control", tuple(n.get("roles", ())),
-             tuple(n.get("hcas", ())))
+        Node(
+            n["hostname"],
+            n["address"],
+            "control",
+            tuple(n.get("roles", ())),
+            tuple(n.get("hcas", ())),
+        )
         for n in inv.get("control_plane", [])
     ]
     profiles = inv.get("profiles", {})
     for n in inv.get("compute", []):
-        result.append(Node(n["hostname"], n["address"], "compute", (), tuple(n.get("hcas", ())),
-                           profiles.get(n.get("profile"), {})))
+        result.append(
+            Node(
+                n["hostname"],
+                n["address"],
+                "compute",
+                (),
+                tuple(n.get("hcas", ())),
+                profiles.get(n.get("profile"), {}),
+            )
+        )
     ps = inv.get("storage", {}).get("powerscale")
     if ps:
         zone = ps.get("smartconnect_zone")
@@ -106,7 +121,9 @@ def remap_subnet(inv: dict[str, Any], new_subnet: str) -> dict[str, Any]:
     out["networks"]["management"]["subnet"] = str(new)
 
     def move(addr: str) -> str:
-        return str(new.network_address + (int(ipaddress.IPv4Address(addr)) - int(old.network_address)))
+        return str(
+            new.network_address + (int(ipaddress.IPv4Address(addr)) - int(old.network_address))
+        )
 
     for group in ("control_plane", "compute"):
         for n in out.get(group, []):
@@ -117,8 +134,9 @@ def remap_subnet(inv: dict[str, Any], new_subnet: str) -> dict[str, Any]:
     return out
 
 
-def variant(inv: dict[str, Any], compute: int | None = None,
-            control_plane: int | None = None) -> dict[str, Any]:
+def variant(
+    inv: dict[str, Any], compute: int | None = None, control_plane: int | None = None
+) -> dict[str, Any]:
     """The inventory with ``compute`` compute nodes and ``control_plane`` control nodes.
 
     New nodes copy the first node of their group (profile, HCA layout) with fresh names
@@ -138,8 +156,11 @@ def variant(inv: dict[str, Any], compute: int | None = None,
                 continue
             address = _address(net, COMPUTE_OFFSET + i)
             node = copy.deepcopy(template)
-            node.update(hostname=f"gpu{i + 1:02d}", address=address,
-                        hcas=_regen_hcas(template.get("hcas", []), address))
+            node.update(
+                hostname=f"gpu{i + 1:02d}",
+                address=address,
+                hcas=_regen_hcas(template.get("hcas", []), address),
+            )
             nodes_out.append(node)
         out["compute"] = nodes_out
     if control_plane is not None:
@@ -149,13 +170,22 @@ def variant(inv: dict[str, Any], compute: int | None = None,
         cps = []
         for i, roles in enumerate(CONTROL_ROLES[control_plane]):
             address = _address(net, CONTROL_OFFSET + i)
-            node = copy.deepcopy(inv["control_plane"][i]) if i < len(inv["control_plane"]) \
+            node = (
+                copy.deepcopy(inv["control_plane"][i])
+                if i < len(inv["control_plane"])
                 else copy.deepcopy(template)
-            hcas = node.get("hcas", []) if i < len(inv["control_plane"]) \
+            )
+            hcas = (
+                node.get("hcas", [])
+                if i < len(inv["control_plane"])
                 else _regen_hcas(template.get("hcas", []), address)
-            node.update(hostname=node["hostname"] if i < len(inv["control_plane"])
-                        else f"cp{i + 1}", address=address if i >= len(inv["control_plane"])
-                        else node["address"], roles=list(roles), hcas=hcas)
+            )
+            node.update(
+                hostname=node["hostname"] if i < len(inv["control_plane"]) else f"cp{i + 1}",
+                address=address if i >= len(inv["control_plane"]) else node["address"],
+                roles=list(roles),
+                hcas=hcas,
+            )
             cps.append(node)
         out["control_plane"] = cps
     return out

@@ -28,26 +28,55 @@ SSH_WAIT_S = 60
 def run_args(cluster: str, node: Node, image: str, repo: Path) -> list[str]:
     """``docker create`` arguments of one node (systemd as PID 1, no --privileged)."""
     args = [
-        "create", "--name", names.container(cluster, node.hostname),
-        "--hostname", node.hostname,
-        "--network", names.network(cluster), "--ip", node.address,
-        "--network-alias", node.hostname,
-        "--label", f"{LABEL}={cluster}", "--label", f"{LABEL}.node={node.hostname}",
-        "--label", f"{LABEL}.kind={node.kind}",
-        "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
-        "--security-opt", "seccomp=unconfined",
-        "--tmpfs", "/run:exec,mode=755", "--tmpfs", "/run/lock",
-        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
-        "--restart", "unless-stopped",
-        "--env", "container=docker",
-        "-v", f"{repo}:{SIM_REPO_MOUNT}:ro",
-        "-v", f"{names.volume(cluster, 'shared')}:{SHARED_MOUNT}",
-        "-v", f"{names.volume(cluster, 'fabric')}:{FABRIC_MOUNT}",
+        "create",
+        "--name",
+        names.container(cluster, node.hostname),
+        "--hostname",
+        node.hostname,
+        "--network",
+        names.network(cluster),
+        "--ip",
+        node.address,
+        "--network-alias",
+        node.hostname,
+        "--label",
+        f"{LABEL}={cluster}",
+        "--label",
+        f"{LABEL}.node={node.hostname}",
+        "--label",
+        f"{LABEL}.kind={node.kind}",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--cap-add",
+        "NET_ADMIN",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--tmpfs",
+        "/run:exec,mode=755",
+        "--tmpfs",
+        "/run/lock",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+        "--restart",
+        "unless-stopped",
+        "--env",
+        "container=docker",
+        "-v",
+        f"{repo}:{SIM_REPO_MOUNT}:ro",
+        "-v",
+        f"{names.volume(cluster, 'shared')}:{SHARED_MOUNT}",
+        "-v",
+        f"{names.volume(cluster, 'fabric')}:{FABRIC_MOUNT}",
     ]
     for alias in node.aliases:
         args += ["--network-alias", alias]
     if node.kind == "storage":
-        args += ["--cap-add", "DAC_READ_SEARCH", "-v", f"{names.volume(cluster, 'ifs')}:{IFS_MOUNT}"]
+        args += [
+            "--cap-add",
+            "DAC_READ_SEARCH",
+            "-v",
+            f"{names.volume(cluster, 'ifs')}:{IFS_MOUNT}",
+        ]
     return [*args, image]
 
 
@@ -65,8 +94,9 @@ def stage_files(stage: Path, files: dict[str, str | bytes], modes: dict[str, int
         target.chmod(modes.get(path, 0o644))
 
 
-def node_files(node: Node, host_key: Path, authorized_key: str, hardware: str | None,
-               extra: dict[str, str]) -> tuple[dict[str, str | bytes], dict[str, int]]:
+def node_files(
+    node: Node, host_key: Path, authorized_key: str, hardware: str | None, extra: dict[str, str]
+) -> tuple[dict[str, str | bytes], dict[str, int]]:
     """What bring-up puts into a node before it boots."""
     files: dict[str, str | bytes] = {
         "/etc/ssh/ssh_host_ed25519_key": host_key.read_text(),
@@ -77,8 +107,11 @@ def node_files(node: Node, host_key: Path, authorized_key: str, hardware: str | 
     }
     if hardware is not None:
         files[SIM_HARDWARE_PATH] = hardware
-    modes = {"/etc/ssh/ssh_host_ed25519_key": 0o600, "/root/.ssh/authorized_keys": 0o600,
-             "/etc/machine-id": 0o444}
+    modes = {
+        "/etc/ssh/ssh_host_ed25519_key": 0o600,
+        "/root/.ssh/authorized_keys": 0o600,
+        "/etc/machine-id": 0o444,
+    }
     return files, modes
 
 
@@ -98,19 +131,23 @@ def wait_systemd(cluster: str, node: Node, timeout: float = SYSTEMD_WAIT_S) -> s
     deadline = time.monotonic() + timeout
     state = "unknown"
     while time.monotonic() < deadline:
-        proc = run(["docker", "exec", name, "systemctl", "is-system-running"], check=False,
-                   timeout=30)
+        proc = run(
+            ["docker", "exec", name, "systemctl", "is-system-running"], check=False, timeout=30
+        )
         state = proc.stdout.strip() or proc.stderr.strip()
         if state in ("running", "degraded"):
             if state == "degraded":
-                failed = docker("exec", name, "systemctl", "--failed", "--plain", "--no-legend",
-                                check=False)
+                failed = docker(
+                    "exec", name, "systemctl", "--failed", "--plain", "--no-legend", check=False
+                )
                 return f"degraded ({' '.join(line.split()[0] for line in failed.splitlines())})"
             return state
         time.sleep(0.5)
-    raise MockError(f"{node.hostname}: systemd did not reach running/degraded within "
-                    f"{timeout:.0f} s (last state: {state}); see "
-                    f"docker exec {name} systemctl --failed")
+    raise MockError(
+        f"{node.hostname}: systemd did not reach running/degraded within "
+        f"{timeout:.0f} s (last state: {state}); see "
+        f"docker exec {name} systemctl --failed"
+    )
 
 
 def wait_unit(cluster: str, node: Node, unit: str, timeout: float = 60) -> None:
@@ -123,8 +160,10 @@ def wait_unit(cluster: str, node: Node, unit: str, timeout: float = 60) -> None:
         if state == "active":
             return
         time.sleep(0.5)
-    raise MockError(f"{node.hostname}: {unit} not active within {timeout:.0f} s (state: "
-                    f"{state}); see docker exec {name} journalctl -u {unit}")
+    raise MockError(
+        f"{node.hostname}: {unit} not active within {timeout:.0f} s (state: "
+        f"{state}); see docker exec {name} journalctl -u {unit}"
+    )
 
 
 def wait_ssh(node: Node, ssh_config: Path, timeout: float = SSH_WAIT_S) -> float:
@@ -133,8 +172,12 @@ def wait_ssh(node: Node, ssh_config: Path, timeout: float = SSH_WAIT_S) -> float
     last = ""
     while time.monotonic() - start < timeout:
         try:
-            proc = subprocess.run(["ssh", "-F", str(ssh_config), node.hostname, "true"],
-                                  capture_output=True, text=True, timeout=15)
+            proc = subprocess.run(
+                ["ssh", "-F", str(ssh_config), node.hostname, "true"],
+                capture_output=True,
+                text=True,
+                timeout=15,
+            )
         except subprocess.TimeoutExpired:
             last = "ssh timed out"
             continue
@@ -142,11 +185,13 @@ def wait_ssh(node: Node, ssh_config: Path, timeout: float = SSH_WAIT_S) -> float
             return time.monotonic() - start
         last = proc.stderr.strip()
         time.sleep(0.5)
-    raise MockError(f"{node.hostname}: SSH with strict host key checking did not succeed within "
-                    f"{timeout:.0f} s; last error: {last}")
+    raise MockError(
+        f"{node.hostname}: SSH with strict host key checking did not succeed within "
+        f"{timeout:.0f} s; last error: {last}"
+    )
 
 
-def parallel(fn, items: list, workers: int = 8) -> list:  # noqa: ANN001
+def parallel(fn, items: list, workers: int = 8) -> list:
     """Run ``fn`` over ``items`` in threads; re-raise the first error."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, items))

@@ -37,8 +37,10 @@ def test_deb822_mirror_is_the_suite_itself() -> None:
 
 
 def test_one_line_format_with_options() -> None:
-    text = ("# comment\ndeb-src http://src.example/debian bookworm main\n"
-            "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main contrib\n")
+    text = (
+        "# comment\ndeb-src http://src.example/debian bookworm main\n"
+        "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main contrib\n"
+    )
     sources = aptsources.parse_one_line(text)
     assert aptsources.debian_mirror(sources, "bookworm") == "http://one.example/debian"
     assert sources[1].options == {"arch": "amd64", "signed-by": "/k.gpg"}
@@ -58,7 +60,8 @@ def test_host_files_read_from_a_root(tmp_path: Path) -> None:
     assert list(aptsources.host_source_files(tmp_path)) == ["etc/apt/sources.list.d/debian.sources"]
     assert list(aptsources.host_acquire_conf(tmp_path)) == ["etc/apt/apt.conf.d/99valid"]
     assert aptsources.debian_mirror(aptsources.host_sources(tmp_path), "bookworm").startswith(
-        "http://mirror.example")
+        "http://mirror.example"
+    )
 
 
 def test_repository_names_no_mirror() -> None:
@@ -75,8 +78,11 @@ def inv() -> dict:
 def test_default_plan(inv: dict) -> None:
     nodes = inventory.nodes(inv)
     assert [(n.hostname, n.address, n.kind) for n in nodes] == [
-        ("cp1", "172.31.250.11", "control"), ("gpu01", "172.31.250.21", "compute"),
-        ("gpu02", "172.31.250.22", "compute"), ("ps1", "172.31.250.31", "storage")]
+        ("cp1", "172.31.250.11", "control"),
+        ("gpu01", "172.31.250.21", "compute"),
+        ("gpu02", "172.31.250.22", "compute"),
+        ("ps1", "172.31.250.31", "storage"),
+    ]
     assert nodes[-1].aliases == ("ps1.trainbed-mock.internal",)
 
 
@@ -87,7 +93,10 @@ def test_variant_adds_compute_and_control_nodes(inv: dict) -> None:
     assert names == ["cp1", "cp2", "cp3", *[f"gpu{i:02d}" for i in range(1, 9)], "ps1"]
     assert [n.address for n in nodes if n.kind == "compute"][-1] == "172.31.250.28"
     assert [n.address for n in nodes if n.kind == "control"] == [
-        "172.31.250.11", "172.31.250.12", "172.31.250.13"]
+        "172.31.250.11",
+        "172.31.250.12",
+        "172.31.250.13",
+    ]
     guids = [h["port_guid"] for n in nodes for h in n.hcas]
     assert len(guids) == len(set(guids))
     assert nodes[1].roles == ("slurmctld_backup", "opensm", "login")
@@ -104,7 +113,11 @@ def test_variant_bounds(inv: dict) -> None:
 def test_subnet_remap_keeps_offsets(inv: dict) -> None:
     moved = inventory.remap_subnet(inv, "10.77.5.0/24")
     assert [n.address for n in inventory.nodes(moved)] == [
-        "10.77.5.11", "10.77.5.21", "10.77.5.22", "10.77.5.31"]
+        "10.77.5.11",
+        "10.77.5.21",
+        "10.77.5.22",
+        "10.77.5.31",
+    ]
     with pytest.raises(ValueError):
         inventory.remap_subnet(inv, "10.77.0.0/16")
 
@@ -117,12 +130,14 @@ def test_hardware_description(inv: dict) -> None:
     gpu01 = inventory.nodes(inv)[1]
     hw = hardware.describe(inv, gpu01)
     assert [g["bus_id"] for g in hw["gpus"]] == [
-        f"00000000:{b}:00.0" for b in ("19", "3B", "4C", "5D", "9B", "BB", "CB", "DB")]
+        f"00000000:{b}:00.0" for b in ("19", "3B", "4C", "5D", "9B", "BB", "CB", "DB")
+    ]
     assert {g["name"] for g in hw["gpus"]} == {"NVIDIA H100 80GB HBM3"}
     assert len({g["uuid"] for g in hw["gpus"]}) == 8
     assert [h["device"] for h in hw["hcas"]] == [f"mlx5_{i}" for i in range(8)]
     assert {(h["rate_gbps"], h["state"], h["link_layer"]) for h in hw["hcas"]} == {
-        (400, "Active", "InfiniBand")}
+        (400, "Active", "InfiniBand")
+    }
     assert hw == hardware.describe(inv, gpu01)  # deterministic
     assert hardware.describe(inv, inventory.nodes(inv)[0])["gpus"] == []
 
@@ -170,7 +185,15 @@ def test_ganesha_exports(inv: dict) -> None:
 
 def test_package_versions_are_marked_sim() -> None:
     versions = packages.versions()
-    assert {"nvidia-driver-535-server", "nvidia-fabricmanager-535", "datacenter-gpu-manager",
-            "infiniband-diags", "ibverbs-utils", "opensm", "perftest", "nccl-tests"} == set(versions)
+    assert {
+        "nvidia-driver-535-server",
+        "nvidia-fabricmanager-535",
+        "datacenter-gpu-manager",
+        "infiniband-diags",
+        "ibverbs-utils",
+        "opensm",
+        "perftest",
+        "nccl-tests",
+    } == set(versions)
     assert all(v.endswith("sim1") for v in versions.values())
     assert versions["nvidia-fabricmanager-535"].startswith(packages.DRIVER)

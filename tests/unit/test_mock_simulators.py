@@ -34,20 +34,28 @@ def env(tmp_path: Path) -> dict[str, str]:
     hw = hardware.describe(inv, inventory.nodes(inv)[1])
     path = tmp_path / "hardware.json"
     path.write_text(json.dumps(hw))
-    return {**os.environ, "TRAINBED_SIM_HARDWARE": str(path),
-            "TRAINBED_SIM_RUN": str(tmp_path / "run"), "TRAINBED_SIM_FABRIC": str(tmp_path / "fab"),
-            "TRAINBED_SIM_FM_PID": str(tmp_path / "fm.pid")}
+    return {
+        **os.environ,
+        "TRAINBED_SIM_HARDWARE": str(path),
+        "TRAINBED_SIM_RUN": str(tmp_path / "run"),
+        "TRAINBED_SIM_FABRIC": str(tmp_path / "fab"),
+        "TRAINBED_SIM_FM_PID": str(tmp_path / "fm.pid"),
+    }
 
 
-def sim(env: dict[str, str], module: str, *args: str, prog: str | None = None,
-        timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    code = (f"import sys; sys.path.insert(0, {str(SIM)!r}); from {module} import main; "
-            f"sys.exit(main({list(args)!r}" + (f", prog={prog!r}" if prog else "") + "))")
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def sim(
+    env: dict[str, str], module: str, *args: str, prog: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    code = (
+        f"import sys; sys.path.insert(0, {str(SIM)!r}); from {module} import main; "
+        f"sys.exit(main({list(args)!r}" + (f", prog={prog!r}" if prog else "") + "))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
-def edit(env: dict[str, str], fn) -> None:  # noqa: ANN001
+def edit(env: dict[str, str], fn) -> None:
     path = Path(env["TRAINBED_SIM_HARDWARE"])
     hw = json.loads(path.read_text())
     fn(hw)
@@ -63,8 +71,9 @@ def register_sms(env: dict[str, str]) -> None:
     for h in hw["hcas"]:
         d = Path(env["TRAINBED_SIM_FABRIC"]) / "sm" / h["rail"]
         d.mkdir(parents=True, exist_ok=True)
-        (d / "x.json").write_text(json.dumps({"guid": "0xa088c20300fa0b00", "priority": 15,
-                                              "started": time.time()}))
+        (d / "x.json").write_text(
+            json.dumps({"guid": "0xa088c20300fa0b00", "priority": 15, "started": time.time()})
+        )
 
 
 def keys(text: str) -> list[str]:
@@ -100,22 +109,33 @@ def test_nvidia_smi_table_layout_matches(env: dict[str, str]) -> None:
     assert len(out) == len(real)
     for mine, theirs in zip(out[1:], real[1:], strict=True):
         assert [m.start() for m in re.finditer(r"\|", mine)] == [
-            m.start() for m in re.finditer(r"\|", theirs)], mine
+            m.start() for m in re.finditer(r"\|", theirs)
+        ], mine
     assert "NVIDIA-SMI 535.183.01" in out[2] and "00000000:DB:00.0" in "\n".join(out)
 
 
 def test_nvidia_smi_list_query_and_pm(env: dict[str, str]) -> None:
     assert len(sim(env, "nvidia_smi", "-L").stdout.splitlines()) == 8
-    q = sim(env, "nvidia_smi", "--query-gpu=index,name,pci.bus_id,persistence_mode,memory.total,"
-            "driver_version,serial,uuid", "--format=csv,noheader,nounits").stdout.splitlines()
-    assert len(q) == 8 and q[0].startswith("0, NVIDIA H100 80GB HBM3, 00000000:19:00.0, Disabled, "
-                                           "81559, 535.183.01, ")
+    q = sim(
+        env,
+        "nvidia_smi",
+        "--query-gpu=index,name,pci.bus_id,persistence_mode,memory.total,"
+        "driver_version,serial,uuid",
+        "--format=csv,noheader,nounits",
+    ).stdout.splitlines()
+    assert len(q) == 8 and q[0].startswith(
+        "0, NVIDIA H100 80GB HBM3, 00000000:19:00.0, Disabled, 81559, 535.183.01, "
+    )
     head = sim(env, "nvidia_smi", "--query-gpu=index,memory.total", "--format=csv").stdout
     assert head.splitlines()[:2] == ["index, memory.total [MiB]", "0, 81559 MiB"]
     if os.geteuid() == 0:
         assert sim(env, "nvidia_smi", "-pm", "1").stdout.endswith("All done.\n")
-        assert "Enabled" in sim(env, "nvidia_smi", "--query-gpu=persistence_mode",
-                                "--format=csv,noheader").stdout
+        assert (
+            "Enabled"
+            in sim(
+                env, "nvidia_smi", "--query-gpu=persistence_mode", "--format=csv,noheader"
+            ).stdout
+        )
     assert sim(env, "nvidia_smi", "--query-gpu=bogus", "--format=csv").returncode == 2
 
 
@@ -161,8 +181,11 @@ def test_sminfo(env: dict[str, str]) -> None:
     assert sim(env, "ibdiags", prog="sminfo").returncode == 255
     register_sms(env)
     out = sim(env, "ibdiags", "-C", "mlx5_2", prog="sminfo").stdout
-    assert re.match(r"sminfo: sm lid \d+ sm guid 0xa088c20300fa0b00, activity count \d+ "
-                    r"priority 15 state 3 SMINFO_MASTER", out)
+    assert re.match(
+        r"sminfo: sm lid \d+ sm guid 0xa088c20300fa0b00, activity count \d+ "
+        r"priority 15 state 3 SMINFO_MASTER",
+        out,
+    )
 
 
 def test_ibv_devinfo_structure(env: dict[str, str]) -> None:
@@ -186,9 +209,15 @@ def test_opensm_refuses_a_foreign_guid(env: dict[str, str]) -> None:
 def test_opensm_registers_and_activates_the_rail(env: dict[str, str], tmp_path: Path) -> None:
     conf = tmp_path / "rail0.conf"
     conf.write_text("guid 0xa088c20300fa1500\nsm_priority 14\n")
-    code = f"import sys; sys.path.insert(0, {str(SIM)!r}); from opensm import main; sys.exit(main())"
-    proc = subprocess.Popen([sys.executable, "-c", code, "-F", str(conf), "-f",
-                             str(tmp_path / "osm.log")], env=env, stdout=subprocess.PIPE, text=True)
+    code = (
+        f"import sys; sys.path.insert(0, {str(SIM)!r}); from opensm import main; sys.exit(main())"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "-F", str(conf), "-f", str(tmp_path / "osm.log")],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -217,9 +246,16 @@ def free_port() -> int:
 
 def pair(env: dict[str, str], *args: str, client_env: dict[str, str] | None = None):
     port = str(free_port())
-    code = f"import sys; sys.path.insert(0, {str(SIM)!r}); from perftest import main; sys.exit(main())"
-    server = subprocess.Popen([sys.executable, "-c", code, "-p", port, *args], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = (
+        f"import sys; sys.path.insert(0, {str(SIM)!r}); from perftest import main; sys.exit(main())"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "-p", port, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
     client = sim(client_env or env, "perftest", "-p", port, *args, "127.0.0.1")
     s_out, s_err = server.communicate(timeout=30)
@@ -237,10 +273,12 @@ def test_ib_write_bw_pair_reports_the_model(env: dict[str, str]) -> None:
     client, s_rc, s_out, _ = pair(env, "-d", "mlx5_0", "--report_gbits")
     assert client.returncode == 0 and s_rc == 0, client.stderr
     assert "* Waiting for client to connect... *" in s_out
-    size, iters, peak, avg, rate = result_row(client.stdout)
+    size, iters, _peak, avg, _rate = result_row(client.stdout)
     assert (size, iters) == ("65536", "5000") and 388 < float(avg) < 396
-    assert " #bytes     #iterations    BW peak[Gb/sec]    BW average[Gb/sec]   MsgRate[Mpps]" \
+    assert (
+        " #bytes     #iterations    BW peak[Gb/sec]    BW average[Gb/sec]   MsgRate[Mpps]"
         in client.stdout
+    )
     assert abs(float(result_row(s_out)[3]) - float(avg)) < 1
 
 
@@ -248,8 +286,9 @@ def test_ib_write_bw_default_units_and_degraded_peer(env: dict[str, str], tmp_pa
     register_sms(env)
     slow = dict(env, TRAINBED_SIM_HARDWARE=str(tmp_path / "slow.json"))
     hw = json.loads(Path(env["TRAINBED_SIM_HARDWARE"]).read_text())
-    Path(slow["TRAINBED_SIM_HARDWARE"]).write_text(json.dumps(
-        hardware.fault_hca_rate(hw, "mlx5_0", 200)))
+    Path(slow["TRAINBED_SIM_HARDWARE"]).write_text(
+        json.dumps(hardware.fault_hca_rate(hw, "mlx5_0", 200))
+    )
     client, _, _, _ = pair(env, "-d", "mlx5_0", "-D", "2", client_env=slow)
     assert "BW average[MB/sec]" in client.stdout
     row = result_row(client.stdout)
@@ -270,19 +309,26 @@ def test_ib_write_bw_failures(env: dict[str, str]) -> None:
 
 # --- nccl-tests --------------------------------------------------------------------------------
 
-ROW = re.compile(r"^\s+(\d+)\s+(\d+)\s+float\s+sum\s+-1(\s+[\d.]+){3}\s+(\S+)(\s+[\d.]+){3}\s+(\S+)$")
+ROW = re.compile(
+    r"^\s+(\d+)\s+(\d+)\s+float\s+sum\s+-1(\s+[\d.]+){3}\s+(\S+)(\s+[\d.]+){3}\s+(\S+)$"
+)
 
 
 def test_all_reduce_perf_single_node_table(env: dict[str, str]) -> None:
     fabric_running(env)
-    out = sim(env, "nccl_tests", "-b", "8", "-e", "8G", "-f", "2", "-g", "8",
-              prog="all_reduce_perf").stdout
-    real = (REAL / "nccl_allreduce_single_node_8xH100_v2.17.9_peak369_no_nvls_together.txt"
-            ).read_text().splitlines()
+    out = sim(
+        env, "nccl_tests", "-b", "8", "-e", "8G", "-f", "2", "-g", "8", prog="all_reduce_perf"
+    ).stdout
+    real = (
+        (REAL / "nccl_allreduce_single_node_8xH100_v2.17.9_peak369_no_nvls_together.txt")
+        .read_text()
+        .splitlines()
+    )
     lines = out.splitlines()
     assert lines[2] == real[2]  # the nThread ... line
     assert [line for line in lines if line.startswith("#    ") or "out-of-place" in line] == [
-        line for line in real if line.startswith("#    ") or "out-of-place" in line]
+        line for line in real if line.startswith("#    ") or "out-of-place" in line
+    ]
     devices = [line for line in lines if line.startswith("#  Rank")]
     assert len(devices) == 8 and devices[0].endswith("device  0 [0000:19:00] NVIDIA H100 80GB HBM3")
     rows = [line for line in lines if ROW.match(line)]
@@ -290,26 +336,32 @@ def test_all_reduce_perf_single_node_table(env: dict[str, str]) -> None:
     assert [len(r) for r in rows] == [len(r) for r in real if ROW.match(r)]
     peak = max(float(r.split()[7]) for r in rows)
     assert 465 < peak < 495
-    assert "# Out of bounds values : 0 OK" in lines and lines[-3] == "# Collective test concluded: " \
-        "all_reduce_perf"
+    assert (
+        "# Out of bounds values : 0 OK" in lines
+        and lines[-3] == "# Collective test concluded: all_reduce_perf"
+    )
 
 
 def test_all_reduce_perf_faults(env: dict[str, str]) -> None:
     failing = sim(env, "nccl_tests", "-g", "8", prog="all_reduce_perf")
-    real = (REAL / "nccl_allreduce_cuda_system_not_initialized_no_fabricmanager_8xH100.txt"
-            ).read_text()
+    real = (
+        REAL / "nccl_allreduce_cuda_system_not_initialized_no_fabricmanager_8xH100.txt"
+    ).read_text()
     assert failing.returncode != 0
     assert re.sub(r"^\S+: ", "", failing.stdout.splitlines()[-2]) == re.sub(
-        r"^\S+: ", "", real.splitlines()[-2])
+        r"^\S+: ", "", real.splitlines()[-2]
+    )
     fabric_running(env)
     nvls_off = dict(env, NCCL_NVLS_ENABLE="0")
     out = sim(nvls_off, "nccl_tests", "-b", "8G", "-e", "8G", "-g", "8", prog="all_reduce_perf")
     assert 355 < float(out.stdout.split("Avg bus bandwidth    : ")[1].split()[0]) < 385
     edit(env, lambda hw: hardware.fault_nccl_wrong(hw))
-    wrong = sim(env, "nccl_tests", "-b", "1M", "-e", "4M", "-f", "2", "-g", "8",
-                prog="all_reduce_perf")
-    assert wrong.returncode != 0 and re.search(r"Out of bounds values : [1-9]\d* FAILED",
-                                               wrong.stdout)
+    wrong = sim(
+        env, "nccl_tests", "-b", "1M", "-e", "4M", "-f", "2", "-g", "8", prog="all_reduce_perf"
+    )
+    assert wrong.returncode != 0 and re.search(
+        r"Out of bounds values : [1-9]\d* FAILED", wrong.stdout
+    )
     edit(env, lambda hw: hardware.fault_gpu_remove(hw, 5))
     missing = sim(env, "nccl_tests", "-g", "8", prog="all_reduce_perf")
     assert missing.returncode != 0 and "'invalid device ordinal'" in missing.stdout
@@ -339,13 +391,27 @@ def test_all_reduce_perf_two_tasks_rendezvous(env: dict[str, str]) -> None:
     fabric_running(env)
     register_sms(env)
     job = {"SLURM_NTASKS": "2", "SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0"}
-    code = (f"import sys; sys.path.insert(0, {str(SIM)!r}); from nccl_tests import main; "
-            "sys.exit(main(prog='all_reduce_perf'))")
-    rank1 = subprocess.Popen([sys.executable, "-c", code, "-b", "1G", "-e", "1G", "-g", "8"],
-                             env={**env, **job, "SLURM_PROCID": "1", "TRAINBED_SIM_HOSTNAME":
-                                  "gpu02"}, stdout=subprocess.PIPE, text=True)
-    rank0 = sim({**env, **job, "SLURM_PROCID": "0", "NCCL_ALGO": "Ring"}, "nccl_tests", "-b",
-                "1G", "-e", "1G", "-g", "8", prog="all_reduce_perf")
+    code = (
+        f"import sys; sys.path.insert(0, {str(SIM)!r}); from nccl_tests import main; "
+        "sys.exit(main(prog='all_reduce_perf'))"
+    )
+    rank1 = subprocess.Popen(
+        [sys.executable, "-c", code, "-b", "1G", "-e", "1G", "-g", "8"],
+        env={**env, **job, "SLURM_PROCID": "1", "TRAINBED_SIM_HOSTNAME": "gpu02"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    rank0 = sim(
+        {**env, **job, "SLURM_PROCID": "0", "NCCL_ALGO": "Ring"},
+        "nccl_tests",
+        "-b",
+        "1G",
+        "-e",
+        "1G",
+        "-g",
+        "8",
+        prog="all_reduce_perf",
+    )
     assert rank1.wait(timeout=30) == 0 and rank1.stdout.read() == ""
     assert rank0.returncode == 0
     assert sum(line.startswith("#  Rank") for line in rank0.stdout.splitlines()) == 16

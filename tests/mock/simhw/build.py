@@ -39,9 +39,15 @@ def _run(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
 
 def control(name: str, spec: dict[str, Any]) -> str:
     """DEBIAN/control text."""
-    lines = [f"Package: {name}", f"Version: {spec['version']}", "Architecture: all",
-             "Maintainer: trainbed mock <trainbed-mock@localhost>", "Section: misc",
-             "Priority: optional", "Depends: python3"]
+    lines = [
+        f"Package: {name}",
+        f"Version: {spec['version']}",
+        "Architecture: all",
+        "Maintainer: trainbed mock <trainbed-mock@localhost>",
+        "Section: misc",
+        "Priority: optional",
+        "Depends: python3",
+    ]
     if spec.get("provides"):
         lines.append("Provides: " + ", ".join(spec["provides"]))
     lines.append(f"Description: {spec['description']}")
@@ -53,9 +59,11 @@ def postinst(name: str, spec: dict[str, Any]) -> str:
     """DEBIAN/postinst: system users, unit enablement, device nodes (as real packages do)."""
     lines = ["#!/bin/sh", "set -e", 'if [ "$1" = configure ]; then', "  :"]
     for user in spec.get("system_users", []):
-        lines.append(f"  getent passwd {user} >/dev/null || adduser --system --group "
-                     f"--no-create-home --home /nonexistent {user} >/dev/null 2>&1 || "
-                     f"useradd --system --user-group --no-create-home {user}")
+        lines.append(
+            f"  getent passwd {user} >/dev/null || adduser --system --group "
+            f"--no-create-home --home /nonexistent {user} >/dev/null 2>&1 || "
+            f"useradd --system --user-group --no-create-home {user}"
+        )
     for unit in spec.get("enable", []):
         lines.append(f"  deb-systemd-helper enable {unit} >/dev/null || true")
         lines.append(f"  if [ -d /run/systemd/system ]; then systemctl start {unit} || true; fi")
@@ -78,8 +86,11 @@ def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
         for path, module in spec["commands"].items():
             target = root / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(WRAPPER.format(package=name, version=spec["version"],
-                                             prog=Path(path).name, module=module))
+            target.write_text(
+                WRAPPER.format(
+                    package=name, version=spec["version"], prog=Path(path).name, module=module
+                )
+            )
             target.chmod(0o755)
         for unit, text in spec.get("units", {}).items():
             target = root / "lib/systemd/system" / unit
@@ -119,11 +130,22 @@ def gpg_key(gnupg_home: Path, name: str) -> str:
     fprs = [line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr")]
     if fprs:
         return fprs[0]
-    _run([*env_args, "--passphrase", "", "--quick-gen-key",
-          f"trainbed mock archive ({name}) <trainbed-mock@localhost>", "ed25519", "sign", "never"])
+    _run(
+        [
+            *env_args,
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            f"trainbed mock archive ({name}) <trainbed-mock@localhost>",
+            "ed25519",
+            "sign",
+            "never",
+        ]
+    )
     listing = _run([*env_args, "--with-colons", "--list-secret-keys"])
-    return next(line.split(":")[9] for line in listing.stdout.splitlines()
-                if line.startswith("fpr"))
+    return next(
+        line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr")
+    )
 
 
 def build_repo(repo: Path, gnupg_home: Path, cluster: str) -> dict[str, str]:
@@ -143,17 +165,38 @@ def build_repo(repo: Path, gnupg_home: Path, cluster: str) -> dict[str, str]:
     packages = _run(["apt-ftparchive", "packages", "."], cwd=repo).stdout
     (repo / "Packages").write_text(packages)
     _run(["gzip", "-9k", "Packages"], cwd=repo)
-    release = _run(["apt-ftparchive", "-o", f"APT::FTPArchive::Release::Origin={ORIGIN}",
-                    "-o", f"APT::FTPArchive::Release::Label={ORIGIN}",
-                    "-o", f"APT::FTPArchive::Release::Description=trainbed mock simulated "
-                          f"hardware ({cluster})", "release", "."], cwd=repo).stdout
+    release = _run(
+        [
+            "apt-ftparchive",
+            "-o",
+            f"APT::FTPArchive::Release::Origin={ORIGIN}",
+            "-o",
+            f"APT::FTPArchive::Release::Label={ORIGIN}",
+            "-o",
+            f"APT::FTPArchive::Release::Description=trainbed mock simulated hardware ({cluster})",
+            "release",
+            ".",
+        ],
+        cwd=repo,
+    ).stdout
     (repo / "Release").write_text(release)
     gpg = ["gpg", "--batch", "--homedir", str(gnupg_home), "--yes", "--local-user", fpr]
     _run([*gpg, "--clearsign", "-o", "InRelease", "Release"], cwd=repo)
     _run([*gpg, "--armor", "--detach-sign", "-o", "Release.gpg", "Release"], cwd=repo)
     asc = _run(["gpg", "--batch", "--homedir", str(gnupg_home), "--armor", "--export", fpr]).stdout
     (repo / "sim-archive-keyring.asc").write_text(asc)
-    _run(["gpg", "--batch", "--homedir", str(gnupg_home), "--yes", "--output",
-          str(repo / "sim-archive-keyring.gpg"), "--export", fpr])
+    _run(
+        [
+            "gpg",
+            "--batch",
+            "--homedir",
+            str(gnupg_home),
+            "--yes",
+            "--output",
+            str(repo / "sim-archive-keyring.gpg"),
+            "--export",
+            fpr,
+        ]
+    )
     stamp.write_text(f"{want} {fpr}")
     return {"fingerprint": fpr, "rebuilt": "yes"}

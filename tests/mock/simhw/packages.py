@@ -104,11 +104,15 @@ PACKAGES: dict[str, dict[str, Any]] = {
         "version": f"{DRIVER}-0ubuntu1sim1",
         "description": "NVIDIA driver metapackage (simulated H100 GPUs for the trainbed mock)",
         "modules": ["hwdesc", "nvidia_smi", "nvidia_daemons", "mkdevnodes"],
-        "commands": {"/usr/bin/nvidia-smi": "nvidia_smi",
-                     "/usr/bin/nvidia-persistenced": "nvidia_daemons",
-                     "/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes": "mkdevnodes"},
-        "units": {"nvidia-persistenced.service": PERSISTENCED_UNIT,
-                  "trainbed-sim-nvidia-devices.service": DEVNODES_UNIT},
+        "commands": {
+            "/usr/bin/nvidia-smi": "nvidia_smi",
+            "/usr/bin/nvidia-persistenced": "nvidia_daemons",
+            "/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes": "mkdevnodes",
+        },
+        "units": {
+            "nvidia-persistenced.service": PERSISTENCED_UNIT,
+            "trainbed-sim-nvidia-devices.service": DEVNODES_UNIT,
+        },
         "enable": ["trainbed-sim-nvidia-devices.service"],
         "system_users": ["nvidia-persistenced"],
         "postinst_run": ["/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes"],
@@ -135,8 +139,11 @@ PACKAGES: dict[str, dict[str, Any]] = {
         "version": "2410mlnx54-1.2410068sim1",
         "description": "InfiniBand diagnostic programs (simulated ConnectX-7 ports)",
         "modules": ["hwdesc", "ibdiags"],
-        "commands": {"/usr/sbin/ibstat": "ibdiags", "/usr/sbin/ibstatus": "ibdiags",
-                     "/usr/sbin/sminfo": "ibdiags"},
+        "commands": {
+            "/usr/sbin/ibstat": "ibdiags",
+            "/usr/sbin/ibstatus": "ibdiags",
+            "/usr/sbin/sminfo": "ibdiags",
+        },
     },
     "ibverbs-utils": {
         "version": "2410mlnx54-1.2410068sim1",
@@ -160,8 +167,10 @@ PACKAGES: dict[str, dict[str, Any]] = {
         "version": "2.17.9-1sim1",
         "description": "NCCL tests (simulated all_reduce_perf, all_gather_perf)",
         "modules": ["hwdesc", "nccl_tests"],
-        "commands": {"/usr/bin/all_reduce_perf": "nccl_tests",
-                     "/usr/bin/all_gather_perf": "nccl_tests"},
+        "commands": {
+            "/usr/bin/all_reduce_perf": "nccl_tests",
+            "/usr/bin/all_gather_perf": "nccl_tests",
+        },
     },
 }
 

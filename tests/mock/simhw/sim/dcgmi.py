@@ -25,15 +25,27 @@ def _engine_running() -> bool:
 def discovery(hw: dict[str, Any]) -> str:
     """``dcgmi discovery -l``."""
     gpus = hwdesc.present_gpus(hw)
-    out = [f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''} found.", RULE,
-           "| GPU ID | Device Information                                                   |",
-           RULE]
+    out = [
+        f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''} found.",
+        RULE,
+        "| GPU ID | Device Information                                                   |",
+        RULE,
+    ]
     for g in gpus:
-        out += [f"| {g['minor']:<6d} | {'Name: ' + g['name']:<68s} |",
-                f"|        | {'PCI Bus ID: ' + g['bus_id']:<68s} |",
-                f"|        | {'Device UUID: ' + g['uuid']:<68s} |", RULE]
-    out += ["0 NvSwitches found.", "+-----------+", "| Switch ID |", "+-----------+",
-            "+-----------+", ""]
+        out += [
+            f"| {g['minor']:<6d} | {'Name: ' + g['name']:<68s} |",
+            f"|        | {'PCI Bus ID: ' + g['bus_id']:<68s} |",
+            f"|        | {'Device UUID: ' + g['uuid']:<68s} |",
+            RULE,
+        ]
+    out += [
+        "0 NvSwitches found.",
+        "+-----------+",
+        "| Switch ID |",
+        "+-----------+",
+        "+-----------+",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -49,10 +61,13 @@ def diag(hw: dict[str, Any], level: int) -> tuple[str, int]:
     gpus = hwdesc.present_gpus(hw)
     ready = hwdesc.fabric_ready(hw)
     pm_off = [g["minor"] for g in gpus if not hwdesc.persistence(g["bus_id"])]
-    out = ["Successfully ran diagnostic for group.", DIAG_RULE,
-           "| Diagnostic                | Result                                         |",
-           "+===========================+================================================+",
-           "|-----  Metadata  ----------+------------------------------------------------|"]
+    out = [
+        "Successfully ran diagnostic for group.",
+        DIAG_RULE,
+        "| Diagnostic                | Result                                         |",
+        "+===========================+================================================+",
+        "|-----  Metadata  ----------+------------------------------------------------|",
+    ]
     out += _row("DCGM Version", "3.3.8")
     out += _row("Driver Version Detected", hwdesc.driver(hw)["version"])
     out += _row("GPU Device IDs Detected", ",".join("2330" for _ in gpus))
@@ -61,15 +76,23 @@ def diag(hw: dict[str, Any], level: int) -> tuple[str, int]:
     out += _row("NVML Library", "Pass")
     out += _row("CUDA Main Library", "Pass" if ready else "Fail")
     if not ready:
-        out += _row("Warning", "Unable to initialize CUDA library: 'system not yet "
-                               "initialized'. Please check if a CUDA sample program can be run "
-                               "successfully on this host.")
+        out += _row(
+            "Warning",
+            "Unable to initialize CUDA library: 'system not yet "
+            "initialized'. Please check if a CUDA sample program can be run "
+            "successfully on this host.",
+        )
     out += _row("Permissions and OS Blocks", "Pass")
     out += _row("Persistence Mode", "Pass")
     if pm_off:
-        out += _row("Info", ",".join(
-            f'Persistence mode for GPU {i} is disabled. Enable persistence mode by running '
-            f'"nvidia-smi -i <gpuId> -pm 1 " as root.' for i in pm_off))
+        out += _row(
+            "Info",
+            ",".join(
+                f"Persistence mode for GPU {i} is disabled. Enable persistence mode by running "
+                f'"nvidia-smi -i <gpuId> -pm 1 " as root.'
+                for i in pm_off
+            ),
+        )
     out += _row("Environment Variables", "Pass")
     out += _row("Page Retirement/Row Remap", "Pass")
     out += _row("Graphics Processes", "Pass")
@@ -91,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         return 255
     if not _engine_running():
         print("Error: unable to establish a connection to the specified host: localhost")
-        print("Error: Unable to connect to host engine. Host engine connection invalid/disconnected.")
+        print(
+            "Error: Unable to connect to host engine. Host engine connection invalid/disconnected."
+        )
         return 255
     hw = hwdesc.load()
     if args[0] == "discovery" and ("-l" in args or "--list" in args):

@@ -78,8 +78,9 @@ def pid_alive(pid_file: Path) -> bool:
 
 def fabricmanager_pid_file() -> Path:
     """Where nv-fabricmanager writes its pid (the real path, under /run)."""
-    return Path(os.environ.get("TRAINBED_SIM_FM_PID",
-                               "/run/nvidia-fabricmanager/nv-fabricmanager.pid"))
+    return Path(
+        os.environ.get("TRAINBED_SIM_FM_PID", "/run/nvidia-fabricmanager/nv-fabricmanager.pid")
+    )
 
 
 def fabric_ready(hw: dict[str, Any]) -> bool:
@@ -93,8 +94,11 @@ def fabric_ready(hw: dict[str, Any]) -> bool:
 
 def persistenced_pid_file() -> Path:
     """nvidia-persistenced's pid file (the real path)."""
-    return Path(os.environ.get("TRAINBED_SIM_PERSISTENCED_PID",
-                               "/run/nvidia-persistenced/nvidia-persistenced.pid"))
+    return Path(
+        os.environ.get(
+            "TRAINBED_SIM_PERSISTENCED_PID", "/run/nvidia-persistenced/nvidia-persistenced.pid"
+        )
+    )
 
 
 def persistence_file() -> Path:
@@ -171,17 +175,41 @@ def port_view(h: dict[str, Any]) -> dict[str, Any]:
     brings it to ``Active``; a ``Down`` port reads Polling with the 10 Gb/s idle rate.
     """
     if h.get("state", "Active") != "Active":
-        return {"state": "Down", "phys": "Polling", "rate": 10, "lid": 0, "sm_lid": 0,
-                "active": False}
+        return {
+            "state": "Down",
+            "phys": "Polling",
+            "rate": 10,
+            "lid": 0,
+            "sm_lid": 0,
+            "active": False,
+        }
     if h.get("link_layer", "InfiniBand") != "InfiniBand":
-        return {"state": "Active", "phys": "LinkUp", "rate": h["rate_gbps"], "lid": 0,
-                "sm_lid": 0, "active": True}
+        return {
+            "state": "Active",
+            "phys": "LinkUp",
+            "rate": h["rate_gbps"],
+            "lid": 0,
+            "sm_lid": 0,
+            "active": True,
+        }
     sms = live_sms(h.get("rail", ""))
     if not sms:
-        return {"state": "Initializing", "phys": "LinkUp", "rate": h["rate_gbps"], "lid": 0,
-                "sm_lid": 0, "active": False}
-    return {"state": "Active", "phys": "LinkUp", "rate": h["rate_gbps"],
-            "lid": lid_of(h["port_guid"]), "sm_lid": lid_of(sms[0]["guid"]), "active": True}
+        return {
+            "state": "Initializing",
+            "phys": "LinkUp",
+            "rate": h["rate_gbps"],
+            "lid": 0,
+            "sm_lid": 0,
+            "active": False,
+        }
+    return {
+        "state": "Active",
+        "phys": "LinkUp",
+        "rate": h["rate_gbps"],
+        "lid": lid_of(h["port_guid"]),
+        "sm_lid": lid_of(sms[0]["guid"]),
+        "active": True,
+    }
 
 
 def sorted_hcas(hw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -248,7 +276,8 @@ def log_line(path: Path, message: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as fh:
-            fh.write(f"[{time.strftime('%b %d %Y %H:%M:%S')}] [INFO] [tid {os.getpid()}] "
-                     f"{message}\n")
+            fh.write(
+                f"[{time.strftime('%b %d %Y %H:%M:%S')}] [INFO] [tid {os.getpid()}] {message}\n"
+            )
     except OSError:
         pass

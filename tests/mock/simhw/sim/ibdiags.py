@@ -13,8 +13,17 @@ from typing import Any
 
 import hwdesc
 
-RATE_NAMES = {10: "4X SDR", 25: "1X EDR", 40: "4X QDR", 50: "1X HDR", 56: "4X FDR",
-              100: "4X EDR", 200: "4X HDR", 400: "4X NDR", 800: "4X XDR"}
+RATE_NAMES = {
+    10: "4X SDR",
+    25: "1X EDR",
+    40: "4X QDR",
+    50: "1X HDR",
+    56: "4X FDR",
+    100: "4X EDR",
+    200: "4X HDR",
+    400: "4X NDR",
+    800: "4X XDR",
+}
 STATE_NUM = {"Down": 1, "Initializing": 2, "Armed": 3, "Active": 4}
 PHYS_NUM = {"Sleep": 1, "Polling": 2, "Disabled": 3, "LinkUp": 5}
 CAP_MASK = 0xA751E848
@@ -63,15 +72,20 @@ def ibstat(argv: list[str]) -> int:
     flags = [a for a in argv if a.startswith("-")]
     args = [a for a in argv if not a.startswith("-")]
     if not names:
-        print("ibpanic: [%d] main: can't list IB device names: (No such file or directory)"
-              % os.getpid(), file=sys.stderr)
+        print(
+            f"ibpanic: [{os.getpid()}] main: can't list IB device names: "
+            "(No such file or directory)",
+            file=sys.stderr,
+        )
         return 255
     if "-l" in flags or "--list_of_cas" in flags:
         sys.stdout.write("".join(n + "\n" for n in names))
         return 0
     if args and args[0] not in names:
-        print(f"ibpanic: [{os.getpid()}] main: '{args[0]}' IB device can't be found: Success",
-              file=sys.stderr)
+        print(
+            f"ibpanic: [{os.getpid()}] main: '{args[0]}' IB device can't be found: Success",
+            file=sys.stderr,
+        )
         return 255
     chosen = [hwdesc.hca(hw, n) for n in (args[:1] or names)]
     if "-p" in flags or "--port_list" in flags:
@@ -85,7 +99,7 @@ def ibstatus_port(h: dict[str, Any]) -> str:
     """One port block of ``ibstatus``."""
     view = hwdesc.port_view(h)
     g = h["port_guid"][2:].rjust(16, "0")
-    gid = "fe80:0000:0000:0000:" + ":".join(g[i:i + 4] for i in range(0, 16, 4))
+    gid = "fe80:0000:0000:0000:" + ":".join(g[i : i + 4] for i in range(0, 16, 4))
     state = view["state"].upper() if view["state"] != "Initializing" else "INIT"
     return (
         f"Infiniband device '{h['device']}' port {h.get('port', 1)} status:\n"
@@ -127,10 +141,14 @@ def sminfo(argv: list[str]) -> int:
     h = hwdesc.hca(hw, ca) if ca else (names[0] if names else None)
     pid = os.getpid()
     if h is None:
-        print(f"ibwarn: [{pid}] mad_rpc_open_port: can't open UMAD port ({ca or '(null)'}:0)",
-              file=sys.stderr)
-        print("sminfo: iberror: failed: Failed to open '%s' port '0'" % (ca or "(null)"),
-              file=sys.stderr)
+        print(
+            f"ibwarn: [{pid}] mad_rpc_open_port: can't open UMAD port ({ca or '(null)'}:0)",
+            file=sys.stderr,
+        )
+        print(
+            "sminfo: iberror: failed: Failed to open '%s' port '0'" % (ca or "(null)"),
+            file=sys.stderr,
+        )
         return 255
     view = hwdesc.port_view(h)
     sms = hwdesc.live_sms(h.get("rail", "")) if view["active"] else []
@@ -141,8 +159,10 @@ def sminfo(argv: list[str]) -> int:
         return 255
     sm = sms[0]
     activity = int(time.time() - float(sm.get("started", time.time())))
-    print(f"sminfo: sm lid {hwdesc.lid_of(sm['guid'])} sm guid {sm['guid']}, activity count "
-          f"{activity} priority {sm.get('priority', 0)} state 3 SMINFO_MASTER")
+    print(
+        f"sminfo: sm lid {hwdesc.lid_of(sm['guid'])} sm guid {sm['guid']}, activity count "
+        f"{activity} priority {sm.get('priority', 0)} state 3 SMINFO_MASTER"
+    )
     return 0
 
 

@@ -8,13 +8,12 @@ from typing import Any
 
 import hwdesc
 
-PORT_STATE = {"Down": "PORT_DOWN (1)", "Initializing": "PORT_INIT (2)",
-              "Active": "PORT_ACTIVE (4)"}
+PORT_STATE = {"Down": "PORT_DOWN (1)", "Initializing": "PORT_INIT (2)", "Active": "PORT_ACTIVE (4)"}
 
 
 def _colon_guid(guid: str) -> str:
     g = guid[2:].rjust(16, "0")
-    return ":".join(g[i:i + 4] for i in range(0, 16, 4))
+    return ":".join(g[i : i + 4] for i in range(0, 16, 4))
 
 
 def devinfo_block(h: dict[str, Any]) -> str:
@@ -35,7 +34,7 @@ def devinfo_block(h: dict[str, Any]) -> str:
         f"\t\tport:\t{h.get('port', 1)}\n"
         f"\t\t\tstate:\t\t\t{PORT_STATE[view['state']]}\n"
         "\t\t\tmax_mtu:\t\t4096 (5)\n"
-        f"\t\t\tactive_mtu:\t\t{'4096 (5)' if view['active'] else '4096 (5)'}\n"
+        f"\t\t\tactive_mtu:\t\t4096 (5)\n"
         f"\t\t\tsm_lid:\t\t\t{view['sm_lid']}\n"
         f"\t\t\tport_lid:\t\t{view['lid']}\n"
         "\t\t\tport_lmc:\t\t0x00\n"
@@ -55,8 +54,10 @@ def ibv_devinfo(argv: list[str]) -> int:
     while args:
         a = args.pop(0)
         if a in ("-l", "--list"):
-            sys.stdout.write(f"{len(hcas)} HCA{'s' if len(hcas) != 1 else ''} found:\n"
-                             + "".join(f"\t{h['device']}\n" for h in hcas))
+            sys.stdout.write(
+                f"{len(hcas)} HCA{'s' if len(hcas) != 1 else ''} found:\n"
+                + "".join(f"\t{h['device']}\n" for h in hcas)
+            )
             return 0
         if a in ("-d", "--ib-dev") and args:
             dev = args.pop(0)

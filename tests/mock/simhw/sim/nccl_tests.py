@@ -48,14 +48,41 @@ def parse_size(text: str) -> int:
 
 def parse(argv: list[str]) -> dict[str, Any]:
     """nccl-tests options."""
-    o: dict[str, Any] = {"b": 32 << 20, "e": 32 << 20, "f": 1, "i": 1 << 20, "g": 1, "t": 1,
-                         "n": 20, "w": 5, "c": 1, "G": 0, "a": 1, "J": None, "m": 1}
-    long = {"--minbytes": "b", "--maxbytes": "e", "--stepfactor": "f", "--stepbytes": "i",
-            "--ngpus": "g", "--nthreads": "t", "--iters": "n", "--warmup_iters": "w",
-            "--check": "c", "--cudagraph": "G", "--average": "a", "--output_file": "J",
-            "--agg_iters": "m", "--op": "o", "--datatype": "d", "--root": "r", "--blocking": "z"}
+    o: dict[str, Any] = {
+        "b": 32 << 20,
+        "e": 32 << 20,
+        "f": 1,
+        "i": 1 << 20,
+        "g": 1,
+        "t": 1,
+        "n": 20,
+        "w": 5,
+        "c": 1,
+        "G": 0,
+        "a": 1,
+        "J": None,
+        "m": 1,
+    }
+    long = {
+        "--minbytes": "b",
+        "--maxbytes": "e",
+        "--stepfactor": "f",
+        "--stepbytes": "i",
+        "--ngpus": "g",
+        "--nthreads": "t",
+        "--iters": "n",
+        "--warmup_iters": "w",
+        "--check": "c",
+        "--cudagraph": "G",
+        "--average": "a",
+        "--output_file": "J",
+        "--agg_iters": "m",
+        "--op": "o",
+        "--datatype": "d",
+        "--root": "r",
+        "--blocking": "z",
+    }
     args = list(argv)
-    step_given = False
     while args:
         a = args.pop(0)
         name, eq, value = a.partition("=")
@@ -66,16 +93,12 @@ def parse(argv: list[str]) -> dict[str, Any]:
             value = args.pop(0) if args else ""
         if key in ("b", "e", "i"):
             o[key] = parse_size(value)
-            step_given |= key == "i"
         elif key == "J":
             o["J"] = value
         elif key in ("o", "d", "r", "z"):
             o[key] = value
         else:
             o[key] = int(value)
-            step_given |= key == "f" and False
-    if "-f" not in argv and not any(x.startswith("--stepfactor") for x in argv):
-        o["f"] = 0 if step_given else 1
     return o
 
 
@@ -87,10 +110,9 @@ def sizes(o: dict[str, Any]) -> list[int]:
         if o["f"] > 1:
             size *= o["f"]
         else:
-            step = o["i"] if o["f"] == 0 else o["i"]
-            if step <= 0:
+            if o["i"] <= 0:
                 break
-            size += step
+            size += o["i"]
     return out
 
 
@@ -119,21 +141,23 @@ def peak_busbw(nodes: list[dict[str, Any]], gpus_per_node: int, env: dict[str, s
     intra = NVLS_BUSBW if nvls else NO_NVLS_BUSBW
     if len(nodes) == 1:
         return intra
-    per_node = [len(n["hca_rates"]) * min(n["hca_rates"]) / 8 if n["hca_rates"] else 0.0
-                for n in nodes]
+    per_node = [
+        len(n["hca_rates"]) * min(n["hca_rates"]) / 8 if n["hca_rates"] else 0.0 for n in nodes
+    ]
     ceiling = min(per_node)
     if ceiling <= 0:
         return 0.0
     algo = env.get("NCCL_ALGO", "").lower()
-    if "ring" in algo or "tree" not in algo and len(nodes) > 2:
+    if "ring" in algo or ("tree" not in algo and len(nodes) > 2):
         eff = 0.92 if len(nodes) <= 4 else 0.88
     else:
         eff = 1.17 if len(nodes) == 2 else 0.92
     return min(intra, ceiling * eff)
 
 
-def row_times(size: int, nranks: int, busbw: float, latency: float, factor: float,
-              rng: random.Random) -> tuple[float, float, float]:
+def row_times(
+    size: int, nranks: int, busbw: float, latency: float, factor: float, rng: random.Random
+) -> tuple[float, float, float]:
     """(time us, algbw GB/s, busbw GB/s) of one measurement."""
     algbw_peak = busbw / factor if factor else busbw
     t = (latency + size / (algbw_peak * 1e3)) * (1 + rng.uniform(-0.01, 0.01))
@@ -145,8 +169,9 @@ def fmt_time(t: float) -> str:
     return f"{t:8.2f}" if t < 10000 else f"{t:8.1f}"
 
 
-def table(o: dict[str, Any], prog: str, nodes: list[dict[str, Any]],
-          env: dict[str, str]) -> tuple[str, int, list[dict[str, Any]]]:
+def table(
+    o: dict[str, Any], prog: str, nodes: list[dict[str, Any]], env: dict[str, str]
+) -> tuple[str, int, list[dict[str, Any]]]:
     """The result rows and footer; returns (text, out-of-bounds count, json rows)."""
     redop, factor_of, count_of = COLLECTIVES[prog]
     nranks = len(nodes) * o["g"]
@@ -169,10 +194,16 @@ def table(o: dict[str, Any], prog: str, nodes: list[dict[str, Any]],
             cells.append(f" {fmt_time(t)} {alg:7.2f} {bus:7.2f} {wrong_s:>7s}")
             total_bw += bus
             n_bw += 1
-            rec[place] = {"time_us": round(t, 2), "algbw": round(alg, 2), "busbw": round(bus, 2),
-                          "wrong": wrong_s}
-        text += (f"{size:12d}  {count_of(size, nranks):12d}  {'float':>8s}  {redop:>6s}  "
-                 f"{-1:6d}" + "".join(cells) + "\n")
+            rec[place] = {
+                "time_us": round(t, 2),
+                "algbw": round(alg, 2),
+                "busbw": round(bus, 2),
+                "wrong": wrong_s,
+            }
+        text += (
+            f"{size:12d}  {count_of(size, nranks):12d}  {'float':>8s}  {redop:>6s}  "
+            f"{-1:6d}" + "".join(cells) + "\n"
+        )
         rows.append(rec)
     avg = total_bw / n_bw if n_bw else 0.0
     text += f"# Out of bounds values : {oob} {'FAILED' if oob else 'OK'}\n"
@@ -217,35 +248,47 @@ def wait_result(jobdir: Path) -> int:
 def run(o: dict[str, Any], prog: str, nodes: list[dict[str, Any]]) -> tuple[str, int, list]:
     """Everything rank 0 prints, and the exit status."""
     env = dict(os.environ)
-    out = [f"# nccl-tests version {VERSION} nccl-headers={NCCL_CODE} nccl-library={NCCL_CODE}",
-           f"# Collective test starting: {prog}",
-           f"# nThread {o['t']} nGpus {o['g']} minBytes {o['b']} maxBytes {o['e']} step: "
-           + (f"{o['f']}(factor)" if o["f"] > 1 else f"{o['i']}(bytes)")
-           + f" warmup iters: {o['w']} iters: {o['n']} agg iters: {o['m']} validation: {o['c']} "
-           f"graph: {o['G']}", "#", "# Using devices"]
+    out = [
+        f"# nccl-tests version {VERSION} nccl-headers={NCCL_CODE} nccl-library={NCCL_CODE}",
+        f"# Collective test starting: {prog}",
+        f"# nThread {o['t']} nGpus {o['g']} minBytes {o['b']} maxBytes {o['e']} step: "
+        + (f"{o['f']}(factor)" if o["f"] > 1 else f"{o['i']}(bytes)")
+        + f" warmup iters: {o['w']} iters: {o['n']} agg iters: {o['m']} validation: {o['c']} "
+        f"graph: {o['G']}",
+        "#",
+        "# Using devices",
+    ]
     failures = []
     for n in nodes:
         if not n["fabric_ready"]:
-            failures.append(f"{n['hostname']}: Test CUDA failure common.cu:941 'system not yet "
-                            f"initialized'\n .. {n['hostname']} pid {n['pid']}: Test failure "
-                            "common.cu:891")
+            failures.append(
+                f"{n['hostname']}: Test CUDA failure common.cu:941 'system not yet "
+                f"initialized'\n .. {n['hostname']} pid {n['pid']}: Test failure "
+                "common.cu:891"
+            )
         elif len(n["gpus"]) < o["g"]:
-            failures.append(f"{n['hostname']}: Test CUDA failure common.cu:1012 'invalid device "
-                            f"ordinal'\n .. {n['hostname']} pid {n['pid']}: Test failure "
-                            "common.cu:891")
+            failures.append(
+                f"{n['hostname']}: Test CUDA failure common.cu:1012 'invalid device "
+                f"ordinal'\n .. {n['hostname']} pid {n['pid']}: Test failure "
+                "common.cu:891"
+            )
     if failures:
         return "\n".join(out + failures) + "\n", 1, []
     rank = 0
     for n in nodes:
         for d in range(o["g"]):
             bus = int(n["gpus"][d]["bus_id"].split(":")[1], 16)
-            out.append(f"#  Rank {rank:2d} Group  0 Pid {n['pid']:6d} on {n['hostname']:>10s} "
-                       f"device {d:2d} [0000:{bus:02x}:00] {n['gpus'][d]['name']}")
+            out.append(
+                f"#  Rank {rank:2d} Group  0 Pid {n['pid']:6d} on {n['hostname']:>10s} "
+                f"device {d:2d} [0000:{bus:02x}:00] {n['gpus'][d]['name']}"
+            )
             rank += 1
     if len(nodes) > 1 and not all(n["hca_rates"] for n in nodes):
         bad = next(n for n in nodes if not n["hca_rates"])
-        out.append(f"{bad['hostname']}: Test NCCL failure common.cu:1279 'remote process exited "
-                   f"or there was a network error' / 'NET/IB : No active IB device found'")
+        out.append(
+            f"{bad['hostname']}: Test NCCL failure common.cu:1279 'remote process exited "
+            f"or there was a network error' / 'NET/IB : No active IB device found'"
+        )
         out.append(f" .. {bad['hostname']} pid {bad['pid']}: Test failure common.cu:1141")
         return "\n".join(out) + "\n", 1, []
     if len(nodes) > 1:
@@ -255,8 +298,11 @@ def run(o: dict[str, Any], prog: str, nodes: list[dict[str, Any]]) -> tuple[str,
     tail = f"# Collective test concluded: {prog}\n#\n\n"
     body = "\n".join(out) + "\n" + HEADER + text + tail
     if oob:
-        body += "".join(f" .. {n['hostname']} pid {n['pid']}: Test failure common.cu:1189\n"
-                        for n in nodes if n["wrong"] or n is nodes[0])
+        body += "".join(
+            f" .. {n['hostname']} pid {n['pid']}: Test failure common.cu:1189\n"
+            for n in nodes
+            if n["wrong"] or n is nodes[0]
+        )
         return body, 1, rows
     return body, 0, rows
 
@@ -271,19 +317,23 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (ValueError, IndexError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    nodes, jobdir, rank = rendezvous(node_state(hwdesc.load()))
+    nodes, jobdir, _rank = rendezvous(node_state(hwdesc.load()))
     if nodes is None:
         return wait_result(jobdir)
     if not nodes:
-        print(f"{prog}: timed out after {RENDEZVOUS_S:.0f} s waiting for the other tasks of the "
-              "job (bootstrap)", file=sys.stderr)
+        print(
+            f"{prog}: timed out after {RENDEZVOUS_S:.0f} s waiting for the other tasks of the "
+            "job (bootstrap)",
+            file=sys.stderr,
+        )
         rc = 1
     else:
         text, rc, rows = run(o, prog, nodes)
         sys.stdout.write(text)
         if o["J"] and rows:
-            Path(o["J"]).write_text(json.dumps({"version": VERSION, "collective": prog,
-                                                "results": rows}, indent=1))
+            Path(o["J"]).write_text(
+                json.dumps({"version": VERSION, "collective": prog, "results": rows}, indent=1)
+            )
     if jobdir is not None:
         (jobdir / "result").write_text(str(rc))
     return rc

@@ -36,22 +36,34 @@ def fabricmanager(argv: list[str]) -> int:
         return 1
     gpus = hwdesc.present_gpus(hw)
     if not gpus:
-        print("request to query NVSwitch device information from NVSwitch driver failed with "
-              "error:WARNING Nothing to do [NV_WARN_NOTHING_TO_DO]", file=sys.stderr)
+        print(
+            "request to query NVSwitch device information from NVSwitch driver failed with "
+            "error:WARNING Nothing to do [NV_WARN_NOTHING_TO_DO]",
+            file=sys.stderr,
+        )
         return 1
     if hw.get("fabric_manager", {}).get("fault"):
-        print("fabric manager failed to initialize: NVSwitch fatal error detected on one or "
-              "more NVSwitch devices, NVLink fabric cannot be trained", file=sys.stderr)
+        print(
+            "fabric manager failed to initialize: NVSwitch fatal error detected on one or "
+            "more NVSwitch devices, NVLink fabric cannot be trained",
+            file=sys.stderr,
+        )
         return 1
     print(f"Starting Fabric Manager version {version}")
     if not args.foreground:
         hwdesc.daemonize(pid_file)
     else:
         hwdesc.write_pid(pid_file)
-    hwdesc.log_line(FM_LOG, f"Fabric Manager version {version} is running with the following "
-                            f"configuration options: {args.config}")
-    hwdesc.log_line(FM_LOG, f"Successfully configured all the available GPUs ({len(gpus)}) and "
-                            "NVSwitches to route NVLink traffic.")
+    hwdesc.log_line(
+        FM_LOG,
+        f"Fabric Manager version {version} is running with the following "
+        f"configuration options: {args.config}",
+    )
+    hwdesc.log_line(
+        FM_LOG,
+        f"Successfully configured all the available GPUs ({len(gpus)}) and "
+        "NVSwitches to route NVLink traffic.",
+    )
 
     def healthy() -> int:
         if hwdesc.load().get("fabric_manager", {}).get("fault"):
@@ -78,8 +90,10 @@ def persistenced(argv: list[str]) -> int:
         print(f"nvidia-persistenced:  version {hwdesc.driver(hw)['version']}")
         return 0
     if os.geteuid() != 0:
-        print("nvidia-persistenced failed to initialize. Check syslog for more details.",
-              file=sys.stderr)
+        print(
+            "nvidia-persistenced failed to initialize. Check syslog for more details.",
+            file=sys.stderr,
+        )
         return 1
     if args.user:
         import pwd
@@ -87,8 +101,11 @@ def persistenced(argv: list[str]) -> int:
         try:
             pwd.getpwnam(args.user)
         except KeyError:
-            print(f"nvidia-persistenced failed to initialize. Check syslog for more details.\n"
-                  f"(user '{args.user}' does not exist)", file=sys.stderr)
+            print(
+                f"nvidia-persistenced failed to initialize. Check syslog for more details.\n"
+                f"(user '{args.user}' does not exist)",
+                file=sys.stderr,
+            )
             return 1
     pid_file = hwdesc.persistenced_pid_file()
     mode = hwdesc.run_dir() / "persistenced-mode"

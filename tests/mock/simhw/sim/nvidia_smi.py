@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (verbatim lines of the real output)
 """nvidia-smi for simulated H100s: the default table, -q, -L, --query-gpu, topo -m, -pm.
 
 Formats are those of the real 535 driver (``fixtures/real/nvidia_smi_*``); values come from the
@@ -257,14 +258,24 @@ def _bus(gpu: dict[str, Any]) -> int:
 def _values(gpu: dict[str, Any], count: int, drv: dict[str, str]) -> dict[str, str]:
     mem = int(gpu.get("memory_mib", 81559))
     return {
-        "index": str(gpu["minor"]), "count": str(count), "name": gpu["name"],
+        "index": str(gpu["minor"]),
+        "count": str(count),
+        "name": gpu["name"],
         "pci.bus_id": gpu["bus_id"],
         "persistence_mode": "Enabled" if hwdesc.persistence(gpu["bus_id"]) else "Disabled",
-        "memory.total": str(mem), "memory.used": "0", "memory.free": str(mem - 552),
-        "driver_version": drv["version"], "serial": gpu["serial"], "uuid": gpu["uuid"],
-        "temperature.gpu": str(gpu.get("temperature_c", 27)), "power.draw": "71.97",
-        "power.limit": "700.00", "utilization.gpu": "0", "pstate": "P0",
-        "compute_mode": "Default", "ecc.mode.current": "Enabled",
+        "memory.total": str(mem),
+        "memory.used": "0",
+        "memory.free": str(mem - 552),
+        "driver_version": drv["version"],
+        "serial": gpu["serial"],
+        "uuid": gpu["uuid"],
+        "temperature.gpu": str(gpu.get("temperature_c", 27)),
+        "power.draw": "71.97",
+        "power.limit": "700.00",
+        "utilization.gpu": "0",
+        "pstate": "P0",
+        "compute_mode": "Default",
+        "ecc.mode.current": "Enabled",
         "ecc.errors.uncorrected.volatile.total": "0",
     }
 
@@ -330,15 +341,23 @@ def query(hw: dict[str, Any], gpus: list[dict[str, Any]]) -> str:
     blocks = []
     for gpu in gpus:
         mem = int(gpu.get("memory_mib", 81559))
-        blocks.append(Q_GPU_TEMPLATE.format(
-            bus_id=gpu["bus_id"], bus=_bus(gpu), name=gpu["name"],
-            persistence="Enabled" if hwdesc.persistence(gpu["bus_id"]) else "Disabled",
-            serial=gpu["serial"], uuid=gpu["uuid"], minor=gpu["minor"],
-            module_id=gpu.get("module_id", gpu["minor"] + 1), memory_mib=mem,
-            memory_free=mem - 552, driver=drv["version"],
-            fabric_state="Completed" if ready else "In Progress",
-            fabric_status="Success" if ready else "N/A",
-        ))
+        blocks.append(
+            Q_GPU_TEMPLATE.format(
+                bus_id=gpu["bus_id"],
+                bus=_bus(gpu),
+                name=gpu["name"],
+                persistence="Enabled" if hwdesc.persistence(gpu["bus_id"]) else "Disabled",
+                serial=gpu["serial"],
+                uuid=gpu["uuid"],
+                minor=gpu["minor"],
+                module_id=gpu.get("module_id", gpu["minor"] + 1),
+                memory_mib=mem,
+                memory_free=mem - 552,
+                driver=drv["version"],
+                fabric_state="Completed" if ready else "In Progress",
+                fabric_status="Success" if ready else "N/A",
+            )
+        )
     return "\n".join(out) + "\n" + "\n\n".join(b.rstrip("\n") for b in blocks) + "\n"
 
 
@@ -347,8 +366,9 @@ def listing(gpus: list[dict[str, Any]]) -> str:
     return "".join(f"GPU {g['minor']}: {g['name']} (UUID: {g['uuid']})\n" for g in gpus)
 
 
-def query_gpu(hw: dict[str, Any], gpus: list[dict[str, Any]], fields: list[str],
-              fmt: set[str]) -> tuple[str, int]:
+def query_gpu(
+    hw: dict[str, Any], gpus: list[dict[str, Any]], fields: list[str], fmt: set[str]
+) -> tuple[str, int]:
     """``--query-gpu=... --format=csv[,noheader][,nounits]``."""
     for f in fields:
         if f not in QUERY_FIELDS:
@@ -356,9 +376,12 @@ def query_gpu(hw: dict[str, Any], gpus: list[dict[str, Any]], fields: list[str],
     drv = hwdesc.driver(hw)
     lines = []
     if "noheader" not in fmt:
-        lines.append(", ".join(
-            QUERY_FIELDS[f][0] + (f" [{QUERY_FIELDS[f][1]}]" if QUERY_FIELDS[f][1] else "")
-            for f in fields))
+        lines.append(
+            ", ".join(
+                QUERY_FIELDS[f][0] + (f" [{QUERY_FIELDS[f][1]}]" if QUERY_FIELDS[f][1] else "")
+                for f in fields
+            )
+        )
     for gpu in gpus:
         vals = _values(gpu, len(gpus), drv)
         row = []
@@ -411,11 +434,14 @@ def topo(hw: dict[str, Any], gpus: list[dict[str, Any]]) -> str:
             else:
                 cells.append("NODE" if socket_of_nic(n) == socket_of_gpu(g["index"]) else "SYS")
         for j, o in enumerate(nics):
-            cells.append(" X " if j == i else
-                         ("NODE" if socket_of_nic(o) == socket_of_nic(n) else "SYS"))
+            cells.append(
+                " X " if j == i else ("NODE" if socket_of_nic(o) == socket_of_nic(n) else "SYS")
+            )
         lines.append(f"NIC{i}\t" + "\t".join(cells))
     lines += [
-        "", "Legend:", "",
+        "",
+        "Legend:",
+        "",
         "  X    = Self",
         "  SYS  = Connection traversing PCIe as well as the SMP interconnect between NUMA nodes "
         "(e.g., QPI/UPI)",
@@ -426,7 +452,9 @@ def topo(hw: dict[str, Any], gpus: list[dict[str, Any]]) -> str:
         "Bridge)",
         "  PIX  = Connection traversing at most a single PCIe bridge",
         "  NV#  = Connection traversing a bonded set of # NVLinks",
-        "", "NIC Legend:", "",
+        "",
+        "NIC Legend:",
+        "",
     ]
     lines += [f"  NIC{i}: {n['device']}" for i, n in enumerate(nics)]
     return "\n".join(lines) + "\n\n"
@@ -437,14 +465,16 @@ def persistence_mode(gpus: list[dict[str, Any]], value: str) -> tuple[str, int]:
     if value not in ("0", "1", "ENABLED", "DISABLED"):
         return 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n', 2
     if os.geteuid() != 0:
-        return "".join(f"Unable to set persistence mode for GPU {g['bus_id']}: Insufficient "
-                       "Permissions\n" for g in gpus) + "Terminating early due to previous "\
-            "errors.\n", 4
+        return "".join(
+            f"Unable to set persistence mode for GPU {g['bus_id']}: Insufficient Permissions\n"
+            for g in gpus
+        ) + "Terminating early due to previous errors.\n", 4
     on = value in ("1", "ENABLED")
     hwdesc.set_persistence([g["bus_id"] for g in gpus], on)
     word = "Enabled" if on else "Disabled"
-    return "".join(f"{word} persistence mode for GPU {g['bus_id']}.\n" for g in gpus) + \
-        "All done.\n", 0
+    return "".join(
+        f"{word} persistence mode for GPU {g['bus_id']}.\n" for g in gpus
+    ) + "All done.\n", 0
 
 
 def _select(gpus: list[dict[str, Any]], ids: str | None) -> list[dict[str, Any]] | None:
@@ -453,8 +483,7 @@ def _select(gpus: list[dict[str, Any]], ids: str | None) -> list[dict[str, Any]]
     chosen = []
     for token in ids.split(","):
         token = token.strip()
-        match = [g for g in gpus if token in (str(g["minor"]), g["uuid"], g["bus_id"],
-                                              g["serial"])]
+        match = [g for g in gpus if token in (str(g["minor"]), g["uuid"], g["bus_id"], g["serial"])]
         if not match:
             return None
         chosen += match
@@ -471,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         if flag in args:
             pos = args.index(flag)
             ids = args[pos + 1] if pos + 1 < len(args) else ""
-            del args[pos:pos + 2]
+            del args[pos : pos + 2]
     for a in list(args):
         if a.startswith("--id="):
             ids = a.split("=", 1)[1]

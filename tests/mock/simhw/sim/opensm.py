@@ -39,13 +39,33 @@ def parse_config(text: str) -> dict[str, str]:
 def parse_args(argv: list[str]) -> dict[str, Any]:
     """The subset of opensm's options that matter here; others are accepted and ignored."""
     opts: dict[str, Any] = {"daemon": False, "log_file": "/var/log/opensm.log"}
-    with_value = {"-g": "guid", "--guid": "guid", "-p": "priority", "--priority": "priority",
-                  "-F": "config", "--config": "config", "--subnet_prefix": "subnet_prefix",
-                  "-f": "log_file", "--log_file": "log_file", "-D": "debug", "-d": "debug",
-                  "--debug": "debug", "-t": "timeout", "--timeout": "timeout",
-                  "-m": "max_log", "--sm_sl": "sm_sl"}
-    flags = {"-B": "daemon", "--daemon": "daemon", "-s": "sweep", "-e": "erase_log",
-             "--erase_log_file": "erase_log", "-y": "stay_on_fatal", "--stay_on_fatal": "x"}
+    with_value = {
+        "-g": "guid",
+        "--guid": "guid",
+        "-p": "priority",
+        "--priority": "priority",
+        "-F": "config",
+        "--config": "config",
+        "--subnet_prefix": "subnet_prefix",
+        "-f": "log_file",
+        "--log_file": "log_file",
+        "-D": "debug",
+        "-d": "debug",
+        "--debug": "debug",
+        "-t": "timeout",
+        "--timeout": "timeout",
+        "-m": "max_log",
+        "--sm_sl": "sm_sl",
+    }
+    flags = {
+        "-B": "daemon",
+        "--daemon": "daemon",
+        "-s": "sweep",
+        "-e": "erase_log",
+        "--erase_log_file": "erase_log",
+        "-y": "stay_on_fatal",
+        "--stay_on_fatal": "x",
+    }
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -67,8 +87,12 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
             conf = parse_config(Path(opts["config"]).read_text())
         except OSError as exc:
             raise UsageError(f"cannot open config file {opts['config']}: {exc.strerror}") from exc
-        for key, name in (("guid", "guid"), ("sm_priority", "priority"),
-                          ("subnet_prefix", "subnet_prefix"), ("log_file", "log_file")):
+        for key, name in (
+            ("guid", "guid"),
+            ("sm_priority", "priority"),
+            ("subnet_prefix", "subnet_prefix"),
+            ("log_file", "log_file"),
+        ):
             if key in conf and name not in opts:
                 opts[name] = conf[key]
     return opts
@@ -122,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         print("ERR 3E09: Port is DOWN, cannot sweep the subnet", file=sys.stderr)
         print("Exiting SM")
         return 1
-    print(f"Using default GUID {hca['port_guid']}" if not guid else f"Binding to port "
-          f"{hca['port_guid']}")
+    print(
+        f"Using default GUID {hca['port_guid']}"
+        if not guid
+        else f"Binding to port {hca['port_guid']}"
+    )
     print("Entering DISCOVERING state\n")
     registry = hwdesc.sm_dir(hca.get("rail", "")) / f"{_norm_guid(hca['port_guid'])}.json"
     if opts.get("daemon"):
@@ -131,18 +158,24 @@ def main(argv: list[str] | None = None) -> int:
         if pid > 0:
             return 0
         os.setsid()
-    record = {"guid": _norm_guid(hca["port_guid"]), "priority": priority,
-              "hostname": hwdesc.hostname(hw) or socket.gethostname(), "device": hca["device"],
-              "rail": hca.get("rail", ""), "subnet_prefix": opts.get("subnet_prefix",
-                                                                     "0xfe80000000000000"),
-              "pid": os.getpid(), "started": time.time()}
+    record = {
+        "guid": _norm_guid(hca["port_guid"]),
+        "priority": priority,
+        "hostname": hwdesc.hostname(hw) or socket.gethostname(),
+        "device": hca["device"],
+        "rail": hca.get("rail", ""),
+        "subnet_prefix": opts.get("subnet_prefix", "0xfe80000000000000"),
+        "pid": os.getpid(),
+        "started": time.time(),
+    }
     registry.parent.mkdir(parents=True, exist_ok=True)
     registry.write_text(json.dumps(record))
     sms = hwdesc.live_sms(hca.get("rail", ""))
     master = bool(sms) and sms[0]["guid"] == record["guid"]
     print("Entering MASTER state\n" if master else "Entering STANDBY state\n", flush=True)
-    hwdesc.log_line(Path(opts["log_file"]), f"SM port is {hca['device']} {record['guid']} "
-                                            f"rail {record['rail']}")
+    hwdesc.log_line(
+        Path(opts["log_file"]), f"SM port is {hca['device']} {record['guid']} rail {record['rail']}"
+    )
 
     def heartbeat() -> int:
         try:

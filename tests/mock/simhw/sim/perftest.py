@@ -30,18 +30,60 @@ PORT_STATES = {"Down": "Down", "Initializing": "Init", "Active": "Active"}
 
 def parse(argv: list[str]) -> dict[str, Any]:
     """perftest's options (those that change the output or the exchange)."""
-    o: dict[str, Any] = {"device": None, "ib_port": 1, "port": DEFAULT_PORT, "size": 65536,
-                         "iters": 5000, "duration": None, "gbits": False, "qps": 1,
-                         "server": None, "rdma_cm": False, "all": False, "mtu": 4096}
-    value_opts = {"-d": "device", "--ib-dev": "device", "-i": "ib_port", "--ib-port": "ib_port",
-                  "-p": "port", "--port": "port", "-s": "size", "--size": "size",
-                  "-n": "iters", "--iters": "iters", "-D": "duration", "--duration": "duration",
-                  "-q": "qps", "--qp": "qps", "-m": "mtu", "--mtu": "mtu", "-x": "gid",
-                  "--gid-index": "gid", "-T": "tos", "--tos": "tos", "--source_ip": "source_ip",
-                  "-t": "tx_depth", "--tx-depth": "tx_depth", "-Q": "cq_mod", "-c": "conn"}
-    flags = {"--report_gbits": "gbits", "-R": "rdma_cm", "--rdma_cm": "rdma_cm", "-a": "all",
-             "--all": "all", "-F": "cpu_freq_f", "--CPU-freq": "cpu_freq_f", "-b": "bidir",
-             "--bidirectional": "bidir", "--use_cuda_dmabuf": "dmabuf", "-z": "z"}
+    o: dict[str, Any] = {
+        "device": None,
+        "ib_port": 1,
+        "port": DEFAULT_PORT,
+        "size": 65536,
+        "iters": 5000,
+        "duration": None,
+        "gbits": False,
+        "qps": 1,
+        "server": None,
+        "rdma_cm": False,
+        "all": False,
+        "mtu": 4096,
+    }
+    value_opts = {
+        "-d": "device",
+        "--ib-dev": "device",
+        "-i": "ib_port",
+        "--ib-port": "ib_port",
+        "-p": "port",
+        "--port": "port",
+        "-s": "size",
+        "--size": "size",
+        "-n": "iters",
+        "--iters": "iters",
+        "-D": "duration",
+        "--duration": "duration",
+        "-q": "qps",
+        "--qp": "qps",
+        "-m": "mtu",
+        "--mtu": "mtu",
+        "-x": "gid",
+        "--gid-index": "gid",
+        "-T": "tos",
+        "--tos": "tos",
+        "--source_ip": "source_ip",
+        "-t": "tx_depth",
+        "--tx-depth": "tx_depth",
+        "-Q": "cq_mod",
+        "-c": "conn",
+    }
+    flags = {
+        "--report_gbits": "gbits",
+        "-R": "rdma_cm",
+        "--rdma_cm": "rdma_cm",
+        "-a": "all",
+        "--all": "all",
+        "-F": "cpu_freq_f",
+        "--CPU-freq": "cpu_freq_f",
+        "-b": "bidir",
+        "--bidirectional": "bidir",
+        "--use_cuda_dmabuf": "dmabuf",
+        "-z": "z",
+    }
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -75,8 +117,10 @@ def local_port(hw: dict[str, Any], device: str | None) -> tuple[dict[str, Any] |
         return None, f" IB device {device} not found\n Unable to find the Infiniband/RoCE device\n"
     view = hwdesc.port_view(h)
     if not view["active"]:
-        return None, (f" Port number {h.get('port', 1)} state is {PORT_STATES[view['state']]}\n"
-                      " Couldn't set the link layer\n Couldn't get context for the device\n")
+        return None, (
+            f" Port number {h.get('port', 1)} state is {PORT_STATES[view['state']]}\n"
+            " Couldn't set the link layer\n Couldn't get context for the device\n"
+        )
     return h, ""
 
 
@@ -117,9 +161,11 @@ def addresses(me: dict[str, Any], peer: dict[str, Any]) -> str:
     out = []
     for side, info in (("local", me), ("remote", peer)):
         for q in range(info["qps"]):
-            out.append(f" {side} address: LID {info['lid']:#06x} QPN {info['qpn'] + q:#06x} "
-                       f"PSN {info['psn']:#08x} RKey {info['rkey']:#08x} "
-                       f"VAddr 0x{info['vaddr']:016x}")
+            out.append(
+                f" {side} address: LID {info['lid']:#06x} QPN {info['qpn'] + q:#06x} "
+                f"PSN {info['psn']:#08x} RKey {info['rkey']:#08x} "
+                f"VAddr 0x{info['vaddr']:016x}"
+            )
     return "\n".join(out) + "\n" + RULE + "\n"
 
 
@@ -137,8 +183,9 @@ def result(o: dict[str, Any], gbits: float) -> str:
         scale = (size / (size + 64)) / (o["size"] / (o["size"] + 64))
         v, p = value * scale, peak * scale
         rate = msg_rate * scale * o["size"] / size
-        lines.append(f" {size:<7d}    {iters:<10d}       {p:<7.2f}            {v:<7.2f}\t\t     "
-                     f"{rate:<7.6f}")
+        lines.append(
+            f" {size:<7d}    {iters:<10d}       {p:<7.2f}            {v:<7.2f}\t\t     {rate:<7.6f}"
+        )
     return "\n".join(lines) + "\n" + RULE + "\n"
 
 
@@ -164,36 +211,50 @@ def _recv(sock: socket.socket) -> dict[str, Any]:
 
 def _endpoint(h: dict[str, Any], o: dict[str, Any]) -> dict[str, Any]:
     rng = random.Random()
-    return {"rate": hwdesc.port_view(h)["rate"], "active": hwdesc.port_view(h)["active"],
-            "lid": hwdesc.port_view(h)["lid"], "qpn": rng.randrange(0x40, 0x3000),
-            "psn": rng.randrange(1 << 24), "rkey": rng.randrange(1 << 21),
-            "vaddr": 0x7F0000000000 + rng.randrange(1 << 32), "qps": o["qps"],
-            "rail": h.get("rail", ""), "device": h["device"]}
-
+    return {
+        "rate": hwdesc.port_view(h)["rate"],
+        "active": hwdesc.port_view(h)["active"],
+        "lid": hwdesc.port_view(h)["lid"],
+        "qpn": rng.randrange(0x40, 0x3000),
+        "psn": rng.randrange(1 << 24),
+        "rkey": rng.randrange(1 << 21),
+        "vaddr": 0x7F0000000000 + rng.randrange(1 << 32),
+        "qps": o["qps"],
+        "rail": h.get("rail", ""),
+        "device": h["device"],
+    }
 
 
 def server(o: dict[str, Any], h: dict[str, Any]) -> int:
     """Wait (bounded) for one client, exchange, receive the data, report."""
     if o["duration"]:
         print(" WARNING: BW peak won't be measured in this run.")
-    print("\n************************************\n* Waiting for client to connect... *\n"
-          "************************************", flush=True)
+    print(
+        "\n************************************\n* Waiting for client to connect... *\n"
+        "************************************",
+        flush=True,
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as lsock:
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             lsock.bind(("0.0.0.0", o["port"]))
         except OSError:
-            print(f" Couldn't bind to port {o['port']}\n Unable to open file descriptor for "
-                  "socket connection Unable to init the socket connection", file=sys.stderr)
+            print(
+                f" Couldn't bind to port {o['port']}\n Unable to open file descriptor for "
+                "socket connection Unable to init the socket connection",
+                file=sys.stderr,
+            )
             return 1
         lsock.listen(1)
         lsock.settimeout(SERVER_TIMEOUT_S)
         try:
             conn, _ = lsock.accept()
         except TimeoutError:
-            print(f" No client connected within {SERVER_TIMEOUT_S:.0f} s\n Unable to open file "
-                  "descriptor for socket connection Unable to init the socket connection",
-                  file=sys.stderr)
+            print(
+                f" No client connected within {SERVER_TIMEOUT_S:.0f} s\n Unable to open file "
+                "descriptor for socket connection Unable to init the socket connection",
+                file=sys.stderr,
+            )
             return 1
     with conn:
         conn.settimeout(30)
@@ -226,9 +287,11 @@ def client(o: dict[str, Any], h: dict[str, Any]) -> int:
             sock = socket.create_connection((o["server"], o["port"]), timeout=5)
         except OSError:
             if time.monotonic() >= deadline:  # perftest retries briefly, then gives up
-                print(f"Couldn't connect to {o['server']}:{o['port']}\nUnable to open file "
-                      "descriptor for socket connection Unable to init the socket connection",
-                      file=sys.stderr)
+                print(
+                    f"Couldn't connect to {o['server']}:{o['port']}\nUnable to open file "
+                    "descriptor for socket connection Unable to init the socket connection",
+                    file=sys.stderr,
+                )
                 return 1
             time.sleep(0.2)
     with sock:
