@@ -55,7 +55,7 @@ def test_storage_node_exports(cluster: dict[str, Any], ssh: Ssh) -> None:
         assert path in out
 
 
-def test_nvidia_smi_lists_eight_h100(cluster, ssh, sim_installed) -> None:  # noqa: ANN001
+def test_nvidia_smi_lists_eight_h100(cluster, ssh, sim_installed) -> None:
     for host in hosts(cluster, "compute"):
         out = ssh(host, "nvidia-smi -L").stdout.splitlines()
         assert len(out) == 8 and all("NVIDIA H100 80GB HBM3" in line for line in out)
@@ -63,7 +63,7 @@ def test_nvidia_smi_lists_eight_h100(cluster, ssh, sim_installed) -> None:  # no
         assert "Completed" in ssh(host, "nvidia-smi -q").stdout
 
 
-def test_ibstat_eight_active_400_ports(cluster, ssh, sim_installed) -> None:  # noqa: ANN001
+def test_ibstat_eight_active_400_ports(cluster, ssh, sim_installed) -> None:
     host = hosts(cluster, "compute")[0]
     deadline = time.monotonic() + 20
     while True:
@@ -75,7 +75,7 @@ def test_ibstat_eight_active_400_ports(cluster, ssh, sim_installed) -> None:  # 
     assert "SMINFO_MASTER" in ssh(host, "sminfo").stdout
 
 
-def ib_write_bw(cluster, ssh, client: str, server: str, *args: str):  # noqa: ANN001, ANN201
+def ib_write_bw(cluster, ssh, client: str, server: str, *args: str):
     srv = subprocess.Popen(
         [
             "ssh",
@@ -107,14 +107,14 @@ def avg_gbits(text: str) -> float:
     return float(lines[i + 1].split()[3])
 
 
-def test_ib_write_bw_between_two_compute_nodes(cluster, ssh, sim_installed) -> None:  # noqa: ANN001
+def test_ib_write_bw_between_two_compute_nodes(cluster, ssh, sim_installed) -> None:
     a, b = hosts(cluster, "compute")[:2]
     out = ib_write_bw(cluster, ssh, a, b)
     assert out.returncode == 0, out.stderr
     assert 385 < avg_gbits(out.stdout) < 400
 
 
-def test_faults_change_what_the_simulators_print(cluster, ssh, sim_installed) -> None:  # noqa: ANN001
+def test_faults_change_what_the_simulators_print(cluster, ssh, sim_installed) -> None:
     a, b = hosts(cluster, "compute")[:2]
     try:
         fault(cluster, a, "hca", "mlx5_0", "rate", "200")
