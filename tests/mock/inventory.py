@@ -1,0 +1,216 @@
+"""The cluster plan derived from an inventory YAML (only the fields the mock needs).
+
+Pure functions: load/transform dicts, no Docker, no files written here.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_COMPUTE = 8
+CONTROL_OFFSET, COMPUTE_OFFSET, STORAGE_OFFSET = 11, 21, 31
+GUID_PREFIX = 0xA088C20300  # a Mellanox OUI (a0:88:c2) + 0x0300, as real CX-7 node GUIDs read
+
+#: Roles of the control-plane nodes for 1 and for 3 nodes.
+CONTROL_ROLES = {
+    1: [["cluster_manager", "slurmctld_primary", "slurmdbd", "opensm", "login"]],
+    3: [
+        ["cluster_manager", "slurmctld_primary", "opensm"],
+        ["slurmctld_backup", "opensm", "login"],
+        ["slurmdbd"],
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Node:
+    """One container of the mock cluster."""
+
+    hostname: str
+    address: str
+    kind: str  # "control" | "compute" | "storage"
+    roles: tuple[str, ...] = ()
+    hcas: tuple[dict[str, Any], ...] = ()
+    profile: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    aliases: tuple[str, ...] = ()
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read an inventory YAML file."""
+    with open(path) as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a YAML mapping")
+    return data
+
+
+def cluster_name(inv: dict[str, Any]) -> str:
+    """The cluster's name (also the Docker label value)."""
+    return str(inv["cluster"]["name"])
+
+
+def subnet(inv: dict[str, Any]) -> str:
+    """The management subnet (the Docker network's subnet)."""
+    return str(inv["networks"]["management"]["subnet"])
+
+
+def nodes(inv: dict[str, Any]) -> list[Node]:
+    """Control-plane, compute and storage nodes, in that order."""
+    result = [
+        Node(
+            n["hostname"],
+            n["address"],
+            "control",
+            tuple(n.get("roles", ())),
+            tuple(n.get("hcas", ())),
+        )
+        for n in inv.get("control_plane", [])
+    ]
+    profiles = inv.get("profiles", {})
+    for n in inv.get("compute", []):
+        result.append(
+            Node(
+                n["hostname"],
+                n["address"],
+                "compute",
+                (),
+                tuple(n.get("hcas", ())),
+                profiles.get(n.get("profile"), {}),
+            )
+        )
+    ps = inv.get("storage", {}).get("powerscale")
+    if ps:
+        zone = ps.get("smartconnect_zone")
+        result.append(Node(ps["name"], ps["address"], "storage", aliases=(zone,) if zone else ()))
+    return result
+
+
+def port_guid(address: str, index: int) -> str:
+    """A GUID unique per HCA: Mellanox-style prefix + the address's last two octets + index."""
+    octets = ipaddress.IPv4Address(address).packed
+    return f"0x{GUID_PREFIX:010x}{octets[2]:02x}{octets[3]:02x}{index:02x}"
+
+
+def _address(net: ipaddress.IPv4Network, offset: int) -> str:
+    return str(net.network_address + offset)
+
+
+def _regen_hcas(hcas: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
+    out = []
+    for i, hca in enumerate(hcas):
+        new = dict(hca)
+        if "port_guid" in new:
+            new["port_guid"] = port_guid(address, i)
+        out.append(new)
+    return out
+
+
+def remap_subnet(inv: dict[str, Any], new_subnet: str) -> dict[str, Any]:
+    """Move every address to ``new_subnet`` keeping its host offset (for a subnet override)."""
+    old = ipaddress.IPv4Network(subnet(inv))
+    new = ipaddress.IPv4Network(new_subnet)
+    if old.prefixlen != new.prefixlen:
+        raise ValueError(f"subnet override {new} must have the prefix length of {old}")
+    out = copy.deepcopy(inv)
+
+    def move(addr: str) -> str:
+        return str(
+            new.network_address + (int(ipaddress.IPv4Address(addr)) - int(old.network_address))
+        )
+
+    for network in out["networks"].values():
+        if network.get("subnet") == str(old):
+            network["subnet"] = str(new)
+            if "gateway" in network:
+                network["gateway"] = move(network["gateway"])
+    for group in ("control_plane", "compute"):
+        for n in out.get(group, []):
+            for key in ("address", "ethernet_address", "bmc_address"):
+                if key in n:
+                    n[key] = move(n[key])
+    ps = out.get("storage", {}).get("powerscale")
+    if ps and "address" in ps:
+        ps["address"] = move(ps["address"])
+    return out
+
+
+def variant(
+    inv: dict[str, Any], compute: int | None = None, control_plane: int | None = None
+) -> dict[str, Any]:
+    """The inventory with ``compute`` compute nodes and ``control_plane`` control nodes.
+
+    New nodes copy the first node of their group (profile, HCA layout) with fresh names
+    (gpuNN, cpN), addresses at the fixed offsets and port GUIDs derived from the address.
+    """
+    out = copy.deepcopy(inv)
+    net = ipaddress.IPv4Network(subnet(inv))
+    if compute is not None:
+        if not 1 <= compute <= MAX_COMPUTE:
+            raise ValueError(f"--compute must be 1..{MAX_COMPUTE}, got {compute}")
+        template = inv["compute"][0]
+        nodes_out = []
+        for i in range(compute):
+            existing = inv["compute"][i] if i < len(inv["compute"]) else None
+            if existing is not None:
+                nodes_out.append(copy.deepcopy(existing))
+                continue
+            address = _address(net, COMPUTE_OFFSET + i)
+            node = copy.deepcopy(template)
+            node.update(
+                hostname=f"gpu{i + 1:02d}",
+                address=address,
+                hcas=_regen_hcas(template.get("hcas", []), address),
+            )
+            nodes_out.append(node)
+        out["compute"] = nodes_out
+    if control_plane is not None:
+        if control_plane not in CONTROL_ROLES:
+            raise ValueError(f"--control-plane must be 1 or 3, got {control_plane}")
+        template = inv["control_plane"][0]
+        cps = []
+        for i, roles in enumerate(CONTROL_ROLES[control_plane]):
+            address = _address(net, CONTROL_OFFSET + i)
+            node = (
+                copy.deepcopy(inv["control_plane"][i])
+                if i < len(inv["control_plane"])
+                else copy.deepcopy(template)
+            )
+            hcas = (
+                node.get("hcas", [])
+                if i < len(inv["control_plane"])
+                else _regen_hcas(template.get("hcas", []), address)
+            )
+            node.update(
+                hostname=node["hostname"] if i < len(inv["control_plane"]) else f"cp{i + 1}",
+                address=address if i >= len(inv["control_plane"]) else node["address"],
+                roles=list(roles),
+                hcas=hcas,
+            )
+            if "opensm" not in roles:
+                node.pop("hcas", None)
+            cps.append(node)
+        out["control_plane"] = cps
+        _place_subnet_managers(out)
+    return out
+
+
+def _place_subnet_managers(inv: dict[str, Any]) -> None:
+    """Primary SM on the first opensm controller, standby on the second or else on gpu01."""
+    hosts = [n["hostname"] for n in inv["control_plane"] if "opensm" in n["roles"]]
+    if len(hosts) < 2:
+        hosts.append(inv["compute"][0]["hostname"])
+    for rail in inv["networks"]["infiniband"]["rails"]:
+        rail["subnet_managers"] = [
+            {"host": host, "priority": 15 - i} for i, host in enumerate(hosts[:2])
+        ]
+
+
+def dump(inv: dict[str, Any]) -> str:
+    """YAML text of an inventory (block style, key order kept)."""
+    return yaml.safe_dump(inv, sort_keys=False, default_flow_style=False)

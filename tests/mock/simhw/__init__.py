@@ -1,0 +1,1 @@
+"""Simulated hardware: the simulators (sim/), their packaging (packages.py, build.py)."""

@@ -1,0 +1,202 @@
+"""Build the simulated-hardware .debs and a signed local apt repository (flat, ``./``).
+
+dpkg-deb builds the packages, apt-ftparchive writes Packages and Release, gpg (a key generated per
+cluster, no passphrase) signs InRelease and Release.gpg. The public key is exported as
+``sim-archive-keyring.asc`` and ``.gpg``. The nodes see the repository read-only at
+/srv/trainbed-sim-repo; the deploy adds the apt source and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.mock.simhw.packages import PACKAGES
+
+SIM_DIR = Path(__file__).resolve().parent / "sim"
+ORIGIN = "trainbed-sim"
+WRAPPER = """\
+#!/usr/bin/python3
+# {package} {version}: simulated {prog} for the trainbed mock cluster
+import sys
+sys.path.insert(0, "/usr/lib/trainbed-sim/{package}")
+from {module} import main
+sys.exit(main(prog=sys.argv[0]) if "prog" in main.__code__.co_varnames else main())
+"""
+
+
+def _run(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(args, capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+def control(name: str, spec: dict[str, Any]) -> str:
+    """DEBIAN/control text."""
+    lines = [
+        f"Package: {name}",
+        f"Version: {spec['version']}",
+        "Architecture: all",
+        "Maintainer: trainbed mock <trainbed-mock@localhost>",
+        "Section: misc",
+        "Priority: optional",
+        "Depends: python3",
+    ]
+    if spec.get("provides"):
+        lines.append("Provides: " + ", ".join(spec["provides"]))
+    lines.append(f"Description: {spec['description']}")
+    lines.append(" Simulated hardware package of the trainbed containerized mock cluster.")
+    return "\n".join(lines) + "\n"
+
+
+def postinst(name: str, spec: dict[str, Any]) -> str:
+    """DEBIAN/postinst: system users, unit enablement, device nodes (as real packages do)."""
+    lines = ["#!/bin/sh", "set -e", 'if [ "$1" = configure ]; then', "  :"]
+    for user in spec.get("system_users", []):
+        lines.append(
+            f"  getent passwd {user} >/dev/null || adduser --system --group "
+            f"--no-create-home --home /nonexistent {user} >/dev/null 2>&1 || "
+            f"useradd --system --user-group --no-create-home {user}"
+        )
+    for unit in spec.get("enable", []):
+        lines.append(f"  deb-systemd-helper enable {unit} >/dev/null || true")
+        lines.append(f"  if [ -d /run/systemd/system ]; then systemctl start {unit} || true; fi")
+    for cmd in spec.get("postinst_run", []):
+        lines.append(f"  {cmd} || true")
+    if spec.get("units"):
+        lines.append("  if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi")
+    lines += ["fi", "exit 0"]
+    return "\n".join(lines) + "\n"
+
+
+def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
+    """One .deb; returns its path."""
+    with tempfile.TemporaryDirectory(prefix=f"simdeb-{name}-") as tmp:
+        root = Path(tmp) / "root"
+        libdir = root / "usr/lib/trainbed-sim" / name
+        libdir.mkdir(parents=True)
+        for module in spec["modules"]:
+            shutil.copy(SIM_DIR / f"{module}.py", libdir / f"{module}.py")
+        for path, module in spec["commands"].items():
+            target = root / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(
+                WRAPPER.format(
+                    package=name, version=spec["version"], prog=Path(path).name, module=module
+                )
+            )
+            target.chmod(0o755)
+        for unit, text in spec.get("units", {}).items():
+            target = root / "lib/systemd/system" / unit
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        for path, text in spec.get("files", {}).items():
+            target = root / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        debian = root / "DEBIAN"
+        debian.mkdir()
+        (debian / "control").write_text(control(name, spec))
+        (debian / "postinst").write_text(postinst(name, spec))
+        (debian / "postinst").chmod(0o755)
+        if spec.get("conffiles"):
+            (debian / "conffiles").write_text("\n".join(spec["conffiles"]) + "\n")
+        version = spec["version"].split(":", 1)[-1]
+        deb = out_dir / f"{name}_{version}_all.deb"
+        _run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(deb)])
+        return deb
+
+
+def content_hash() -> str:
+    """Hash of everything that goes into the packages (to skip rebuilding)."""
+    h = hashlib.sha256(json.dumps(PACKAGES, sort_keys=True).encode())
+    for path in sorted(SIM_DIR.glob("*.py")):
+        h.update(path.read_bytes())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def gpg_key(gnupg_home: Path, name: str) -> str:
+    """Generate the per-cluster signing key (once); return its fingerprint."""
+    gnupg_home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env_args = ["gpg", "--batch", "--homedir", str(gnupg_home)]
+    listing = _run([*env_args, "--with-colons", "--list-secret-keys"], check=False)
+    fprs = [line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr")]
+    if fprs:
+        return fprs[0]
+    _run(
+        [
+            *env_args,
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            f"trainbed mock archive ({name}) <trainbed-mock@localhost>",
+            "ed25519",
+            "sign",
+            "never",
+        ]
+    )
+    listing = _run([*env_args, "--with-colons", "--list-secret-keys"])
+    return next(
+        line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr")
+    )
+
+
+def build_repo(repo: Path, gnupg_home: Path, cluster: str) -> dict[str, str]:
+    """Build debs + Packages + signed Release into ``repo``; return a summary."""
+    repo, gnupg_home = repo.resolve(), gnupg_home.resolve()
+    stamp = repo / ".content-hash"
+    want = content_hash()
+    fpr = gpg_key(gnupg_home, cluster)
+    if stamp.exists() and stamp.read_text() == f"{want} {fpr}":
+        return {"fingerprint": fpr, "rebuilt": "no"}
+    # empty the directory but keep it: running nodes bind-mount this very inode
+    repo.mkdir(parents=True, exist_ok=True)
+    for old in repo.iterdir():
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    for name, spec in PACKAGES.items():
+        build_package(name, spec, repo)
+    packages = _run(["apt-ftparchive", "packages", "."], cwd=repo).stdout
+    (repo / "Packages").write_text(packages)
+    _run(["gzip", "-9k", "Packages"], cwd=repo)
+    release = _run(
+        [
+            "apt-ftparchive",
+            "-o",
+            f"APT::FTPArchive::Release::Origin={ORIGIN}",
+            "-o",
+            f"APT::FTPArchive::Release::Label={ORIGIN}",
+            "-o",
+            f"APT::FTPArchive::Release::Description=trainbed mock simulated hardware ({cluster})",
+            "release",
+            ".",
+        ],
+        cwd=repo,
+    ).stdout
+    (repo / "Release").write_text(release)
+    gpg = ["gpg", "--batch", "--homedir", str(gnupg_home), "--yes", "--local-user", fpr]
+    _run([*gpg, "--clearsign", "-o", "InRelease", "Release"], cwd=repo)
+    _run([*gpg, "--armor", "--detach-sign", "-o", "Release.gpg", "Release"], cwd=repo)
+    asc = _run(["gpg", "--batch", "--homedir", str(gnupg_home), "--armor", "--export", fpr]).stdout
+    (repo / "sim-archive-keyring.asc").write_text(asc)
+    _run(
+        [
+            "gpg",
+            "--batch",
+            "--homedir",
+            str(gnupg_home),
+            "--yes",
+            "--output",
+            str(repo / "sim-archive-keyring.gpg"),
+            "--export",
+            fpr,
+        ]
+    )
+    stamp.write_text(f"{want} {fpr}")
+    return {"fingerprint": fpr, "rebuilt": "yes"}

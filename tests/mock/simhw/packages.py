@@ -1,0 +1,180 @@
+"""The simulated-hardware packages: real package and command names, versions ending in ``sim1``.
+
+This dict is the ONE place for names and versions (the mock inventory pins them exactly).
+``commands`` maps an installed path to (simulator module, program name); every package ships its
+own copy of the simulator modules under /usr/lib/trainbed-sim/<package>/ so that packages never
+share a file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DRIVER = "535.183.01"
+
+FABRICMANAGER_UNIT = """\
+[Unit]
+Description=NVIDIA fabric manager service
+After=network-online.target
+Requires=network-online.target
+
+[Service]
+User=root
+PrivateTmp=false
+Type=forking
+TimeoutStartSec=240
+ExecStart=/usr/bin/nv-fabricmanager -c /usr/share/nvidia/nvswitch/fabricmanager.cfg
+LimitCORE=infinity
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+PERSISTENCED_UNIT = """\
+[Unit]
+Description=NVIDIA Persistence Daemon
+Wants=syslog.target
+
+[Service]
+Type=forking
+ExecStart=/usr/bin/nvidia-persistenced --user nvidia-persistenced --verbose
+ExecStopPost=/bin/rm -rf /var/run/nvidia-persistenced
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+DEVNODES_UNIT = """\
+[Unit]
+Description=Create the NVIDIA device nodes of the GPUs present (simulated driver)
+DefaultDependencies=no
+After=local-fs.target
+Before=sysinit.target nvidia-persistenced.service nvidia-fabricmanager.service slurmd.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+DCGM_UNIT = """\
+[Unit]
+Description=NVIDIA DCGM service
+Wants=syslog.target
+
+[Service]
+User=root
+PrivateTmp=false
+Environment="DCGM_HOME_DIR=/var/log/nvidia-dcgm"
+ExecStart=/usr/bin/nv-hostengine -n --service-account nvidia-dcgm
+Restart=on-abort
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+FABRICMANAGER_CFG = """\
+# Simulated NVSwitch fabric manager configuration (same keys as the real file)
+LOG_LEVEL=4
+LOG_FILE_NAME=/var/log/fabricmanager.log
+LOG_APPEND_TO_LOG=1
+LOG_FILE_MAX_SIZE=1024
+LOG_USE_SYSLOG=0
+DAEMONIZE=1
+BIND_INTERFACE_IP=127.0.0.1
+STARTING_TCP_PORT=16000
+FABRIC_MODE=0
+FABRIC_MODE_RESTART=0
+STATE_FILE_NAME=/var/tmp/fabricmanager.state
+FM_CMD_BIND_INTERFACE=127.0.0.1
+FM_CMD_PORT_NUMBER=6666
+FM_STAY_RESIDENT_ON_FAILURES=0
+ACCESS_LINK_FAILURE_MODE=0
+TRUNK_LINK_FAILURE_MODE=0
+NVSWITCH_FAILURE_MODE=0
+ABORT_CUDA_JOBS_ON_FM_EXIT=1
+TOPOLOGY_FILE_PATH=/usr/share/nvidia/nvswitch
+"""
+
+PACKAGES: dict[str, dict[str, Any]] = {
+    "nvidia-driver-535-server": {
+        "version": f"{DRIVER}-0ubuntu1sim1",
+        "description": "NVIDIA driver metapackage (simulated H100 GPUs for the trainbed mock)",
+        "modules": ["hwdesc", "nvidia_smi", "nvidia_daemons", "mkdevnodes"],
+        "commands": {
+            "/usr/bin/nvidia-smi": "nvidia_smi",
+            "/usr/bin/nvidia-persistenced": "nvidia_daemons",
+            "/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes": "mkdevnodes",
+        },
+        "units": {
+            "nvidia-persistenced.service": PERSISTENCED_UNIT,
+            "trainbed-sim-nvidia-devices.service": DEVNODES_UNIT,
+        },
+        "enable": ["trainbed-sim-nvidia-devices.service"],
+        "system_users": ["nvidia-persistenced"],
+        "postinst_run": ["/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes"],
+        "provides": ["nvidia-smi", "nvidia-persistenced"],
+    },
+    "nvidia-fabricmanager-535": {
+        "version": f"{DRIVER}-1sim1",
+        "description": "Fabric Manager for NVSwitch based systems (simulated)",
+        "modules": ["hwdesc", "nvidia_daemons"],
+        "commands": {"/usr/bin/nv-fabricmanager": "nvidia_daemons"},
+        "units": {"nvidia-fabricmanager.service": FABRICMANAGER_UNIT},
+        "files": {"/usr/share/nvidia/nvswitch/fabricmanager.cfg": FABRICMANAGER_CFG},
+        "conffiles": ["/usr/share/nvidia/nvswitch/fabricmanager.cfg"],
+    },
+    "datacenter-gpu-manager": {
+        "version": "1:3.3.8-1sim1",
+        "description": "NVIDIA Data Center GPU Manager (simulated dcgmi and nv-hostengine)",
+        "modules": ["hwdesc", "dcgmi", "nvidia_daemons"],
+        "commands": {"/usr/bin/dcgmi": "dcgmi", "/usr/bin/nv-hostengine": "nvidia_daemons"},
+        "units": {"nvidia-dcgm.service": DCGM_UNIT},
+        "system_users": ["nvidia-dcgm"],
+    },
+    "infiniband-diags": {
+        "version": "2410mlnx54-1.2410068sim1",
+        "description": "InfiniBand diagnostic programs (simulated ConnectX-7 ports)",
+        "modules": ["hwdesc", "ibdiags"],
+        "commands": {
+            "/usr/sbin/ibstat": "ibdiags",
+            "/usr/sbin/ibstatus": "ibdiags",
+            "/usr/sbin/sminfo": "ibdiags",
+        },
+    },
+    "ibverbs-utils": {
+        "version": "2410mlnx54-1.2410068sim1",
+        "description": "Examples for the libibverbs library (simulated ibv_devinfo, ibv_devices)",
+        "modules": ["hwdesc", "ibverbs"],
+        "commands": {"/usr/bin/ibv_devinfo": "ibverbs", "/usr/bin/ibv_devices": "ibverbs"},
+    },
+    "opensm": {
+        "version": "5.20.0.MLNX20240806.6ad2b7e6-0.1.2410068sim1",
+        "description": "InfiniBand subnet manager (simulated fabric; no service enabled)",
+        "modules": ["hwdesc", "opensm"],
+        "commands": {"/usr/sbin/opensm": "opensm"},
+    },
+    "perftest": {
+        "version": "24.10.0-0.65.g9093bae.2410068sim1",
+        "description": "InfiniBand verbs performance tests (simulated ib_write_bw)",
+        "modules": ["hwdesc", "perftest"],
+        "commands": {"/usr/bin/ib_write_bw": "perftest"},
+    },
+    "nccl-tests": {
+        "version": "2.17.9-1sim1",
+        "description": "NCCL tests (simulated all_reduce_perf, all_gather_perf)",
+        "modules": ["hwdesc", "nccl_tests"],
+        "commands": {
+            "/usr/bin/all_reduce_perf": "nccl_tests",
+            "/usr/bin/all_gather_perf": "nccl_tests",
+        },
+    },
+}
+
+
+def versions() -> dict[str, str]:
+    """Package name -> exact version (what the mock inventory pins)."""
+    return {name: spec["version"] for name, spec in PACKAGES.items()}

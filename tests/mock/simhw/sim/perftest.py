@@ -1,0 +1,336 @@
+"""``ib_write_bw`` (perftest) over the simulated fabric.
+
+Server and client really meet over TCP (default port 18515, like perftest's out-of-band exchange),
+swap their port attributes, move real bytes for a bounded time, and report in perftest's format a
+bandwidth scaled from the hardware model: min(both port rates) x 0.985, small jitter.
+Stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+import hwdesc
+
+DEFAULT_PORT = 18515
+EFFICIENCY = 0.985
+SERVER_TIMEOUT_S = float(os.environ.get("TRAINBED_SIM_PERFTEST_TIMEOUT", "60"))
+DATA_BUDGET = 64 << 20
+DATA_TIME_S = 1.0
+RULE = "-" * 87
+PORT_STATES = {"Down": "Down", "Initializing": "Init", "Active": "Active"}
+
+
+def parse(argv: list[str]) -> dict[str, Any]:
+    """perftest's options (those that change the output or the exchange)."""
+    o: dict[str, Any] = {
+        "device": None,
+        "ib_port": 1,
+        "port": DEFAULT_PORT,
+        "size": 65536,
+        "iters": 5000,
+        "duration": None,
+        "gbits": False,
+        "qps": 1,
+        "server": None,
+        "rdma_cm": False,
+        "all": False,
+        "mtu": 4096,
+    }
+    value_opts = {
+        "-d": "device",
+        "--ib-dev": "device",
+        "-i": "ib_port",
+        "--ib-port": "ib_port",
+        "-p": "port",
+        "--port": "port",
+        "-s": "size",
+        "--size": "size",
+        "-n": "iters",
+        "--iters": "iters",
+        "-D": "duration",
+        "--duration": "duration",
+        "-q": "qps",
+        "--qp": "qps",
+        "-m": "mtu",
+        "--mtu": "mtu",
+        "-x": "gid",
+        "--gid-index": "gid",
+        "-T": "tos",
+        "--tos": "tos",
+        "--source_ip": "source_ip",
+        "-t": "tx_depth",
+        "--tx-depth": "tx_depth",
+        "-Q": "cq_mod",
+        "-c": "conn",
+    }
+    flags = {
+        "--report_gbits": "gbits",
+        "-R": "rdma_cm",
+        "--rdma_cm": "rdma_cm",
+        "-a": "all",
+        "--all": "all",
+        "-F": "cpu_freq_f",
+        "--CPU-freq": "cpu_freq_f",
+        "-b": "bidir",
+        "--bidirectional": "bidir",
+        "--use_cuda_dmabuf": "dmabuf",
+        "-z": "z",
+    }
+    args = list(argv)
+    while args:
+        a = args.pop(0)
+        name, eq, value = a.partition("=")
+        if name in value_opts:
+            if not eq:
+                value = args.pop(0) if args else ""
+            o[value_opts[name]] = value
+        elif a in flags:
+            o[flags[a]] = True
+        elif name == "--use_cuda":
+            o["use_cuda"] = value or "0"
+        elif not a.startswith("-"):
+            o["server"] = a
+        else:
+            raise ValueError(f"invalid option -- '{a}'")
+    for key in ("ib_port", "port", "size", "iters", "qps", "mtu"):
+        o[key] = int(o[key])
+    if o["duration"] is not None:
+        o["duration"] = int(o["duration"])
+    return o
+
+
+def local_port(hw: dict[str, Any], device: str | None) -> tuple[dict[str, Any] | None, str]:
+    """The chosen HCA and an error message if it cannot be used."""
+    hcas = hwdesc.sorted_hcas(hw)
+    if not hcas:
+        return None, " Failed to get IB devices list\n Couldn't get context for the device\n"
+    h = hwdesc.hca(hw, device) if device else hcas[0]
+    if h is None:
+        return None, f" IB device {device} not found\n Unable to find the Infiniband/RoCE device\n"
+    view = hwdesc.port_view(h)
+    if not view["active"]:
+        return None, (
+            f" Port number {h.get('port', 1)} state is {PORT_STATES[view['state']]}\n"
+            " Couldn't set the link layer\n Couldn't get context for the device\n"
+        )
+    return h, ""
+
+
+def model_bw_gbits(rate_a: int, rate_b: int, size: int, seed: float) -> float:
+    """Average bandwidth in Gb/s: the slower port's rate x efficiency, small-message penalty."""
+    rng = random.Random(seed)
+    eff = EFFICIENCY * size / (size + 64)
+    return min(rate_a, rate_b) * eff * (1 + rng.uniform(-0.002, 0.002))
+
+
+def header(o: dict[str, Any], device: str, server_side: bool) -> str:
+    """The parameter block."""
+    lines = [
+        RULE,
+        "                    RDMA_Write BW Test",
+        f" Dual-port       : OFF\t\tDevice         : {device}",
+        f" Number of qps   : {o['qps']}\t\tTransport type : IB",
+        " Connection type : RC\t\tUsing SRQ      : OFF",
+        " PCIe relax order: ON\t\tLock-free      : OFF",
+        " ibv_wr* API     : ON\t\tUsing DDP      : OFF",
+    ]
+    if not server_side:
+        lines.append(" TX depth        : 128")
+    lines += [
+        " CQ Moderation   : 1",
+        f" Mtu             : {o['mtu']}[B]",
+        " Link type       : IB",
+        " Max inline data : 0[B]",
+        f" rdma_cm QPs\t : {'ON' if o['rdma_cm'] else 'OFF'}",
+        f" Data ex. method : {'rdma_cm' if o['rdma_cm'] else 'Ethernet'}",
+        RULE,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def addresses(me: dict[str, Any], peer: dict[str, Any]) -> str:
+    """``local address`` / ``remote address`` lines for each QP."""
+    out = []
+    for side, info in (("local", me), ("remote", peer)):
+        for q in range(info["qps"]):
+            out.append(
+                f" {side} address: LID {info['lid']:#06x} QPN {info['qpn'] + q:#06x} "
+                f"PSN {info['psn']:#08x} RKey {info['rkey']:#08x} "
+                f"VAddr 0x{info['vaddr']:016x}"
+            )
+    return "\n".join(out) + "\n" + RULE + "\n"
+
+
+def result(o: dict[str, Any], gbits: float) -> str:
+    """The result table."""
+    unit = "Gb/sec" if o["gbits"] else "MB/sec"
+    bytes_per_s = gbits * 1e9 / 8
+    value = gbits if o["gbits"] else bytes_per_s / 2**20
+    msg_rate = bytes_per_s / o["size"] / 1e6
+    iters = int(bytes_per_s * o["duration"] / o["size"]) if o["duration"] else o["iters"]
+    peak = 0.0 if o["duration"] else value * 1.0003
+    sizes = [2**k for k in range(1, 24)] if o["all"] else [o["size"]]
+    lines = [f" #bytes     #iterations    BW peak[{unit}]    BW average[{unit}]   MsgRate[Mpps]"]
+    for size in sizes:
+        scale = (size / (size + 64)) / (o["size"] / (o["size"] + 64))
+        v, p = value * scale, peak * scale
+        rate = msg_rate * scale * o["size"] / size
+        lines.append(
+            f" {size:<7d}    {iters:<10d}       {p:<7.2f}            {v:<7.2f}\t\t     {rate:<7.6f}"
+        )
+    return "\n".join(lines) + "\n" + RULE + "\n"
+
+
+def _send(sock: socket.socket, obj: dict[str, Any]) -> None:
+    data = json.dumps(obj).encode()
+    sock.sendall(struct.pack("!I", len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(1 << 20, n - len(buf)))
+        if not chunk:
+            raise ConnectionError("peer closed the connection")
+        buf += chunk
+    return bytes(buf)
+
+
+def _recv(sock: socket.socket) -> dict[str, Any]:
+    (n,) = struct.unpack("!I", _recv_exact(sock, 4))
+    return json.loads(_recv_exact(sock, n))
+
+
+def _endpoint(h: dict[str, Any], o: dict[str, Any]) -> dict[str, Any]:
+    rng = random.Random()
+    return {
+        "rate": hwdesc.port_view(h)["rate"],
+        "active": hwdesc.port_view(h)["active"],
+        "lid": hwdesc.port_view(h)["lid"],
+        "qpn": rng.randrange(0x40, 0x3000),
+        "psn": rng.randrange(1 << 24),
+        "rkey": rng.randrange(1 << 21),
+        "vaddr": 0x7F0000000000 + rng.randrange(1 << 32),
+        "qps": o["qps"],
+        "rail": h.get("rail", ""),
+        "device": h["device"],
+    }
+
+
+def server(o: dict[str, Any], h: dict[str, Any]) -> int:
+    """Wait (bounded) for one client, exchange, receive the data, report."""
+    if o["duration"]:
+        print(" WARNING: BW peak won't be measured in this run.")
+    print(
+        "\n************************************\n* Waiting for client to connect... *\n"
+        "************************************",
+        flush=True,
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as lsock:
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            lsock.bind(("0.0.0.0", o["port"]))
+        except OSError:
+            print(
+                f" Couldn't bind to port {o['port']}\n Unable to open file descriptor for "
+                "socket connection Unable to init the socket connection",
+                file=sys.stderr,
+            )
+            return 1
+        lsock.listen(1)
+        lsock.settimeout(SERVER_TIMEOUT_S)
+        try:
+            conn, _ = lsock.accept()
+        except TimeoutError:
+            print(
+                f" No client connected within {SERVER_TIMEOUT_S:.0f} s\n Unable to open file "
+                "descriptor for socket connection Unable to init the socket connection",
+                file=sys.stderr,
+            )
+            return 1
+    with conn:
+        conn.settimeout(30)
+        me = _endpoint(h, o)
+        try:
+            peer = _recv(conn)
+            _send(conn, me)
+            if not peer.get("active"):
+                raise ConnectionError("remote port not active")
+            total = struct.unpack("!Q", _recv_exact(conn, 8))[0]
+            _recv_exact(conn, total)
+            _send(conn, {"done": True})
+        except (OSError, ConnectionError, ValueError):
+            print(" Failed to exchange data between server and clients", file=sys.stderr)
+            return 1
+    sys.stdout.write(header(o, h["device"], True) + addresses(me, peer))
+    sys.stdout.write(result(o, model_bw_gbits(me["rate"], peer["rate"], o["size"], peer["psn"])))
+    return 0
+
+
+def client(o: dict[str, Any], h: dict[str, Any]) -> int:
+    """Connect to the server, exchange, send the data, report."""
+    if o["duration"]:
+        print(" WARNING: BW peak won't be measured in this run.")
+    me = _endpoint(h, o)
+    deadline = time.monotonic() + 2.0
+    sock = None
+    while sock is None:
+        try:
+            sock = socket.create_connection((o["server"], o["port"]), timeout=5)
+        except OSError:
+            if time.monotonic() >= deadline:  # perftest retries briefly, then gives up
+                print(
+                    f"Couldn't connect to {o['server']}:{o['port']}\nUnable to open file "
+                    "descriptor for socket connection Unable to init the socket connection",
+                    file=sys.stderr,
+                )
+                return 1
+            time.sleep(0.2)
+    with sock:
+        sock.settimeout(30)
+        try:
+            _send(sock, me)
+            peer = _recv(sock)
+            if not peer.get("active"):
+                raise ConnectionError("remote port not active")
+            total = min(DATA_BUDGET, o["size"] * o["iters"])
+            sock.sendall(struct.pack("!Q", total))
+            payload = b"\xa5" * (1 << 20)
+            sent = 0
+            while sent < total:
+                n = min(len(payload), total - sent)
+                sock.sendall(payload[:n])
+                sent += n
+            _recv(sock)
+        except (OSError, ConnectionError, ValueError):
+            print(" Failed to exchange data between server and clients", file=sys.stderr)
+            return 1
+    sys.stdout.write(header(o, h["device"], False) + addresses(me, peer))
+    sys.stdout.write(result(o, model_bw_gbits(me["rate"], peer["rate"], o["size"], me["psn"])))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: client when a server name is given, else server."""
+    try:
+        o = parse(list(sys.argv[1:] if argv is None else argv))
+    except (ValueError, IndexError) as exc:
+        print(f"ib_write_bw: {exc}", file=sys.stderr)
+        return 1
+    h, error = local_port(hwdesc.load(), o["device"])
+    if h is None:
+        sys.stderr.write(error)
+        return 1
+    return client(o, h) if o["server"] else server(o, h)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

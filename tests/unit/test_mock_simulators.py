@@ -1,0 +1,420 @@
+"""The hardware simulators, run as subprocesses against a temporary hardware description.
+
+Their output must have the structure of the real fixtures (tests/fixtures/real/), so the parsers
+tested on real output read the mock's output the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.mock import hardware, inventory
+from tests.mock.config import REPO_ROOT
+
+SIM = REPO_ROOT / "tests/mock/simhw/sim"
+REAL = REPO_ROOT / "tests/fixtures/real"
+sys.path.insert(0, str(SIM))
+
+import nccl_tests  # noqa: E402
+import perftest  # noqa: E402
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    inv = inventory.load(REPO_ROOT / "inventory/mock.yaml")
+    hw = hardware.describe(inv, inventory.nodes(inv)[1])
+    path = tmp_path / "hardware.json"
+    path.write_text(json.dumps(hw))
+    return {
+        **os.environ,
+        "TRAINBED_SIM_HARDWARE": str(path),
+        "TRAINBED_SIM_RUN": str(tmp_path / "run"),
+        "TRAINBED_SIM_FABRIC": str(tmp_path / "fab"),
+        "TRAINBED_SIM_FM_PID": str(tmp_path / "fm.pid"),
+    }
+
+
+def sim(
+    env: dict[str, str], module: str, *args: str, prog: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    code = (
+        f"import sys; sys.path.insert(0, {str(SIM)!r}); from {module} import main; "
+        f"sys.exit(main({list(args)!r}" + (f", prog={prog!r}" if prog else "") + "))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def edit(env: dict[str, str], fn) -> None:
+    path = Path(env["TRAINBED_SIM_HARDWARE"])
+    hw = json.loads(path.read_text())
+    fn(hw)
+    path.write_text(json.dumps(hw))
+
+
+def fabric_running(env: dict[str, str]) -> None:
+    Path(env["TRAINBED_SIM_FM_PID"]).write_text(f"{os.getpid()}\n")
+
+
+def register_sms(env: dict[str, str]) -> None:
+    hw = json.loads(Path(env["TRAINBED_SIM_HARDWARE"]).read_text())
+    for h in hw["hcas"]:
+        d = Path(env["TRAINBED_SIM_FABRIC"]) / "sm" / h["rail"]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "x.json").write_text(
+            json.dumps({"guid": "0xa088c20300fa0b00", "priority": 15, "started": time.time()})
+        )
+
+
+def keys(text: str) -> list[str]:
+    return [line.split(":")[0].rstrip() for line in text.splitlines() if ":" in line]
+
+
+# --- nvidia-smi ------------------------------------------------------------------------------
+
+
+def test_nvidia_smi_q_has_the_real_structure(env: dict[str, str]) -> None:
+    fabric_running(env)
+    out = sim(env, "nvidia_smi", "-q").stdout
+    real = (REAL / "nvidia_smi_q_8xH100_535.183.01.txt").read_text()
+    real_block = real.split("\nGPU ")[1].split("    Processes")[0]
+    blocks = out.split("\nGPU ")[1:]
+    assert len(blocks) == 8
+    for block in blocks:
+        assert keys(block.split("    Processes")[0])[1:] == keys(real_block)[1:]
+    assert keys(out.split("\nGPU ")[0]) == keys(real.split("\nGPU ")[0])
+    assert "Attached GPUs                             : 8" in out
+    assert re.findall(r"Bus Id\s+: (\S+)", out)[:2] == ["00000000:19:00.0", "00000000:3B:00.0"]
+    assert out.count("State                             : Completed") == 8
+
+
+def test_nvidia_smi_fabric_state_follows_the_fabric_manager(env: dict[str, str]) -> None:
+    out = sim(env, "nvidia_smi", "-q").stdout
+    assert "Completed" not in out and out.count("In Progress") == 8
+
+
+def test_nvidia_smi_table_layout_matches(env: dict[str, str]) -> None:
+    out = sim(env, "nvidia_smi").stdout.splitlines()
+    real = (REAL / "nvidia_smi_table_8xH100_550.90.07.txt").read_text().splitlines()
+    assert len(out) == len(real)
+    for mine, theirs in zip(out[1:], real[1:], strict=True):
+        assert [m.start() for m in re.finditer(r"\|", mine)] == [
+            m.start() for m in re.finditer(r"\|", theirs)
+        ], mine
+    assert "NVIDIA-SMI 535.183.01" in out[2] and "00000000:DB:00.0" in "\n".join(out)
+
+
+def test_nvidia_smi_list_query_and_pm(env: dict[str, str]) -> None:
+    assert len(sim(env, "nvidia_smi", "-L").stdout.splitlines()) == 8
+    q = sim(
+        env,
+        "nvidia_smi",
+        "--query-gpu=index,name,pci.bus_id,persistence_mode,memory.total,"
+        "driver_version,serial,uuid",
+        "--format=csv,noheader,nounits",
+    ).stdout.splitlines()
+    assert len(q) == 8 and q[0].startswith(
+        "0, NVIDIA H100 80GB HBM3, 00000000:19:00.0, Disabled, 81559, 535.183.01, "
+    )
+    head = sim(env, "nvidia_smi", "--query-gpu=index,memory.total", "--format=csv").stdout
+    assert head.splitlines()[:2] == ["index, memory.total [MiB]", "0, 81559 MiB"]
+    if os.geteuid() == 0:
+        assert sim(env, "nvidia_smi", "-pm", "1").stdout.endswith("All done.\n")
+        assert (
+            "Enabled"
+            in sim(
+                env, "nvidia_smi", "--query-gpu=persistence_mode", "--format=csv,noheader"
+            ).stdout
+        )
+    assert sim(env, "nvidia_smi", "--query-gpu=bogus", "--format=csv").returncode == 2
+
+
+def test_nvidia_smi_gpu_removed(env: dict[str, str]) -> None:
+    edit(env, lambda hw: hardware.fault_gpu_remove(hw, 5))
+    assert len(sim(env, "nvidia_smi", "-L").stdout.splitlines()) == 7
+    assert "00000000:BB:00.0" not in sim(env, "nvidia_smi").stdout
+
+
+def test_nvidia_smi_topo(env: dict[str, str]) -> None:
+    out = sim(env, "nvidia_smi", "topo", "-m").stdout
+    rows = out.splitlines()
+    assert rows[0].split("\t")[1:9] == [f"GPU{i}" for i in range(8)]
+    assert rows[1].split("\t")[9] == "PIX" and "  NIC7: mlx5_7" in out
+
+
+# --- InfiniBand ------------------------------------------------------------------------------
+
+
+def ca_blocks(text: str) -> list[str]:
+    return [b for b in re.split(r"(?m)^(?=CA ')", text) if b.strip()]
+
+
+def test_ibstat_structure_and_sm_dependency(env: dict[str, str]) -> None:
+    real = ca_blocks((REAL / "ibstat_h100_node_8x_cx7_ndr400_all_active.txt").read_text())
+    out = sim(env, "ibdiags", prog="ibstat").stdout
+    assert len(ca_blocks(out)) == 8
+    assert keys(ca_blocks(out)[0]) == keys(real[0].replace("        ", "\t"))
+    assert out.count("State: Initializing") == 8  # no subnet manager yet
+    register_sms(env)
+    out = sim(env, "ibdiags", prog="ibstat").stdout
+    assert out.count("State: Active") == 8 and out.count("Rate: 400") == 8
+    edit(env, lambda hw: hardware.fault_hca_rate(hw, "mlx5_3", 200))
+    edit(env, lambda hw: hardware.fault_hca_down(hw, "mlx5_4"))
+    one = sim(env, "ibdiags", "mlx5_3", prog="ibstat").stdout
+    assert "Rate: 200" in one and "State: Active" in one
+    down = sim(env, "ibdiags", "mlx5_4", prog="ibstat").stdout
+    assert "State: Down" in down and "Physical state: Polling" in down
+    assert sim(env, "ibdiags", "mlx5_99", prog="ibstat").returncode != 0
+
+
+def test_sminfo(env: dict[str, str]) -> None:
+    assert sim(env, "ibdiags", prog="sminfo").returncode == 255
+    register_sms(env)
+    out = sim(env, "ibdiags", "-C", "mlx5_2", prog="sminfo").stdout
+    assert re.match(
+        r"sminfo: sm lid \d+ sm guid 0xa088c20300fa0b00, activity count \d+ "
+        r"priority 15 state 3 SMINFO_MASTER",
+        out,
+    )
+
+
+def test_ibv_devinfo_structure(env: dict[str, str]) -> None:
+    register_sms(env)
+    out = sim(env, "ibverbs", prog="ibv_devinfo").stdout
+    real = (REAL / "ibv_devinfo_dell_cx7_DEL_psid_8x_ib_active.txt").read_text()
+    shape = [re.sub(r"\t[^\t]*$", "\t", line) for line in real.split("\n\n")[0].splitlines()]
+    mine = [re.sub(r"\t[^\t]*$", "\t", line) for line in out.split("\n\n")[0].splitlines()]
+    assert mine == shape
+    assert out.count("PORT_ACTIVE (4)") == 8
+    assert "8 HCAs found:" in sim(env, "ibverbs", "-l", prog="ibv_devinfo").stdout
+    assert "mlx5_7" in sim(env, "ibverbs", prog="ibv_devices").stdout
+
+
+def test_opensm_refuses_a_foreign_guid(env: dict[str, str]) -> None:
+    proc = sim(env, "opensm", "-g", "0xdeadbeef", "-p", "15")
+    assert proc.returncode != 0 and "Error from osm_opensm_bind (0x2A)" in proc.stdout
+    assert sim(env, "opensm", "--bogus").returncode != 0
+
+
+def test_opensm_registers_and_activates_the_rail(env: dict[str, str], tmp_path: Path) -> None:
+    conf = tmp_path / "rail0.conf"
+    conf.write_text("guid 0xa088c20300fa1500\nsm_priority 14\n")
+    code = (
+        f"import sys; sys.path.insert(0, {str(SIM)!r}); from opensm import main; sys.exit(main())"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "-F", str(conf), "-f", str(tmp_path / "osm.log")],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if "State: Active" in sim(env, "ibdiags", "mlx5_0", prog="ibstat").stdout:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("rail0 port never became Active while opensm ran")
+        assert "State: Initializing" in sim(env, "ibdiags", "mlx5_1", prog="ibstat").stdout
+        assert "priority 14" in sim(env, "ibdiags", prog="sminfo").stdout
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert "Entering MASTER state" in out
+    assert not list((Path(env["TRAINBED_SIM_FABRIC"]) / "sm" / "rail0").glob("*.json"))
+
+
+# --- perftest ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pair(env: dict[str, str], *args: str, client_env: dict[str, str] | None = None):
+    port = str(free_port())
+    code = (
+        f"import sys; sys.path.insert(0, {str(SIM)!r}); from perftest import main; sys.exit(main())"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "-p", port, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    client = sim(client_env or env, "perftest", "-p", port, *args, "127.0.0.1")
+    s_out, s_err = server.communicate(timeout=30)
+    return client, server.returncode, s_out, s_err
+
+
+def result_row(text: str) -> list[str]:
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith(" #bytes"))
+    return lines[i + 1].split()
+
+
+def test_ib_write_bw_pair_reports_the_model(env: dict[str, str]) -> None:
+    register_sms(env)
+    client, s_rc, s_out, _ = pair(env, "-d", "mlx5_0", "--report_gbits")
+    assert client.returncode == 0 and s_rc == 0, client.stderr
+    assert "* Waiting for client to connect... *" in s_out
+    size, iters, _peak, avg, _rate = result_row(client.stdout)
+    assert (size, iters) == ("65536", "5000") and 388 < float(avg) < 396
+    assert (
+        " #bytes     #iterations    BW peak[Gb/sec]    BW average[Gb/sec]   MsgRate[Mpps]"
+        in client.stdout
+    )
+    assert abs(float(result_row(s_out)[3]) - float(avg)) < 1
+
+
+def test_ib_write_bw_default_units_and_degraded_peer(env: dict[str, str], tmp_path: Path) -> None:
+    register_sms(env)
+    slow = dict(env, TRAINBED_SIM_HARDWARE=str(tmp_path / "slow.json"))
+    hw = json.loads(Path(env["TRAINBED_SIM_HARDWARE"]).read_text())
+    Path(slow["TRAINBED_SIM_HARDWARE"]).write_text(
+        json.dumps(hardware.fault_hca_rate(hw, "mlx5_0", 200))
+    )
+    client, _, _, _ = pair(env, "-d", "mlx5_0", "-D", "2", client_env=slow)
+    assert "BW average[MB/sec]" in client.stdout
+    row = result_row(client.stdout)
+    assert row[2] == "0.00"  # BW peak is not measured with -D
+    assert 23000 < float(row[3]) < 23600  # 200 Gb/s x 0.985 in 2^20 B/s
+
+
+def test_ib_write_bw_failures(env: dict[str, str]) -> None:
+    register_sms(env)
+    refused = sim(env, "perftest", "-p", str(free_port()), "127.0.0.1")
+    real = (REAL / "perftest_ib_write_bw_client_connect_refused_pr228.txt").read_text()
+    assert refused.returncode != 0
+    assert refused.stderr.splitlines()[1] == real.splitlines()[-1]
+    edit(env, lambda hw: hardware.fault_hca_down(hw, "mlx5_0"))
+    down = sim(env, "perftest", "-d", "mlx5_0", "127.0.0.1")
+    assert down.returncode != 0 and "Port number 1 state is Down" in down.stderr
+
+
+# --- nccl-tests --------------------------------------------------------------------------------
+
+ROW = re.compile(
+    r"^\s+(\d+)\s+(\d+)\s+float\s+sum\s+-1(\s+[\d.]+){3}\s+(\S+)(\s+[\d.]+){3}\s+(\S+)$"
+)
+
+
+def test_all_reduce_perf_single_node_table(env: dict[str, str]) -> None:
+    fabric_running(env)
+    out = sim(
+        env, "nccl_tests", "-b", "8", "-e", "8G", "-f", "2", "-g", "8", prog="all_reduce_perf"
+    ).stdout
+    real = (
+        (REAL / "nccl_allreduce_single_node_8xH100_v2.17.9_peak369_no_nvls_together.txt")
+        .read_text()
+        .splitlines()
+    )
+    lines = out.splitlines()
+    assert lines[2] == real[2]  # the nThread ... line
+    assert [line for line in lines if line.startswith("#    ") or "out-of-place" in line] == [
+        line for line in real if line.startswith("#    ") or "out-of-place" in line
+    ]
+    devices = [line for line in lines if line.startswith("#  Rank")]
+    assert len(devices) == 8 and devices[0].endswith("device  0 [0000:19:00] NVIDIA H100 80GB HBM3")
+    rows = [line for line in lines if ROW.match(line)]
+    assert len(rows) == 31
+    assert [len(r) for r in rows] == [len(r) for r in real if ROW.match(r)]
+    peak = max(float(r.split()[7]) for r in rows)
+    assert 465 < peak < 495
+    assert (
+        "# Out of bounds values : 0 OK" in lines
+        and lines[-3] == "# Collective test concluded: all_reduce_perf"
+    )
+
+
+def test_all_reduce_perf_faults(env: dict[str, str]) -> None:
+    failing = sim(env, "nccl_tests", "-g", "8", prog="all_reduce_perf")
+    real = (
+        REAL / "nccl_allreduce_cuda_system_not_initialized_no_fabricmanager_8xH100.txt"
+    ).read_text()
+    assert failing.returncode != 0
+    assert re.sub(r"^\S+: ", "", failing.stdout.splitlines()[-2]) == re.sub(
+        r"^\S+: ", "", real.splitlines()[-2]
+    )
+    fabric_running(env)
+    nvls_off = dict(env, NCCL_NVLS_ENABLE="0")
+    out = sim(nvls_off, "nccl_tests", "-b", "8G", "-e", "8G", "-g", "8", prog="all_reduce_perf")
+    assert 355 < float(out.stdout.split("Avg bus bandwidth    : ")[1].split()[0]) < 385
+    edit(env, lambda hw: hardware.fault_nccl_wrong(hw))
+    wrong = sim(
+        env, "nccl_tests", "-b", "1M", "-e", "4M", "-f", "2", "-g", "8", prog="all_reduce_perf"
+    )
+    assert wrong.returncode != 0 and re.search(
+        r"Out of bounds values : [1-9]\d* FAILED", wrong.stdout
+    )
+    edit(env, lambda hw: hardware.fault_gpu_remove(hw, 5))
+    missing = sim(env, "nccl_tests", "-g", "8", prog="all_reduce_perf")
+    assert missing.returncode != 0 and "'invalid device ordinal'" in missing.stdout
+
+
+def node(rates: list[int]) -> dict:
+    return {"hca_rates": rates}
+
+
+def test_bandwidth_model() -> None:
+    env: dict[str, str] = {}
+    assert nccl_tests.peak_busbw([node([400] * 8)], 8, env) == 480
+    assert nccl_tests.peak_busbw([node([400] * 8)], 8, {"NCCL_NVLS_ENABLE": "0"}) == 370
+    ring = {"NCCL_ALGO": "Ring"}
+    assert nccl_tests.peak_busbw([node([400] * 8)] * 2, 8, ring) == pytest.approx(368)
+    # the slowest HCA of any node bounds every rail of the ring
+    slow = nccl_tests.peak_busbw([node([400] * 7 + [200]), node([400] * 8)], 8, ring)
+    assert slow == pytest.approx(184)
+    # config 2: 4 HCAs per node -> ~200 GB/s ceiling
+    assert nccl_tests.peak_busbw([node([400] * 4)] * 4, 8, ring) == pytest.approx(184)
+    assert nccl_tests.peak_busbw([node([400] * 8)] * 2, 8, env) > 400  # tree reads high
+    assert perftest.model_bw_gbits(400, 400, 65536, 1) == pytest.approx(394, abs=1.5)
+    assert perftest.model_bw_gbits(400, 200, 65536, 1) == pytest.approx(197, abs=1)
+
+
+def test_all_reduce_perf_two_tasks_rendezvous(env: dict[str, str]) -> None:
+    fabric_running(env)
+    register_sms(env)
+    job = {"SLURM_NTASKS": "2", "SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0"}
+    code = (
+        f"import sys; sys.path.insert(0, {str(SIM)!r}); from nccl_tests import main; "
+        "sys.exit(main(prog='all_reduce_perf'))"
+    )
+    rank1 = subprocess.Popen(
+        [sys.executable, "-c", code, "-b", "1G", "-e", "1G", "-g", "8"],
+        env={**env, **job, "SLURM_PROCID": "1", "TRAINBED_SIM_HOSTNAME": "gpu02"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    rank0 = sim(
+        {**env, **job, "SLURM_PROCID": "0", "NCCL_ALGO": "Ring"},
+        "nccl_tests",
+        "-b",
+        "1G",
+        "-e",
+        "1G",
+        "-g",
+        "8",
+        prog="all_reduce_perf",
+    )
+    assert rank1.wait(timeout=30) == 0 and rank1.stdout.read() == ""
+    assert rank0.returncode == 0
+    assert sum(line.startswith("#  Rank") for line in rank0.stdout.splitlines()) == 16
+    assert "on      gpu02 device  7" in rank0.stdout
+    busbw = float(rank0.stdout.split("Avg bus bandwidth    : ")[1].split()[0])
+    assert 330 < busbw < 380
