@@ -22,4 +22,9 @@ def storage() -> None:
     systemd.daemon_reload(name="Reload units", _if=lambda: changed(*pushed.values()))
     for mount in mounts:
         unit = unit_name(mount.mount_point, "automount" if mount.automount else "mount")
-        systemd.service(name=f"Mount {mount.mount_point}", service=unit, running=True, enabled=True)
+        systemd.service(
+            name=f"Mount {mount.mount_point}",
+            service=unit,
+            running=True if mount.mount_now else None,
+            enabled=True,
+        )

@@ -11,6 +11,7 @@ import argparse
 import ipaddress
 import json
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -116,6 +117,15 @@ def start_storage(cluster: str, node: inventory.Node) -> None:
     nodes.wait_unit(cluster, node, "nfs-ganesha.service")
 
 
+def write_site_secrets(directory: Path) -> None:
+    """The secrets a site keeps beside its inventory (inventory/mock.yaml points here), made once."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    password = directory / "slurmdbd-password"
+    if not password.exists():
+        password.touch(mode=0o600)
+        password.write_text(secrets.token_urlsafe(24) + "\n")
+
+
 def bring_up(args: argparse.Namespace) -> dict[str, Any]:
     """Everything; returns the cluster description written to cluster.json."""
     t0 = time.monotonic()
@@ -142,6 +152,7 @@ def bring_up(args: argparse.Namespace) -> dict[str, Any]:
             f"root@{node.hostname}",
         )
         pubkeys[node.hostname] = key.with_suffix(".pub").read_text()
+    write_site_secrets(state / "secrets")
     repo = state / "repo"
     repo_info = build.build_repo(repo, state / "gnupg", cluster)
     timings["keys_repo_s"] = round(time.monotonic() - mark, 1)

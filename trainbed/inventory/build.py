@@ -274,6 +274,7 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
                 tuple(mount.get("options", DEFAULT_MOUNT_OPTIONS)),
                 mount.get("automount", False),
                 tuple(mount.get("on", ALL_TARGETS)),
+                mount.get("mount_now", True),
             )
             for mount in doc["mounts"]
         ),

@@ -199,6 +199,7 @@ class Mount:
     options: tuple[str, ...]
     automount: bool
     on: tuple[str, ...]
+    mount_now: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-# ruff: noqa: E501 (verbatim lines of the real output)
+# verbatim lines of the real output are long
 """nvidia-smi for simulated H100s: the default table, -q, -L, --query-gpu, topo -m, -pm.
 
 Formats are those of the real 535 driver (``fixtures/real/nvidia_smi_*``); values come from the
