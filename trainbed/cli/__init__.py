@@ -16,7 +16,11 @@ def main() -> None:
 
 
 # Modules that export a COMMANDS list, one per concern.
-_COMMAND_MODULES = ["trainbed.cli.inventory_commands", "trainbed.cli.parse"]
+_COMMAND_MODULES = [
+    "trainbed.cli.inventory_commands",
+    "trainbed.cli.parse",
+    "trainbed.cli.probe_commands",
+]
 
 
 def _register() -> None:
