@@ -7,11 +7,13 @@ text (as in `nccl_allreduce_single_node_8xH100_v2.17.9_peak369_no_nvls_together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from trainbed.inventory import Inventory, load_inventory
 from trainbed.inventory.generate import dump_inventory, generate_inventory
+from trainbed.probes.evaluate import IbOutput, NcclOutput, hca_on_rail, schedule_for
+from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "real"
@@ -116,3 +118,38 @@ def ib_verdict(
     passed = gbps >= threshold
     reason = None if passed else f"{gbps:.2f} Gb/s < {threshold:g} Gb/s"
     return IbVerdict(rnd, a, b, rail, f"hca-{rail}", f"hca-{rail}", gbps, threshold, passed, reason)
+
+
+def suite_outputs(
+    inventory: Inventory,
+    *,
+    ib_gbps: Callable[[str, str, str], float] = lambda a, b, rail: 396.0,
+    single_busbw: Callable[[str], float] = lambda host: 478.0,
+    multi_busbw: float = 391.0,
+) -> tuple[list[NcclOutput], list[IbOutput]]:
+    """Outputs for every run of ``inventory``'s schedule, each job a distinct id."""
+    schedule = schedule_for(inventory)
+    nccl = []
+    for number, run in enumerate(schedule["nccl"], start=100):
+        busbw = single_busbw(run["nodes"][0]) if run["kind"] == "single" else multi_busbw
+        nccl.append(NcclOutput(run["name"], nccl_text(busbw, run["nodes"]), str(number)))
+    ib = []
+    for number, rnd in enumerate(schedule["ib_write_bw"]["rounds"], start=1):
+        for a, b in rnd:
+            for rail in schedule["ib_write_bw"]["rails"]:
+                text = ib_text(ib_gbps(a, b, rail), hca_on_rail(inventory, a, rail) or "mlx5_0")
+                ib.append(IbOutput(a, b, rail, text, str(number)))
+    return nccl, ib
+
+
+def suite_jobs(nccl: Sequence[NcclOutput], ib: Sequence[IbOutput]) -> list[Job]:
+    """A COMPLETED job per NCCL output and per ib_write_bw round."""
+    jobs = [Job(o.job_id, o.name, "nccl", (), "COMPLETED", None, 42.0) for o in nccl]
+    rounds = {o.job_id: {o.node_a, o.node_b} for o in ib}
+    for o in ib:
+        rounds[o.job_id] |= {o.node_a, o.node_b}
+    jobs += [
+        Job(jid, f"ib-round-{jid}", "ib_write_bw", tuple(sorted(hosts)), "COMPLETED", None, 30.0)
+        for jid, hosts in rounds.items()
+    ]
+    return jobs

@@ -145,7 +145,7 @@ def _hca_finding(m: _Matrix, node: str, rail: str, threshold: float) -> Finding:
     failing = m.failing_of(node, rail)
     tested = m.by_node_rail[(node, rail)]
     worst = _worst(failing)
-    peers = ", ".join(_peer_of(v, node) for v in failing)
+    peers = ", ".join(sorted(_peer_of(v, node) for v in failing))
     clean = [r for r in m.rails if r != rail and not m.failing_of(node, r)]
     others = f"; passes on {len(clean)} other rail(s)" if clean else ""
     evidence = (
@@ -213,13 +213,12 @@ def _two_node_findings(
             blamed = _tie_break(a, b, rail, hints, nccl)
             if blamed is not None:
                 node, why = blamed
-                peer = b if node == a else a
                 evidence = f"{measured}; tie-break: {'; '.join(why)}"
                 if all_rails:
-                    findings.append(Finding(NODE, node, None, None, peer, evidence, nodes=(node,)))
+                    findings.append(Finding(NODE, node, None, None, None, evidence, nodes=(node,)))
                 else:
                     hca = m.device(node, group[0].rail)
-                    findings.append(Finding(HCA, node, hca, rail, peer, evidence, nodes=(node,)))
+                    findings.append(Finding(HCA, node, hca, rail, None, evidence, nodes=(node,)))
                 continue
             end = "either node" if all_rails else "either HCA or the link between them"
             findings.append(

@@ -41,20 +41,23 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return [*lines, ""]
 
 
+_KIND_LABEL = {"node": "Node", "hca": "HCA", "link": "Link", "ambiguous": "Ambiguous"}
+
+
 def _finding_line(f: Mapping[str, Any]) -> str:
-    kind = f["kind"].upper() if f["kind"] in ("hca", "node") else f["kind"]
+    """``- **HCA** gpu03 mlx5_4 on rail2: evidence``."""
+    rail = f" on {f['rail']}" if f.get("rail") else ""
     if f["kind"] == "node":
-        what = f"node **{f['node']}**"
+        what = f"{f['node']}"
     elif f["kind"] == "hca":
-        what = f"HCA **{f['node']} {f['hca']}** on {f['rail']}"
+        what = f"{f['node']} {f['hca']}{rail}"
     elif f["kind"] == "link":
-        what = f"link **{f['node']} {f['hca']} ↔ {f['peer']} {f.get('peer_hca')}** on {f['rail']}"
+        what = f"{f['node']} {f['hca']} ↔ {f['peer']} {f.get('peer_hca')}{rail}"
     elif f.get("node"):
-        rail = f" on {f['rail']}" if f.get("rail") else ""
-        what = f"**{f['node']}** or **{f['peer']}**{rail}"
+        what = f"{f['node']} or {f['peer']}{rail}"
     else:
-        what = "**" + ", ".join(f.get("nodes", ())) + "**"
-    return f"- {kind}: {what} — {f['evidence']}"
+        what = ", ".join(f.get("nodes", ()))
+    return f"- **{_KIND_LABEL[f['kind']]}** {what}: {f['evidence']}"
 
 
 def _headline(results: Mapping[str, Any]) -> str:
@@ -78,18 +81,22 @@ def _headline(results: Mapping[str, Any]) -> str:
 def _ib_matrix(
     results: Mapping[str, Any],
 ) -> tuple[list[str], list[str], dict[tuple[str, str], Any]]:
-    """Pair labels (schedule order), rails, and (pair label, rail) → verdict."""
+    """Pair labels (in node order), rails, and (pair label, rail) → verdict."""
     rails = list(results["schedule"]["ib_write_bw"]["rails"])
-    pairs: list[str] = []
+    order: dict[str, int] = {}
+    for run in results["schedule"]["nccl"]:
+        for node in run["nodes"]:
+            order.setdefault(node, len(order))
+    pairs: dict[str, tuple[int, int, str]] = {}
     cells: dict[tuple[str, str], Any] = {}
     for v in results["ib_write_bw"]:
         label = pair_label(v["node_a"], v["node_b"])
-        if label not in pairs:
-            pairs.append(label)
+        a, b = (order.get(n, len(order)) for n in (v["node_a"], v["node_b"]))
+        pairs[label] = (min(a, b), max(a, b), label)
         if v["rail"] not in rails:
             rails.append(v["rail"])
         cells[(label, v["rail"])] = v
-    return pairs, rails, cells
+    return sorted(pairs, key=pairs.__getitem__), rails, cells
 
 
 def render_markdown(results: Mapping[str, Any]) -> str:
@@ -302,7 +309,7 @@ def render_junit(results: Mapping[str, Any]) -> str:
 
 
 def render_heatmap(results: Mapping[str, Any], path: Path) -> None:
-    """PNG heatmap: rows pairs (``gpu01–gpu02``), columns rails, colour Gb/s, failures marked ✗."""
+    """PNG heatmap: rows pairs (``gpu01–gpu02``), columns rails, colour Gb/s, failures hatched."""
     pairs, rails, cells = _ib_matrix(results)
     threshold = results["thresholds"]["ib_write_bw_min_gbps"]
     height = min(0.28 * max(len(pairs), 1) + 1.8, 400.0)
@@ -330,7 +337,10 @@ def render_heatmap(results: Mapping[str, Any], path: Path) -> None:
     fig.colorbar(image, ax=ax, label="ib_write_bw Gb/s")
     ax.set_xticks(range(len(rails)), rails, rotation=45, ha="right")
     ax.set_yticks(range(len(pairs)), pairs)
-    ax.set_title(f"{results['cluster']}: ib_write_bw per pair and rail (pass ≥ {threshold:g} Gb/s)")
+    ax.set_title(
+        f"{results['cluster']}: ib_write_bw per pair and rail "
+        f"(pass ≥ {threshold:g} Gb/s, failures hatched)"
+    )
     for i, p in enumerate(pairs):
         for j, r in enumerate(rails):
             v = cells.get((p, r))
@@ -340,14 +350,8 @@ def render_heatmap(results: Mapping[str, Any], path: Path) -> None:
                 ax.add_patch(_fail_box(j, i))
             if len(pairs) <= ANNOTATE_MAX_PAIRS:
                 label = "—" if v["gbps"] is None else f"{v['gbps']:.0f}"
-                ax.text(
-                    j,
-                    i,
-                    label + ("" if v["passed"] else " ✗"),
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                )
+                box = None if v["passed"] else {"facecolor": "white", "pad": 1, "linewidth": 0}
+                ax.text(j, i, label, ha="center", va="center", fontsize=7, bbox=box)
     fig.tight_layout()
     fig.savefig(path, format="png")
 
@@ -356,7 +360,7 @@ def _fail_box(x: int, y: int) -> Any:
     from matplotlib.patches import Rectangle
 
     return Rectangle(
-        (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", hatch="xx", linewidth=1.5
+        (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", hatch="//", linewidth=1.5
     )
 
 
