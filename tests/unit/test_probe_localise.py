@@ -104,6 +104,37 @@ def test_two_faults_on_different_rails() -> None:
     ]
 
 
+def test_two_bad_hcas_on_one_rail_are_both_named() -> None:
+    findings = localise(
+        matrix(5, 8, lambda a, b, r: r == "rail6" and bool({a, b} & {"gpu02", "gpu04"}))
+    )
+    assert [key(f) for f in findings] == [
+        ("hca", "gpu02", "rail6", None),
+        ("hca", "gpu04", "rail6", None),
+    ]
+
+
+def test_a_rail_failing_for_every_pair_is_the_rail() -> None:
+    findings = localise(matrix(5, 8, lambda a, b, r: r == "rail3"))
+    assert [key(f) for f in findings] == [("ambiguous", None, "rail3", None)]
+    assert "all 10 pairs on rail3" in findings[0].evidence
+    assert findings[0].nodes == tuple(nodes(5))
+
+
+def test_everything_failing_is_one_suite_wide_finding() -> None:
+    (f,) = localise(matrix(4, 8, lambda a, b, r: True))
+    assert (f.kind, f.node, f.rail) == ("ambiguous", None, None)
+    assert "every pair on every rail" in f.evidence
+
+
+def test_a_bad_node_next_to_a_failing_rail() -> None:
+    findings = localise(matrix(5, 4, lambda a, b, r: r == "rail0" or "gpu05" in (a, b)))
+    assert [key(f) for f in findings] == [
+        ("node", "gpu05", None, None),
+        ("ambiguous", None, "rail0", None),
+    ]
+
+
 # --- N = 2: one pair, the matrix alone cannot place a failure -----------------------------------
 
 
@@ -217,3 +248,16 @@ def test_property_two_nodes_any_fault_is_one_ambiguous_finding(kind: str, r: int
     (f,) = findings
     assert f.kind == "ambiguous" and {f.node, f.peer} == {"gpu01", "gpu02"}
     assert f.rail == (None if kind == "node" else rail)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(4, 16), st.sampled_from([4, 8]), st.data())
+def test_property_two_bad_hcas_on_one_rail_are_named_exactly(
+    n: int, r: int, data: st.DataObject
+) -> None:
+    x, y = sorted(
+        data.draw(st.lists(st.sampled_from(nodes(n)), min_size=2, max_size=2, unique=True))
+    )
+    rail = data.draw(st.sampled_from(rails(r)))
+    findings = localise(matrix(n, r, lambda a, b, rr: rr == rail and bool({a, b} & {x, y})))
+    assert [key(f) for f in findings] == [("hca", x, rail, None), ("hca", y, rail, None)]

@@ -118,9 +118,10 @@ def _job_for(job_id: str | None, name: str, jobs: Mapping[str, Job]) -> Job | No
 
 
 def _index_jobs(jobs: Iterable[Job]) -> dict[str, Job]:
+    """Jobs by id and by name; of jobs sharing a name (a resubmission) the last one counts."""
     index: dict[str, Job] = {}
     for job in jobs:
-        index.setdefault(job.name, job)
+        index[job.name] = job
         if job.job_id is not None:
             index[job.job_id] = job
     return index

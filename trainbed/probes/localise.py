@@ -1,24 +1,28 @@
 """Name the node, HCA or link at fault from the pair × rail matrix of ib_write_bw verdicts.
 
-How it decides, per rail r and node x, from the pairs of x on r (one per other node):
+How it decides, rail by rail, from the pairs of each node on that rail (one per other node):
 
-- **HCA** (x, r): more than half of x's pairs on r fail, and at least two. A bad HCA fails with
-  every partner, while each partner fails only with x (one pair of its N−1 ≥ 2), so the partners
-  are never blamed. The strict majority tolerates a bad HCA that scrapes past the threshold with
-  one partner.
-- **node** x: x's HCA is bad on every rail. Reported once, instead of one HCA per rail.
+- **HCA** (x, r): at least two, and more than half, of x's pairs on r fail. Nodes are picked
+  greedily, most failures first, and a picked node's pairs no longer count against its partners:
+  a bad HCA fails with every partner while each partner fails only with it, so the partners are
+  never blamed, and two bad HCAs on one rail are both named. The strict majority tolerates a bad
+  HCA that scrapes past the threshold with one partner.
+- **node** x: x's HCA is blamed on every rail (two at least). Reported once, not per rail.
 - **link** (x, y, r): a failing pair that neither end's HCA explains. For N ≥ 3 both ends then
   pass with some other partner on r, so the cable, switch port or path between them is at fault.
-- **ambiguous**: with N = 2 there is one pair and a failure cannot be placed by the matrix. The
-  tie-breakers, strongest first: outside evidence about one end's HCA on that rail (``Hint`` with
-  a rail), then about one end as a whole (``Hint`` without a rail, or a failed single-node NCCL
-  run). When exactly one end is suspected it is named and the evidence says it was a tie-break;
-  otherwise the finding is ``ambiguous`` between the two ends.
+- **ambiguous**, in three cases. Every pair on a rail fails (N ≥ 3): the rail as a whole (switch,
+  subnet manager), named once instead of N HCAs; every pair fails on every rail: something
+  suite-wide. And N = 2, where the one pair cannot be placed by the matrix: the tie-breakers,
+  strongest first, are outside evidence about one end's HCA on that rail (``Hint`` with a rail),
+  then about one end as a whole (``Hint`` without a rail, or a failed single-node NCCL run). When
+  exactly one end is suspected it is named and the evidence says it was a tie-break; otherwise the
+  finding is ``ambiguous`` between the two ends.
 
-Limits: several faults on one rail can look like one (for N = 3, two bad links of one node are
-indistinguishable from its bad HCA, which is the answer given), and a node failing on all rails
-but one is reported as HCAs, not as the node. The matrix cannot tell an HCA from its cable or its
-switch port: "hca" means "this node's port on this rail, from the HCA to the switch".
+Limits: several faults on one rail can look like one or like others (for N = 3, two bad links of
+one node are indistinguishable from its bad HCA, which is the answer given; three failing pairs
+of three nodes are "the rail"); a node failing on all rails but one is reported as HCAs, not as
+the node. The matrix cannot tell an HCA from its cable or its switch port: "hca" means "this
+node's port on this rail, from the HCA to the switch".
 
 NCCL verdicts add findings too: a failed single-node run names its node (the judge's reasons say
 why: GPU missing, NVLS off, fabric manager); a failed multi-node run that no other finding
@@ -95,6 +99,7 @@ class _Matrix:
         self.rails: list[str] = []
         self.by_node_rail: dict[tuple[str, str], list[IbVerdict]] = defaultdict(list)
         self.failing: list[IbVerdict] = []
+        self._bad_hcas: dict[str, tuple[str, ...]] = {}
         seen: set[tuple[frozenset[str], str]] = set()
         for v in verdicts:
             key = (frozenset(v.pair), v.rail)
@@ -113,13 +118,44 @@ class _Matrix:
     def failing_of(self, node: str, rail: str) -> list[IbVerdict]:
         return [v for v in self.by_node_rail[(node, rail)] if not v.passed]
 
-    def hca_bad(self, node: str, rail: str) -> bool:
-        tested = self.by_node_rail[(node, rail)]
-        failed = len(self.failing_of(node, rail))
-        return failed >= 2 and 2 * failed > len(tested)
+    def rail_wide(self, rail: str) -> bool:
+        """Every pair fails on ``rail`` (N ≥ 3): the rail, not N HCAs, is the likely cause."""
+        cells = {id(v): v for n in self.nodes for v in self.by_node_rail[(n, rail)]}.values()
+        pairs = len(self.nodes) * (len(self.nodes) - 1) // 2
+        return len(self.nodes) >= 3 and len(cells) == pairs and not any(v.passed for v in cells)
+
+    def bad_hcas(self, rail: str) -> tuple[str, ...]:
+        """Nodes whose HCA on ``rail`` is blamed, picked greedily.
+
+        A node qualifies when at least two, and more than half, of its pairs fail, counting only
+        pairs with nodes not picked yet; the node with most such failures is picked first. This
+        keeps one bad HCA from making its partners look bad, and separates two bad HCAs.
+        """
+        if rail in self._bad_hcas:
+            return self._bad_hcas[rail]
+        chosen: list[str] = []
+        while True:
+            best, best_fails = None, 0
+            for node in self.nodes:
+                if node in chosen:
+                    continue
+                cells = [
+                    v
+                    for v in self.by_node_rail[(node, rail)]
+                    if not any(n in chosen for n in v.pair if n != node)
+                ]
+                fails = sum(not v.passed for v in cells)
+                if fails >= 2 and 2 * fails > len(cells) and fails > best_fails:
+                    best, best_fails = node, fails
+            if best is None:
+                self._bad_hcas[rail] = tuple(chosen)
+                return self._bad_hcas[rail]
+            chosen.append(best)
 
     def node_bad(self, node: str) -> bool:
-        return len(self.rails) > 1 and all(self.hca_bad(node, r) for r in self.rails)
+        """The node's HCA is blamed on every rail that is not failing as a whole (two at least)."""
+        rails = [r for r in self.rails if not self.rail_wide(r)]
+        return len(rails) > 1 and all(node in self.bad_hcas(r) for r in rails)
 
     def device(self, node: str, rail: str) -> str | None:
         for v in self.by_node_rail[(node, rail)]:
@@ -153,6 +189,25 @@ def _hca_finding(m: _Matrix, node: str, rail: str, threshold: float) -> Finding:
         f"below {threshold:g} Gb/s; worst {_gbps(worst)} with {_peer_of(worst, node)}{others}"
     )
     return Finding(HCA, node, m.device(node, rail), rail, None, evidence, nodes=(node,))
+
+
+def _rail_finding(m: _Matrix, rail: str) -> Finding:
+    failing = [v for v in m.failing if v.rail == rail]
+    evidence = (
+        f"ib_write_bw fails for all {len(failing)} pairs on {rail} (worst {_gbps(_worst(failing))}): "
+        f"the rail as a whole (its switch, subnet manager or cabling) rather than "
+        f"{len(m.nodes)} separate HCAs"
+    )
+    return Finding(AMBIGUOUS, None, None, rail, None, evidence, nodes=tuple(m.nodes))
+
+
+def _fabric_finding(m: _Matrix) -> Finding:
+    evidence = (
+        f"ib_write_bw fails for every pair on every rail ({len(m.failing)} measurements, worst "
+        f"{_gbps(_worst(m.failing))}): a cause common to the whole suite (subnet managers, the "
+        "perftest invocation, the thresholds) rather than any one node"
+    )
+    return Finding(AMBIGUOUS, None, None, None, None, evidence, nodes=tuple(m.nodes))
 
 
 def _link_finding(v: IbVerdict) -> Finding:
@@ -247,15 +302,21 @@ def localise_ib(
         return []
     threshold = m.failing[0].threshold_gbps
     findings: list[Finding] = []
+    wide = [r for r in m.rails if m.rail_wide(r)]
+    if wide and wide == m.rails:
+        return [_fabric_finding(m)]
+    findings += [_rail_finding(m, r) for r in wide]
     bad_nodes = [n for n in m.nodes if m.node_bad(n)]
     findings += [_node_finding(m, n, threshold) for n in bad_nodes]
-    bad_hcas = {(n, r) for n in m.nodes for r in m.rails if n not in bad_nodes and m.hca_bad(n, r)}
+    bad_hcas = {
+        (n, r) for r in m.rails if r not in wide for n in m.bad_hcas(r) if n not in bad_nodes
+    }
     findings += [
         _hca_finding(m, n, r, threshold) for n in m.nodes for r in m.rails if (n, r) in bad_hcas
     ]
 
     def explained(v: IbVerdict) -> bool:
-        return any(n in bad_nodes or (n, v.rail) in bad_hcas for n in v.pair)
+        return v.rail in wide or any(n in bad_nodes or (n, v.rail) in bad_hcas for n in v.pair)
 
     def placeable(v: IbVerdict) -> bool:
         # Both ends pass with someone else on this rail: only the link between them is left.

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -107,8 +108,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "",
         _headline(results),
         "",
-        f"Inventory `{results['inventory']}`, started {results['started']}, "
-        f"finished {results['finished'] or 'not finished'}.",
+        f"Inventory `{results['inventory']}`, started {results['started']}, "(
+            f"finished {results['finished']}." if results["finished"] else "did not finish."
+        ),
         "",
     ]
     if results["findings"]:
@@ -330,10 +332,10 @@ def render_heatmap(results: Mapping[str, Any], path: Path) -> None:
     ]
     measured = [x for row in data for x in row if not math.isnan(x)]
     vmax = max([*measured, threshold / 0.9])
+    cmap = colormaps["RdYlGn"].with_extremes(bad="lightgrey")  # grey: no figure measured
     image = ax.imshow(
-        data, aspect="auto", cmap="RdYlGn", vmin=threshold * 0.5, vmax=vmax, interpolation="nearest"
+        data, aspect="auto", cmap=cmap, vmin=threshold * 0.5, vmax=vmax, interpolation="nearest"
     )
-    image.cmap.set_bad("lightgrey")
     fig.colorbar(image, ax=ax, label="ib_write_bw Gb/s")
     ax.set_xticks(range(len(rails)), rails, rotation=45, ha="right")
     ax.set_yticks(range(len(pairs)), pairs)
