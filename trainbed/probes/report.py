@@ -103,14 +103,13 @@ def _ib_matrix(
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The summary: verdict first, then findings, failures (expected vs actual), then tables."""
     t = results["thresholds"]
+    finished = f"finished {results['finished']}." if results["finished"] else "did not finish."
     out = [
         f"# Probe results: {results['cluster']}",
         "",
         _headline(results),
         "",
-        f"Inventory `{results['inventory']}`, started {results['started']}, "(
-            f"finished {results['finished']}." if results["finished"] else "did not finish."
-        ),
+        f"Inventory `{results['inventory']}`, started {results['started']}, {finished}",
         "",
     ]
     if results["findings"]:
