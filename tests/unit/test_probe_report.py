@@ -122,3 +122,47 @@ def test_large_cluster_heatmap(tmp_path: Path) -> None:
     paths = write_reports(doc, tmp_path / "r")
     assert len(doc["ib_write_bw"]) == 120 * 4
     assert paths["ib_write_bw_heatmap.png"].read_bytes().startswith(PNG_MAGIC)
+
+
+# Elements and attributes of the JUnit schema pytest validates its own output against
+# (pytest's testing/example_scripts/junit-10.xsd); required attributes first.
+_JUNIT = {
+    "testsuites": (set(), {"name", "time", "tests", "failures", "errors"}),
+    "testsuite": (
+        {"name", "tests", "failures", "errors"},
+        {
+            "group",
+            "time",
+            "skipped",
+            "timestamp",
+            "hostname",
+            "id",
+            "package",
+            "file",
+            "log",
+            "url",
+            "version",
+        },
+    ),
+    "testcase": ({"name"}, {"time", "classname", "group"}),
+    "failure": (set(), {"type", "message"}),
+    "system-out": (set(), set()),
+}
+_SUREFIRE_TIME = r"(([0-9]{0,3},)*[0-9]{3}|[0-9]{0,3})*(\.[0-9]{0,3})?"
+
+
+def test_junit_fits_the_schema_pytest_emits(failing: dict[str, Any]) -> None:
+    import re
+
+    root = ET.fromstring(render_junit(failing))
+    children = {
+        "testsuites": {"testsuite"},
+        "testsuite": {"testcase", "system-out"},
+        "testcase": {"failure"},
+    }
+    for element in root.iter():
+        required, optional = _JUNIT[element.tag]
+        assert required <= set(element.attrib) <= required | optional, element.tag
+        assert {c.tag for c in element} <= children.get(element.tag, set()), element.tag
+        if element.tag in ("testsuite", "testsuites") and "time" in element.attrib:
+            assert re.fullmatch(_SUREFIRE_TIME, element.get("time"))
