@@ -21,6 +21,7 @@ _COMMAND_MODULES = [
     "trainbed.cli.parse",
     "trainbed.cli.render_commands",
     "trainbed.cli.plan_commands",
+    "trainbed.cli.probe_commands",
 ]
 
 

@@ -1,1 +1,8 @@
-"""Bandwidth probes: which NCCL and ib_write_bw runs to make, and in what order."""
+"""Bandwidth probes: what to run, how to judge it, where the fault is, and the reports.
+
+One module per concern: ``schedule`` (which NCCL and ib_write_bw runs, in what order),
+``thresholds`` (pass figures from the inventory's hardware), ``judge`` (verdicts on parsed output),
+``localise`` (node, HCA or link at fault), ``results`` (the results document and its schema),
+``report`` (Markdown, JUnit, heatmap) and ``evaluate``, the seam the Slurm run calls with what it
+collected: ``write_reports(evaluate(inventory, ...), out_dir)``.
+"""

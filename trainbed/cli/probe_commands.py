@@ -1,0 +1,106 @@
+"""`trainbed probe plan` and `trainbed report`: the probe plan, and reports from saved results.
+
+Seam for the run: ``trainbed probe INVENTORY [--suite ...] [--out DIR]`` is the ``probe`` group's
+default command. Register it as ``probe.add_command(run_command, name=RUN_COMMAND)``; ``ProbeGroup``
+then routes any first argument that is not a subcommand name to it. Until it is registered,
+``trainbed probe INVENTORY`` fails with click's usual "No such command".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from trainbed.errors import TrainbedError
+from trainbed.inventory import InventoryError, load_inventory
+from trainbed.probes.evaluate import schedule_for
+from trainbed.probes.report import write_reports
+from trainbed.probes.results import load_results
+
+#: Name under which the run command is registered in the ``probe`` group.
+RUN_COMMAND = "run"
+
+
+class ProbeGroup(click.Group):
+    """A group whose first argument, when not a subcommand, goes to the ``run`` command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if (
+            args
+            and not args[0].startswith("-")
+            and args[0] not in self.commands
+            and RUN_COMMAND in self.commands
+        ):
+            args = [RUN_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("probe", cls=ProbeGroup)
+def probe() -> None:
+    """Bandwidth probes (NCCL all_reduce, ib_write_bw) through Slurm."""
+
+
+@probe.command("plan")
+@click.argument("inventory", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(inventory: str, as_json: bool) -> None:
+    """Print the probe schedule for INVENTORY: ib_write_bw rounds and NCCL runs. No SSH."""
+    try:
+        inv = load_inventory(inventory).inventory
+    except InventoryError as err:
+        for message in err.errors:
+            click.echo(str(message), err=True)
+        click.echo(f"{inventory}: invalid ({len(err.errors)} error(s))", err=True)
+        sys.exit(1)
+    schedule = schedule_for(inv)
+    if as_json:
+        click.echo(json.dumps(schedule, indent=2))
+        return
+    for line in _plan_lines(schedule):
+        click.echo(line)
+
+
+def _plan_lines(schedule: dict[str, Any]) -> list[str]:
+    ib = schedule["ib_write_bw"]
+    rails = ib["rails"]
+    pairs = sum(len(r) for r in ib["rounds"])
+    lines = [
+        f"ib_write_bw: {pairs} pairs × {len(rails)} rails ({', '.join(rails)}) "
+        f"in {len(ib['rounds'])} rounds"
+    ]
+    for number, rnd in enumerate(ib["rounds"], start=1):
+        lines.append(f"  round {number:>3}: " + "  ".join(f"{a}–{b}" for a, b in rnd))
+    lines.append(f"nccl all_reduce: {len(schedule['nccl'])} runs")
+    width = max((len(run["name"]) for run in schedule["nccl"]), default=0)
+    for run in schedule["nccl"]:
+        env = " ".join(f"{k}={v}" for k, v in run.get("env", {}).items())
+        nodes = ",".join(run["nodes"])
+        lines.append(f"  {run['name']:<{width}}  {run['kind']:<6}  {nodes}  {env}".rstrip())
+    return lines
+
+
+@click.command("report")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+def report(directory: str) -> None:
+    """Render the reports again from DIRECTORY/results.json (report.md, junit.xml, heatmap PNG).
+
+    Exit 0 when the results passed, 1 when they failed, 2 when results.json is missing or invalid.
+    """
+    try:
+        results = load_results(f"{directory.rstrip('/')}/results.json")
+        paths = write_reports(results, directory)
+    except TrainbedError as err:
+        click.echo(f"trainbed report: {err}", err=True)
+        sys.exit(2)
+    for name, path in paths.items():
+        if name != "results.json":
+            click.echo(str(path))
+    verdict = "PASSED" if results["passed"] else "FAILED"
+    click.echo(f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s)")
+    sys.exit(0 if results["passed"] else 1)
+
+
+COMMANDS = (probe, report)

@@ -1,0 +1,190 @@
+"""The seam between the Slurm run and the verdicts: raw outputs in, results document out.
+
+The run (``trainbed probe INVENTORY``) submits the schedule's jobs, fetches what they printed and
+calls :func:`evaluate` once with everything it got, then :func:`trainbed.probes.report.write_reports`.
+Anything the run could not get (a job that timed out, a node that died, an sbatch rejection) is
+passed as a :class:`Job` with its state and reason and an output whose ``text`` is None: the
+verdict then fails with that reason and the rest of the suite is judged as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from trainbed.inventory.model import Inventory
+from trainbed.parse.nccl import parse_nccl
+from trainbed.parse.perftest import parse_ib_write_bw
+from trainbed.probes.jobs import Job
+from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, judge_nccl
+from trainbed.probes.localise import Hint
+from trainbed.probes.results import SUITES, build_results, empty_versions
+from trainbed.probes.schedule import build_schedule
+from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class NcclOutput:
+    """What the NCCL run ``name`` (a schedule entry) printed; ``text`` None when nothing came back."""
+
+    name: str
+    text: str | None
+    job_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IbOutput:
+    """What ib_write_bw printed for ``node_a``–``node_b`` on ``rail``: the client side (the server's
+    output may be appended; the client's figure is used). ``text`` None when nothing came back."""
+
+    node_a: str
+    node_b: str
+    rail: str
+    text: str | None
+    job_id: str | None = None
+
+
+def schedule_for(inventory: Inventory) -> dict[str, Any]:
+    """The probe plan for ``inventory``'s compute nodes and rails."""
+    return build_schedule(
+        [n.hostname for n in inventory.compute], [r.name for r in inventory.rails]
+    )
+
+
+def hca_on_rail(inventory: Inventory, hostname: str, rail: str) -> str | None:
+    """The HCA device of compute node ``hostname`` on ``rail`` (None when it has none)."""
+    for node in inventory.compute:
+        if node.hostname == hostname:
+            return next((h.device for h in node.hcas if h.rail == rail), None)
+    return None
+
+
+def judge_nccl_outputs(
+    schedule: Mapping[str, Any],
+    outputs: Iterable[NcclOutput],
+    thresholds: ProbeThresholds,
+    jobs: Mapping[str, Job],
+) -> list[NcclVerdict]:
+    """One verdict per scheduled NCCL run, in schedule order (no output: a failing verdict)."""
+    by_name = {o.name: o for o in outputs}
+    verdicts = []
+    for spec in schedule["nccl"]:
+        out = by_name.get(spec["name"])
+        runs = parse_nccl(out.text)["runs"] if out and out.text is not None else []
+        job = _job_for(out.job_id if out else None, spec["name"], jobs)
+        verdicts.append(judge_nccl(spec, runs, thresholds, job))
+    return verdicts
+
+
+def judge_ib_outputs(
+    inventory: Inventory,
+    schedule: Mapping[str, Any],
+    outputs: Iterable[IbOutput],
+    thresholds: ProbeThresholds,
+    jobs: Mapping[str, Job],
+) -> list[IbVerdict]:
+    """One verdict per scheduled pair × rail, round by round (no output: a failing verdict)."""
+    by_key = {(frozenset((o.node_a, o.node_b)), o.rail): o for o in outputs}
+    plan = schedule["ib_write_bw"]
+    verdicts = []
+    for number, rnd in enumerate(plan["rounds"], start=1):
+        for a, b in rnd:
+            for rail in plan["rails"]:
+                out = by_key.get((frozenset((a, b)), rail))
+                runs = parse_ib_write_bw(out.text)["runs"] if out and out.text is not None else []
+                verdicts.append(
+                    judge_ib_write_bw(
+                        round=number,
+                        node_a=a,
+                        node_b=b,
+                        rail=rail,
+                        hca_a=hca_on_rail(inventory, a, rail),
+                        hca_b=hca_on_rail(inventory, b, rail),
+                        runs=runs,
+                        thresholds=thresholds,
+                        job=_job_for(out.job_id if out else None, f"{a}-{b}", jobs),
+                    )
+                )
+    return verdicts
+
+
+def _job_for(job_id: str | None, name: str, jobs: Mapping[str, Job]) -> Job | None:
+    """The job by id, else a rejected job recorded under the run's name (no id)."""
+    if job_id is not None and job_id in jobs:
+        return jobs[job_id]
+    return jobs.get(name)
+
+
+def _index_jobs(jobs: Iterable[Job]) -> dict[str, Job]:
+    """Jobs by id and by name; of jobs sharing a name (a resubmission) the last one counts."""
+    index: dict[str, Job] = {}
+    for job in jobs:
+        index[job.name] = job
+        if job.job_id is not None:
+            index[job.job_id] = job
+    return index
+
+
+def _measured_versions(outputs: Iterable[NcclOutput]) -> dict[str, str | None]:
+    """NCCL and nccl-tests versions as the runs printed them (the first that did)."""
+    found: dict[str, str | None] = {"nccl": None, "nccl_tests": None}
+    for out in outputs:
+        if out.text is None:
+            continue
+        for run in parse_nccl(out.text)["runs"]:
+            found["nccl"] = found["nccl"] or run.get("nccl_version")
+            found["nccl_tests"] = found["nccl_tests"] or run.get("nccl_tests_version")
+    return found
+
+
+def evaluate(
+    inventory: Inventory,
+    *,
+    started: datetime | str,
+    finished: datetime | str | None,
+    nccl_outputs: Sequence[NcclOutput] = (),
+    ib_outputs: Sequence[IbOutput] = (),
+    jobs: Sequence[Job] = (),
+    suites: Sequence[str] = SUITES,
+    versions: Mapping[str, Any] | None = None,
+    hints: Sequence[Hint] = (),
+    schedule: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Parse, judge and localise everything the run collected; return the results document.
+
+    ``versions`` follows the schema's ``versions`` block (see ``results.node_versions``); NCCL and
+    nccl-tests versions the runs printed fill what it leaves None. ``schedule`` defaults to
+    :func:`schedule_for` the inventory; only the suites in ``suites`` are judged.
+    """
+    schedule = schedule if schedule is not None else schedule_for(inventory)
+    thresholds = derive_thresholds(inventory)
+    job_index = _index_jobs(jobs)
+    nccl = (
+        judge_nccl_outputs(schedule, nccl_outputs, thresholds, job_index)
+        if "nccl" in suites
+        else []
+    )
+    ib = (
+        judge_ib_outputs(inventory, schedule, ib_outputs, thresholds, job_index)
+        if "ib_write_bw" in suites
+        else []
+    )
+    merged = {**empty_versions(), **(versions or {})}
+    for key, value in _measured_versions(nccl_outputs).items():
+        merged[key] = merged[key] or value
+    return build_results(
+        cluster=inventory.cluster.name,
+        inventory_file=inventory.source,
+        started=started,
+        finished=finished,
+        schedule=schedule,
+        thresholds=thresholds,
+        nccl=nccl,
+        ib_write_bw=ib,
+        jobs=jobs,
+        suites=suites,
+        versions=merged,
+        hints=hints,
+    )

@@ -1,0 +1,378 @@
+"""Reports rendered from a results document alone: Markdown, JUnit XML and a pair × rail heatmap.
+
+Every function takes the JSON data (``results.build_results`` output, or ``results.json`` read
+back), so ``trainbed report DIR`` and the run produce the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+REPORT_FILES = ("results.json", "report.md", "junit.xml", "ib_write_bw_heatmap.png")
+#: Above this many pairs the heatmap cells carry no figures (they would not be legible).
+ANNOTATE_MAX_PAIRS = 64
+
+
+def pair_label(node_a: str, node_b: str) -> str:
+    return f"{node_a}–{node_b}"
+
+
+def _num(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{value:.2f} {unit}"
+
+
+def _cell(text: Any) -> str:
+    """A Markdown table cell: no pipes or line breaks."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table followed by a blank line."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+_KIND_LABEL = {"node": "Node", "hca": "HCA", "link": "Link", "ambiguous": "Ambiguous"}
+
+
+def _finding_line(f: Mapping[str, Any]) -> str:
+    """``- **HCA** gpu03 mlx5_4 on rail2: evidence``."""
+    rail = f" on {f['rail']}" if f.get("rail") else ""
+    if f["kind"] == "node":
+        what = f"{f['node']}"
+    elif f["kind"] == "hca":
+        what = f"{f['node']} {f['hca']}{rail}"
+    elif f["kind"] == "link":
+        what = f"{f['node']} {f['hca']} ↔ {f['peer']} {f.get('peer_hca')}{rail}"
+    elif f.get("node"):
+        what = f"{f['node']} or {f['peer']}{rail}"
+    else:
+        what = ", ".join(f.get("nodes", ()))
+    return f"- **{_KIND_LABEL[f['kind']]}** {what}: {f['evidence']}"
+
+
+def _headline(results: Mapping[str, Any]) -> str:
+    s = results.get("summary", {})
+    verdict = "PASSED" if results["passed"] else "FAILED"
+    parts = []
+    if "nccl" in results["suites"]:
+        failed = sum(not v["passed"] for v in results["nccl"])
+        parts.append(f"{failed} of {len(results['nccl'])} NCCL runs failed")
+    if "ib_write_bw" in results["suites"]:
+        failed = sum(not v["passed"] for v in results["ib_write_bw"])
+        parts.append(f"{failed} of {len(results['ib_write_bw'])} ib_write_bw measurements failed")
+    if results["missing"]:
+        parts.append(f"{len(results['missing'])} scheduled measurements missing")
+    parts.append(f"{len(results['findings'])} finding(s)")
+    if s.get("jobs_not_completed"):
+        parts.append(f"{s['jobs_not_completed']} job(s) did not complete")
+    return f"**{verdict}**: " + "; ".join(parts) + "."
+
+
+def _ib_matrix(
+    results: Mapping[str, Any],
+) -> tuple[list[str], list[str], dict[tuple[str, str], Any]]:
+    """Pair labels (in node order), rails, and (pair label, rail) → verdict."""
+    rails = list(results["schedule"]["ib_write_bw"]["rails"])
+    order: dict[str, int] = {}
+    for run in results["schedule"]["nccl"]:
+        for node in run["nodes"]:
+            order.setdefault(node, len(order))
+    pairs: dict[str, tuple[int, int, str]] = {}
+    cells: dict[tuple[str, str], Any] = {}
+    for v in results["ib_write_bw"]:
+        label = pair_label(v["node_a"], v["node_b"])
+        a, b = (order.get(n, len(order)) for n in (v["node_a"], v["node_b"]))
+        pairs[label] = (min(a, b), max(a, b), label)
+        if v["rail"] not in rails:
+            rails.append(v["rail"])
+        cells[(label, v["rail"])] = v
+    return sorted(pairs, key=pairs.__getitem__), rails, cells
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """The summary: verdict first, then findings, failures (expected vs actual), then tables."""
+    t = results["thresholds"]
+    finished = f"finished {results['finished']}." if results["finished"] else "did not finish."
+    out = [
+        f"# Probe results: {results['cluster']}",
+        "",
+        _headline(results),
+        "",
+        f"Inventory `{results['inventory']}`, started {results['started']}, {finished}",
+        "",
+    ]
+    if results["findings"]:
+        out += ["## Findings", "", *(_finding_line(f) for f in results["findings"]), ""]
+
+    failed_nccl = [v for v in results["nccl"] if not v["passed"]]
+    failed_ib = [v for v in results["ib_write_bw"] if not v["passed"]]
+    if failed_nccl or failed_ib or results["missing"]:
+        out += ["## Failures", ""]
+    if failed_nccl:
+        rows = [
+            [
+                v["name"],
+                ", ".join(v["nodes"]),
+                "≥ " + _num(v["threshold_gbs"], "GB/s") if v["threshold_gbs"] else "correct data",
+                _num(v["busbw_gbs"], "GB/s"),
+                "; ".join(v["reasons"]),
+            ]
+            for v in failed_nccl
+        ]
+        out += ["### NCCL all_reduce", ""]
+        out += _table(["Run", "Nodes", "Expected", "Actual (median busbw)", "Why"], rows)
+    if failed_ib:
+        rows = [
+            [
+                pair_label(v["node_a"], v["node_b"]),
+                v["rail"],
+                f"{v['hca_a']} ↔ {v['hca_b']}",
+                "≥ " + _num(v["threshold_gbps"], "Gb/s"),
+                _num(v["gbps"], "Gb/s"),
+                v["reason"],
+            ]
+            for v in failed_ib
+        ]
+        out += ["### ib_write_bw", ""]
+        out += _table(["Pair", "Rail", "HCAs", "Expected", "Actual", "Why"], rows)
+    if results["missing"]:
+        out += ["### Not measured", "", *(f"- {m}" for m in results["missing"]), ""]
+
+    bad_jobs = [j for j in results["jobs"] if j["state"].split()[0].upper() != "COMPLETED"]
+    if bad_jobs:
+        rows = [
+            [j["job_id"] or "—", j["name"], ", ".join(j["nodes"]), j["state"], j["reason"] or ""]
+            for j in bad_jobs
+        ]
+        out += ["## Jobs that did not complete", ""]
+        out += _table(["Job", "Name", "Nodes", "State", "Reason"], rows)
+
+    if results["nccl"]:
+        rows = [
+            [
+                "PASS" if v["passed"] else "FAIL",
+                v["name"],
+                ", ".join(v["nodes"]),
+                _num(v["busbw_gbs"], "GB/s"),
+                _num(v["peak_busbw_gbs"], "GB/s"),
+                _num(v["threshold_gbs"], "GB/s"),
+                "; ".join(v["notes"]),
+            ]
+            for v in results["nccl"]
+        ]
+        out += [
+            "## NCCL all_reduce",
+            "",
+            f"Median bus bandwidth over message sizes ≥ {t['large_message_bytes']} bytes.",
+            "",
+        ]
+        out += _table(["", "Run", "Nodes", "Median", "Peak", "Threshold", "Notes"], rows)
+
+    if results["ib_write_bw"]:
+        pairs, rails, cells = _ib_matrix(results)
+        rows = []
+        for label in pairs:
+            row: list[Any] = [label]
+            for rail in rails:
+                v = cells.get((label, rail))
+                if v is None:
+                    row.append("")
+                else:
+                    mark = "" if v["passed"] else " ✗"
+                    row.append(("—" if v["gbps"] is None else f"{v['gbps']:.1f}") + mark)
+            rows.append(row)
+        out += [
+            "## ib_write_bw (Gb/s)",
+            "",
+            f"Pass at ≥ {t['ib_write_bw_min_gbps']:g} Gb/s ({t['ib_write_bw_basis']}); ✗ failed.",
+            "",
+        ]
+        out += _table(["Pair", *rails], rows)
+
+    out += ["## Thresholds", ""]
+    out += [
+        f"- ib_write_bw: ≥ {t['ib_write_bw_min_gbps']:g} Gb/s ({t['ib_write_bw_basis']})",
+        f"- NCCL multi-node: ≥ {t['multi_node_min_busbw_gbs']:g} GB/s ({t['multi_node_basis']})",
+    ]
+    gates = {
+        (g["min_busbw_gbs"], g["basis"]): [h for h, o in t["single_node"].items() if o == g]
+        for g in t["single_node"].values()
+    }
+    for (gate, basis), hosts in gates.items():
+        value = f"≥ {gate:g} GB/s" if gate is not None else "correctness only"
+        out.append(f"- NCCL single node ({', '.join(hosts)}): {value} ({basis})")
+    out += [""]
+
+    ver = results["versions"]
+    out += ["## Versions", ""]
+    out += [
+        f"- {label}: {ver.get(key) or 'unknown'}"
+        for key, label in (
+            ("nccl", "NCCL"),
+            ("nccl_tests", "nccl-tests"),
+            ("perftest", "perftest"),
+            ("driver", "NVIDIA driver"),
+        )
+    ]
+    for host, info in sorted(ver.get("nodes", {}).items()):
+        fw = info.get("hca_firmware") or {}
+        firmware = ", ".join(f"{d} {v or '?'}" for d, v in sorted(fw.items())) or "unknown"
+        out.append(f"- {host}: driver {info.get('driver') or 'unknown'}; HCA firmware {firmware}")
+    return "\n".join(out) + "\n"
+
+
+def _testcase(
+    suite: ET.Element,
+    classname: str,
+    name: str,
+    elapsed: float | None,
+    failure: str | None,
+    text: str,
+) -> None:
+    case = ET.SubElement(
+        suite, "testcase", classname=classname, name=name, time=f"{elapsed or 0.0:.3f}"
+    )
+    if failure is not None:
+        ET.SubElement(case, "failure", message=failure).text = text
+
+
+def render_junit(results: Mapping[str, Any]) -> str:
+    """JUnit XML: a testsuite per probe kind, one testcase per NCCL run and per pair × rail.
+
+    ``classname`` names what was tested (``nccl.single.gpu01``, ``ib_write_bw.rail3.gpu01-gpu02``)
+    so CI tools group failures by node and rail.
+    """
+    elapsed = {j["job_id"]: j["elapsed_s"] for j in results["jobs"] if j["job_id"]}
+    root = ET.Element("testsuites", name=f"trainbed probe {results['cluster']}")
+    findings = "\n".join(_finding_line(f) for f in results["findings"])
+
+    nccl = ET.SubElement(root, "testsuite", name="nccl_all_reduce")
+    for v in results["nccl"]:
+        message = "; ".join(v["reasons"]) if not v["passed"] else None
+        detail = (
+            f"median busbw {_num(v['busbw_gbs'], 'GB/s')}, threshold "
+            f"{_num(v['threshold_gbs'], 'GB/s')}, diagnosis {v['diagnosis']}"
+        )
+        _testcase(
+            nccl,
+            f"nccl.{v['kind']}.{'-'.join(v['nodes'])}",
+            f"{v['name']} [{', '.join(v['nodes'])}]",
+            elapsed.get(v["job_id"]),
+            message,
+            detail,
+        )
+    ib = ET.SubElement(root, "testsuite", name="ib_write_bw")
+    for v in results["ib_write_bw"]:
+        pair = f"{v['node_a']}-{v['node_b']}"
+        detail = f"{_num(v['gbps'], 'Gb/s')} measured, threshold {v['threshold_gbps']:g} Gb/s"
+        _testcase(
+            ib,
+            f"ib_write_bw.{v['rail']}.{pair}",
+            f"{v['node_a']} {v['hca_a']} -> {v['node_b']} {v['hca_b']} on {v['rail']}",
+            None,
+            v["reason"] if not v["passed"] else None,
+            detail,
+        )
+    missing = ET.SubElement(root, "testsuite", name="coverage")
+    for m in results["missing"]:
+        _testcase(missing, "coverage", m, None, "scheduled but not measured", m)
+
+    total = {"tests": 0, "failures": 0}
+    for suite in root:
+        cases = suite.findall("testcase")
+        failures = sum(case.find("failure") is not None for case in cases)
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(failures))
+        suite.set("errors", "0")
+        suite.set("skipped", "0")
+        suite.set("time", f"{sum(float(c.get('time', '0')) for c in cases):.3f}")
+        suite.set("timestamp", results["started"])
+        total["tests"] += len(cases)
+        total["failures"] += failures
+    root.set("tests", str(total["tests"]))
+    root.set("failures", str(total["failures"]))
+    root.set("errors", "0")
+    if findings:
+        ET.SubElement(ib, "system-out").text = findings
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def render_heatmap(results: Mapping[str, Any], path: Path) -> None:
+    """PNG heatmap: rows pairs (``gpu01–gpu02``), columns rails, colour Gb/s, failures hatched."""
+    pairs, rails, cells = _ib_matrix(results)
+    threshold = results["thresholds"]["ib_write_bw_min_gbps"]
+    height = min(0.28 * max(len(pairs), 1) + 1.8, 400.0)
+    fig = Figure(figsize=(max(4.0, 1.0 * len(rails) + 2.5), height), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if not pairs:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no ib_write_bw measurements", ha="center", va="center")
+        fig.savefig(path, format="png")
+        return
+    data = [
+        [
+            math.nan if (v := cells.get((p, r))) is None or v["gbps"] is None else v["gbps"]
+            for r in rails
+        ]
+        for p in pairs
+    ]
+    measured = [x for row in data for x in row if not math.isnan(x)]
+    vmax = max([*measured, threshold / 0.9])
+    cmap = colormaps["RdYlGn"].with_extremes(bad="lightgrey")  # grey: no figure measured
+    image = ax.imshow(
+        data, aspect="auto", cmap=cmap, vmin=threshold * 0.5, vmax=vmax, interpolation="nearest"
+    )
+    fig.colorbar(image, ax=ax, label="ib_write_bw Gb/s")
+    ax.set_xticks(range(len(rails)), rails, rotation=45, ha="right")
+    ax.set_yticks(range(len(pairs)), pairs)
+    ax.set_title(
+        f"{results['cluster']}: ib_write_bw per pair and rail "
+        f"(pass ≥ {threshold:g} Gb/s, failures hatched)"
+    )
+    for i, p in enumerate(pairs):
+        for j, r in enumerate(rails):
+            v = cells.get((p, r))
+            if v is None:
+                continue
+            if not v["passed"]:
+                ax.add_patch(_fail_box(j, i))
+            if len(pairs) <= ANNOTATE_MAX_PAIRS:
+                label = "—" if v["gbps"] is None else f"{v['gbps']:.0f}"
+                box = None if v["passed"] else {"facecolor": "white", "pad": 1, "linewidth": 0}
+                ax.text(j, i, label, ha="center", va="center", fontsize=7, bbox=box)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def _fail_box(x: int, y: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(
+        (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", hatch="//", linewidth=1.5
+    )
+
+
+def write_reports(results: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``results.json``, ``report.md``, ``junit.xml``, ``ib_write_bw_heatmap.png`` to
+    ``out_dir`` (created if needed); return name → path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in REPORT_FILES}
+    paths["results.json"].write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    paths["report.md"].write_text(render_markdown(results), encoding="utf-8")
+    paths["junit.xml"].write_text(render_junit(results), encoding="utf-8")
+    render_heatmap(results, paths["ib_write_bw_heatmap.png"])
+    return paths

@@ -1,0 +1,167 @@
+"""The probe results document: build it, validate it, read it back.
+
+The document (``schemas/probe-results.schema.json``) is plain JSON data; everything the reports
+show comes from it, so ``trainbed report DIR`` can render them again without the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from trainbed.errors import TrainbedError
+from trainbed.probes.jobs import Job
+from trainbed.probes.judge import IbVerdict, NcclVerdict
+from trainbed.probes.localise import Finding, Hint, localise
+from trainbed.probes.thresholds import ProbeThresholds
+
+SCHEMA_VERSION = 1
+RESULTS_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "probe-results.schema.json"
+SUITES = ("nccl", "ib_write_bw")
+
+
+class ResultsError(TrainbedError):
+    """A results document that cannot be read or does not match the schema."""
+
+
+def empty_versions() -> dict[str, Any]:
+    """The ``versions`` block with nothing known yet."""
+    return {"nccl": None, "nccl_tests": None, "perftest": None, "driver": None, "nodes": {}}
+
+
+def node_versions(
+    driver: str | None, hca_firmware: Mapping[str, str | None] | None
+) -> dict[str, Any]:
+    """One entry of ``versions.nodes``: the driver and HCA device → firmware of one node."""
+    return {
+        "driver": driver,
+        "hca_firmware": dict(hca_firmware) if hca_firmware is not None else None,
+    }
+
+
+def _timestamp(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat(timespec="seconds")
+
+
+def missing_measurements(
+    schedule: Mapping[str, Any],
+    suites: Sequence[str],
+    nccl: Sequence[NcclVerdict],
+    ib_write_bw: Sequence[IbVerdict],
+) -> list[str]:
+    """Scheduled measurements of the selected suites that have no verdict."""
+    missing: list[str] = []
+    if "nccl" in suites:
+        judged = {v.name for v in nccl}
+        missing += [f"nccl {run['name']}" for run in schedule["nccl"] if run["name"] not in judged]
+    if "ib_write_bw" in suites:
+        judged_ib = {(frozenset(v.pair), v.rail) for v in ib_write_bw}
+        plan = schedule["ib_write_bw"]
+        for rnd in plan["rounds"]:
+            for a, b in rnd:
+                missing += [
+                    f"ib_write_bw {a}–{b} {rail}"
+                    for rail in plan["rails"]
+                    if (frozenset((a, b)), rail) not in judged_ib
+                ]
+    return missing
+
+
+def build_results(
+    *,
+    cluster: str,
+    inventory_file: str | Path,
+    started: datetime | str,
+    finished: datetime | str | None,
+    schedule: Mapping[str, Any],
+    thresholds: ProbeThresholds,
+    nccl: Sequence[NcclVerdict],
+    ib_write_bw: Sequence[IbVerdict],
+    jobs: Iterable[Job] = (),
+    suites: Sequence[str] = SUITES,
+    versions: Mapping[str, Any] | None = None,
+    hints: Sequence[Hint] = (),
+    findings: Sequence[Finding] | None = None,
+) -> dict[str, Any]:
+    """The results document. Findings are localised here unless given.
+
+    The suite passes only when something was measured, every scheduled measurement of the
+    selected suites has a verdict, and every verdict passed.
+    """
+    if findings is None:
+        findings = localise(ib_write_bw, nccl, hints)
+    missing = missing_measurements(schedule, suites, nccl, ib_write_bw)
+    verdicts: list[NcclVerdict | IbVerdict] = [*nccl, *ib_write_bw]
+    job_list = list(jobs)
+    passed = bool(verdicts) and not missing and all(v.passed for v in verdicts)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "cluster": cluster,
+        "inventory": str(inventory_file),
+        "started": _timestamp(started),
+        "finished": _timestamp(finished),
+        "suites": [s for s in SUITES if s in suites],
+        "versions": {**empty_versions(), **(versions or {})},
+        "thresholds": thresholds.as_dict(),
+        "schedule": json.loads(json.dumps(schedule)),
+        "jobs": [j.as_dict() for j in job_list],
+        "nccl": [v.as_dict() for v in nccl],
+        "ib_write_bw": [v.as_dict() for v in ib_write_bw],
+        "findings": [f.as_dict() for f in findings],
+        "missing": missing,
+        "passed": passed,
+        "summary": {
+            "nccl_runs": len(nccl),
+            "nccl_failed": sum(not v.passed for v in nccl),
+            "ib_write_bw_measurements": len(ib_write_bw),
+            "ib_write_bw_failed": sum(not v.passed for v in ib_write_bw),
+            "jobs": len(job_list),
+            "jobs_not_completed": sum(not j.completed for j in job_list),
+            "findings": len(findings),
+        },
+    }
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = json.loads(RESULTS_SCHEMA.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def results_errors(doc: Any) -> list[str]:
+    """Every schema violation of ``doc`` as ``path: message``; empty when it is valid."""
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors]
+
+
+def validate_results(doc: Any, source: str = "results") -> None:
+    """Raise :class:`ResultsError` listing every violation when ``doc`` is not a valid document."""
+    errors = results_errors(doc)
+    if errors:
+        raise ResultsError(
+            f"{source}: not a valid probe results document:\n  " + "\n  ".join(errors)
+        )
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read and validate a results JSON file; :class:`ResultsError` names the file on failure."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file (run 'trainbed probe' first)") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: not JSON: {exc}") from None
+    validate_results(doc, str(path))
+    return doc
