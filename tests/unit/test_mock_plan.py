@@ -83,7 +83,7 @@ def test_default_plan(inv: dict) -> None:
         ("gpu02", "172.31.250.22", "compute"),
         ("ps1", "172.31.250.31", "storage"),
     ]
-    assert nodes[-1].aliases == ("ps1.trainbed-mock.internal",)
+    assert nodes[-1].aliases == ("ps1.mock.internal",)
 
 
 def test_variant_adds_compute_and_control_nodes(inv: dict) -> None:
@@ -134,7 +134,9 @@ def test_hardware_description(inv: dict) -> None:
     ]
     assert {g["name"] for g in hw["gpus"]} == {"NVIDIA H100 80GB HBM3"}
     assert len({g["uuid"] for g in hw["gpus"]}) == 8
-    assert [h["device"] for h in hw["hcas"]] == [f"mlx5_{i}" for i in range(8)]
+    assert [h["device"] for h in hw["hcas"]] == [
+        "mlx5_0", "mlx5_3", "mlx5_4", "mlx5_5", "mlx5_6", "mlx5_9", "mlx5_10", "mlx5_11"
+    ]
     assert {(h["rate_gbps"], h["state"], h["link_layer"]) for h in hw["hcas"]} == {
         (400, "Active", "InfiniBand")
     }
@@ -144,8 +146,8 @@ def test_hardware_description(inv: dict) -> None:
 
 def test_faults_are_pure_edits(inv: dict) -> None:
     hw = hardware.describe(inv, inventory.nodes(inv)[1])
-    hardware.fault_hca_rate(hw, "mlx5_3", 200)
-    hardware.fault_hca_down(hw, "mlx5_4")
+    hardware.fault_hca_rate(hw, "mlx5_5", 200)
+    hardware.fault_hca_down(hw, "mlx5_6")
     hardware.fault_gpu_remove(hw, 5)
     hardware.fault_fabricmanager(hw)
     hardware.fault_nccl_wrong(hw)

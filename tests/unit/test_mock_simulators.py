@@ -149,7 +149,7 @@ def test_nvidia_smi_topo(env: dict[str, str]) -> None:
     out = sim(env, "nvidia_smi", "topo", "-m").stdout
     rows = out.splitlines()
     assert rows[0].split("\t")[1:9] == [f"GPU{i}" for i in range(8)]
-    assert rows[1].split("\t")[9] == "PIX" and "  NIC7: mlx5_7" in out
+    assert rows[1].split("\t")[9] == "PIX" and "  NIC7: mlx5_11" in out
 
 
 # --- InfiniBand ------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def test_ibstat_structure_and_sm_dependency(env: dict[str, str]) -> None:
 def test_sminfo(env: dict[str, str]) -> None:
     assert sim(env, "ibdiags", prog="sminfo").returncode == 255
     register_sms(env)
-    out = sim(env, "ibdiags", "-C", "mlx5_2", prog="sminfo").stdout
+    out = sim(env, "ibdiags", "-C", "mlx5_4", prog="sminfo").stdout
     assert re.match(
         r"sminfo: sm lid \d+ sm guid 0xa088c20300fa0b00, activity count \d+ "
         r"priority 15 state 3 SMINFO_MASTER",
@@ -197,7 +197,7 @@ def test_ibv_devinfo_structure(env: dict[str, str]) -> None:
     assert mine == shape
     assert out.count("PORT_ACTIVE (4)") == 8
     assert "8 HCAs found:" in sim(env, "ibverbs", "-l", prog="ibv_devinfo").stdout
-    assert "mlx5_7" in sim(env, "ibverbs", prog="ibv_devices").stdout
+    assert "mlx5_11" in sim(env, "ibverbs", prog="ibv_devices").stdout
 
 
 def test_opensm_refuses_a_foreign_guid(env: dict[str, str]) -> None:
@@ -226,7 +226,7 @@ def test_opensm_registers_and_activates_the_rail(env: dict[str, str], tmp_path: 
             time.sleep(0.1)
         else:
             pytest.fail("rail0 port never became Active while opensm ran")
-        assert "State: Initializing" in sim(env, "ibdiags", "mlx5_1", prog="ibstat").stdout
+        assert "State: Initializing" in sim(env, "ibdiags", "mlx5_3", prog="ibstat").stdout
         assert "priority 14" in sim(env, "ibdiags", prog="sminfo").stdout
     finally:
         proc.terminate()
