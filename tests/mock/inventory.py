@@ -211,6 +211,31 @@ def _place_subnet_managers(inv: dict[str, Any]) -> None:
         ]
 
 
+def relocate_state_paths(inv: dict[str, Any], inventory_dir: Path, state: Path) -> dict[str, Any]:
+    """Point the inventory's paths into the default state dir (`.mock/`) at `state` instead.
+
+    The variant is written inside `state`, so its relative paths are taken from there.
+    """
+    default = (inventory_dir / "../.mock").resolve()
+    out = copy.deepcopy(inv)
+
+    def move(value: str) -> str:
+        path = (inventory_dir / value).resolve()
+        if path == default or default in path.parents:
+            return str(path.relative_to(default))
+        return str(path)
+
+    ssh = out["ssh"]
+    ssh["key_file"] = move(ssh["key_file"])
+    ssh["known_hosts_file"] = move(ssh["known_hosts_file"])
+    accounting = out["slurm"]["accounting"]
+    if "database_password_file" in accounting:
+        accounting["database_password_file"] = move(accounting["database_password_file"])
+    for repo in out["software"]["repositories"]:
+        repo["signed_by"] = move(repo["signed_by"])
+    return out
+
+
 def dump(inv: dict[str, Any]) -> str:
     """YAML text of an inventory (block style, key order kept)."""
     return yaml.safe_dump(inv, sort_keys=False, default_flow_style=False)

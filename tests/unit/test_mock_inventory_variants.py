@@ -37,3 +37,16 @@ def test_subnet_override_moves_every_address(tmp_path: Path) -> None:
     assert inv.node("gpu02").address == "172.31.251.22"
     assert inv.networks.management.gateway == "172.31.251.1"
     assert inv.storage.address == "172.31.251.31"
+
+
+def test_variant_in_another_state_dir_points_at_its_own_secrets(tmp_path: Path) -> None:
+    doc = yaml.safe_load(MOCK_YAML.read_text())
+    doc["cluster"]["name"] = "second"
+    out = mock_inventory.relocate_state_paths(doc, MOCK_YAML.parent, tmp_path)
+    path = tmp_path / "inventory.yaml"
+    path.write_text(mock_inventory.dump(out))
+    inv = load_inventory(path).inventory
+    assert inv.ssh.key_file == tmp_path / "ssh" / "id_ed25519"
+    assert inv.ssh.known_hosts_file == tmp_path / "known_hosts"
+    assert inv.slurm.accounting.database_password_file == tmp_path / "secrets" / "slurmdbd-password"
+    assert inv.software.repositories[0].signed_by == tmp_path / "repo" / "sim-archive-keyring.asc"
