@@ -21,10 +21,7 @@ def storage() -> None:
     pushed = push(context.files("storage"))
     systemd.daemon_reload(name="Reload units", _if=lambda: changed(*pushed.values()))
     for mount in mounts:
+        if not mount.mount_now:
+            continue
         unit = unit_name(mount.mount_point, "automount" if mount.automount else "mount")
-        systemd.service(
-            name=f"Mount {mount.mount_point}",
-            service=unit,
-            running=True if mount.mount_now else None,
-            enabled=True,
-        )
+        systemd.service(name=f"Mount {mount.mount_point}", service=unit, running=True, enabled=True)

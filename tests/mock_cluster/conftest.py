@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.mock.simhw import packages
-
-SIM_SOURCE = "/run/trainbed-sim-test.list"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -64,50 +64,62 @@ def hosts(cluster: dict[str, Any], kind: str) -> list[str]:
     return [n["hostname"] for n in cluster["nodes"] if n["kind"] == kind]
 
 
+@dataclass
+class DeployRun:
+    """One `pyinfra inventory/mock.py deploy/cluster.py -y --json` run."""
+
+    returncode: int
+    output: str
+    report: dict[str, Any] | None
+
+    def changed(self) -> dict[str, list[str]]:
+        """Operation name → hosts it changed."""
+        ops = (self.report or {}).get("results", {}).get("operations", [])
+        return {op["name"]: op["success"] for op in ops if op["success"]}
+
+    def failed_hosts(self) -> list[str]:
+        return list((self.report or {}).get("results", {}).get("failed_hosts", []))
+
+
+Deploy = Callable[..., DeployRun]
+
+
 @pytest.fixture(scope="session")
-def sim_installed(cluster: dict[str, Any], ssh: Ssh) -> list[str]:
-    """Install the simulated packages by hand (what the deploy will do), from a source list
-    that only apt sees for this call; start the fabric manager on compute nodes and one opensm
-    per rail on the first control node. Undone at the end of the session."""
-    repo = cluster["sim_repo"]["mount"]
-    line = f"deb [signed-by={repo}/sim-archive-keyring.gpg] file:{repo} ./"
-    opts = (
-        f"-o Dir::Etc::SourceList={SIM_SOURCE} -o Dir::Etc::SourceParts=/dev/null "
-        "-o APT::Get::List-Cleanup=0"
-    )
-    pins = packages.versions()
-    wanted = {
-        "compute": [
-            "nvidia-driver-535-server",
-            "nvidia-fabricmanager-535",
-            "datacenter-gpu-manager",
-            "infiniband-diags",
-            "ibverbs-utils",
-            "perftest",
-            "nccl-tests",
-        ],
-        "control": ["infiniband-diags", "opensm"],
-    }
-    nodes = hosts(cluster, "compute") + hosts(cluster, "control")
-    for host in nodes:
-        kind = "compute" if host in hosts(cluster, "compute") else "control"
-        spec = " ".join(f"{p}={pins[p]}" for p in wanted[kind])
-        ssh(
-            host,
-            f"echo '{line}' > {SIM_SOURCE} && apt-get {opts} update -q && "
-            f"DEBIAN_FRONTEND=noninteractive apt-get {opts} install -y -q {spec}",
-            timeout=300,
+def deploy(cluster: dict[str, Any]) -> Deploy:
+    """`deploy(*pyinfra_args, inventory=None)` runs the real deploy against the mock cluster."""
+
+    def run(*args: str, inventory: str | None = None, timeout: float = 900) -> DeployRun:
+        env = {**os.environ, "TRAINBED_INVENTORY": inventory or cluster["inventory"]}
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pyinfra",
+                "inventory/mock.py",
+                "deploy/cluster.py",
+                "-y",
+                "--json",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=env,
+            timeout=timeout,
         )
-    for host in hosts(cluster, "compute"):
-        ssh(host, "systemctl start nvidia-fabricmanager")
-    cp = hosts(cluster, "control")[0]
-    hw = json.loads(ssh(cp, "cat /etc/trainbed-sim/hardware.json").stdout)
-    for h in hw["hcas"]:
-        ssh(
-            cp,
-            f"systemctl is-active -q opensm-test-{h['rail']} || systemd-run --unit "
-            f"opensm-test-{h['rail']} /usr/sbin/opensm -g {h['port_guid']} -p 15",
-        )
-    yield nodes
-    for h in hw["hcas"]:
-        ssh(cp, f"systemctl stop opensm-test-{h['rail']}", check=False)
+        start = proc.stdout.find("{")
+        try:
+            report = json.loads(proc.stdout[start:]) if start >= 0 else None
+        except json.JSONDecodeError:
+            report = None
+        return DeployRun(proc.returncode, proc.stdout + proc.stderr, report)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def deployed(deploy: Deploy) -> DeployRun:
+    """The cluster after a deploy (the first, or a no-op when CI or a test deployed already)."""
+    result = deploy()
+    assert result.returncode == 0, result.output[-4000:]
+    return result
