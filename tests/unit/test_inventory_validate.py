@@ -400,3 +400,18 @@ def test_not_utf8(tmp_path: Path) -> None:
     file = tmp_path / "latin1.yaml"
     file.write_bytes(b"cluster: caf\xe9\n")
     assert "not UTF-8" in errors_of(file)[0]
+
+
+def test_subnet_manager_on_a_compute_node_needs_its_port_guid(
+    tmp_path: Path, prod_doc: Doc
+) -> None:
+    rail = prod_doc["networks"]["infiniband"]["rails"][0]
+    rail["subnet_managers"][1]["host"] = "gpu02"
+    del prod_doc["compute"][1]["hcas"][0]["port_guid"]
+    file = write(tmp_path, prod_doc)
+    errors = errors_of(file)
+    assert any(
+        "networks.infiniband.rails[0].subnet_managers[1].host: gpu02's HCA mlx5_0 on rail 'rail0' needs a port_guid"
+        in e
+        for e in errors
+    ), errors
