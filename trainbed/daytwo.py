@@ -122,9 +122,12 @@ def job_ids(squeue_text: str) -> list[str]:
     return [line.split()[0] for line in squeue_text.splitlines() if line.strip()]
 
 
-def reboot_order(busy: dict[str, int], hosts: list[str]) -> list[str]:
-    """Hosts ordered idle first (fewest running jobs), inventory order among equals."""
-    return sorted(hosts, key=lambda h: (int(busy.get(h, 0)), hosts.index(h)))
+def reboot_order(hosts: list[str], jobs: list[int]) -> list[str]:
+    """Hosts ordered idle first (fewest running jobs: ``jobs[i]`` is ``hosts[i]``'s), given order
+    among equals."""
+    hosts = list(hosts)
+    order = sorted(range(len(hosts)), key=lambda i: (int(jobs[i]), i))
+    return [hosts[i] for i in order]
 
 
 def package_versions(dpkg_query_text: str, packages: list[dict[str, str]]) -> list[dict[str, Any]]:

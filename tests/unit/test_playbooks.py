@@ -152,7 +152,7 @@ def test_quick_check_judges_only_what_it_is_given() -> None:
 
 def test_reboot_order_idle_first_then_inventory_order() -> None:
     hosts = ["gpu01", "gpu02", "gpu03", "gpu04"]
-    assert daytwo.reboot_order({"gpu01": 1, "gpu03": 2}, hosts) == [
+    assert daytwo.reboot_order(hosts, [1, 0, 2, 0]) == [
         "gpu02",
         "gpu04",
         "gpu01",
