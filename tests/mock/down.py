@@ -32,14 +32,19 @@ RUNTIME = (
 )
 
 
-def cluster_names(state: Path, explicit: str | None) -> list[str]:
-    """Which clusters to remove: --cluster, else the one in cluster.json, else every mock one."""
+def cluster_names(state: Path, explicit: str | None, every: bool = False) -> list[str]:
+    """Which clusters to remove: --cluster, else the one in cluster.json, else (``--all`` only)
+    every mock one. Without cluster.json and without --all nothing is removed: clusters of other
+    state directories share the machine, and a second ``down`` must not take them with it."""
     if explicit:
         return [explicit]
     try:
         return [json.loads((state / "cluster.json").read_text())["cluster"]]
     except (OSError, ValueError, KeyError):
         pass
+    if not every:
+        log(f"no cluster.json in {state}: no cluster taken down (--cluster NAME, or --all)")
+        return []
     if not engine.daemon_answers():
         return []
     found = set()
@@ -86,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", action="store_true", help="also remove the cached images")
     p.add_argument("--cluster", help="cluster name (default: from the state dir)")
     p.add_argument("--state-dir", help="state directory (default <repo>/.mock)")
+    p.add_argument("--all", action="store_true", help="every mock cluster on this machine")
     args = p.parse_args(argv)
     state = state_dir(args.state_dir)
     try:
         if engine.daemon_answers():
-            for cluster in cluster_names(state, args.cluster):
+            for cluster in cluster_names(state, args.cluster, args.all):
                 removed = remove_cluster(cluster)
                 log(
                     f"cluster {cluster!r}: removed "

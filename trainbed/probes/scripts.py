@@ -9,7 +9,9 @@ Jobs, for N compute nodes (``--suite nccl,ib``):
 - ``ib-round<k>``: one per ib_write_bw round (N−1 for even N, N for odd N): every pair of the
   round on every rail at once, one srun step over the round's nodes.
 
-So N nodes take ``N + groups + 1 + rounds`` jobs: 2 nodes 4, 4 nodes 10, 8 nodes 24.
+So N nodes take N single-node jobs + the groups (N/2 pairs, N/4 fours, … below N) + ``all`` + the
+rounds: 2 nodes 4 jobs, 4 nodes 10, 8 nodes 22, 16 nodes 46 (about 3N). One job per pair instead
+would need N(N−1)/2 ib_write_bw jobs (120 at 16 nodes), each paying Slurm's start-up cost.
 
 Every single-node NCCL job and every ib_write_bw job also records the node's facts (driver,
 ibstat, perftest version) in ``facts/<node>.txt``; see :mod:`trainbed.probes.facts`.
