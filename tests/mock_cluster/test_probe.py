@@ -106,7 +106,7 @@ def test_degraded_hca_is_named_and_nothing_else(
     node = compute[1]
     device, rail = _hca(cluster, node, "mlx5_4")
     fault(cluster, node, "hca", device, "rate", "200")
-    code, output, results = run_probe(inventory, tmp_path / "out")
+    code, _, results = run_probe(inventory, tmp_path / "out")
     assert code == 1
     findings = results["findings"]
     assert [(f["kind"], f["node"], f["hca"], f["rail"]) for f in findings] == [
