@@ -179,3 +179,13 @@ def test_base_state():
     assert base_state("CANCELLED by 1000") == "CANCELLED"
     assert base_state("RUNNING+") == "RUNNING"
     assert base_state("") == "UNKNOWN"
+
+
+def test_host_key_policy_follows_strict_host_key_checking():
+    import paramiko
+
+    from trainbed.probes.remote import host_key_policy
+
+    assert isinstance(host_key_policy("yes"), paramiko.RejectPolicy)
+    assert isinstance(host_key_policy("accept-new"), paramiko.AutoAddPolicy)
+    assert isinstance(host_key_policy("no"), paramiko.WarningPolicy)

@@ -56,7 +56,7 @@ def _final_reason(status: JobStatus, time_limit: str) -> str | None:
         return f"the job failed ({code or 'non-zero exit'})"
     if state == "CANCELLED":
         return "cancelled outside trainbed"
-    return (status.reason or state.lower().replace("_", " ")) if status.reason else None
+    return status.reason or state.lower().replace("_", " ")
 
 
 class Watcher:
