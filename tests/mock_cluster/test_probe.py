@@ -21,6 +21,8 @@ import pytest
 import yaml
 
 from tests.mock_cluster.conftest import REPO, DeployRun, hosts
+from trainbed.inventory import load_inventory
+from trainbed.probes.evaluate import hca_on_rail, schedule_for
 
 pytestmark = pytest.mark.mock
 
@@ -159,9 +161,12 @@ def test_job_past_its_time_limit_is_reported_and_the_suite_goes_on(
     test stops it, as a wedged process would be. Slurm ends the job at its limit; the run records
     TIMEOUT with the reason and still runs and judges the NCCL jobs after it.
     """
-    a, b = compute[0], compute[1]
     inventory = probe_inventory(cluster, "timelimit", job_time_limit="1")
-    fault(cluster, b, "hca", "mlx5_0", "down")
+    inv = load_inventory(inventory).inventory
+    plan = schedule_for(inv)["ib_write_bw"]
+    (a, b), rail = plan["rounds"][0][0], plan["rails"][0]
+    server_device = hca_on_rail(inv, a, rail)
+    fault(cluster, b, "hca", hca_on_rail(inv, b, rail), "down")
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out)],
@@ -176,7 +181,7 @@ def test_job_past_its_time_limit_is_reported_and_the_suite_goes_on(
         deadline = time.monotonic() + 120
         for line in proc.stdout:
             if not stopped and "round1: job" in line and "RUNNING" in line:
-                stopped = _stop_server(cluster, a, deadline)
+                stopped = _stop_server(cluster, a, server_device, deadline)
             if time.monotonic() > deadline + 600:
                 break
         proc.wait(timeout=600)
@@ -184,23 +189,25 @@ def test_job_past_its_time_limit_is_reported_and_the_suite_goes_on(
         if proc.poll() is None:
             proc.kill()
         inventory.unlink(missing_ok=True)
-    assert stopped, "the rail0 server never showed up to be stopped"
+    assert stopped, f"the {rail} server on {a} never showed up to be stopped"
     results = json.loads((out / "results.json").read_text())
     job = next(j for j in results["jobs"] if j["name"] == "round1")
     assert job["state"] == "TIMEOUT" and "time limit" in job["reason"]
-    rail0 = [v for v in results["ib_write_bw"] if v["rail"] == "rail0"]
-    assert rail0 and all("TIMEOUT" in (v["reason"] or "") for v in rail0)
+    stuck = [
+        v for v in results["ib_write_bw"] if (v["node_a"], v["node_b"], v["rail"]) == (a, b, rail)
+    ]
+    assert len(stuck) == 1 and not stuck[0]["passed"] and "TIMEOUT" in stuck[0]["reason"]
     after = next(j for j in results["jobs"] if j["name"] == "all")
     assert after["state"] == "COMPLETED"
     assert next(v for v in results["nccl"] if v["name"] == "all")["job_id"] == after["job_id"]
 
 
-def _stop_server(cluster: dict[str, Any], node: str, deadline: float) -> bool:
-    """SIGSTOP the rail0 ib_write_bw server on ``node`` once it is waiting (bounded)."""
+def _stop_server(cluster: dict[str, Any], node: str, device: str, deadline: float) -> bool:
+    """SIGSTOP the first rail's ib_write_bw server on ``node`` once it is waiting (bounded)."""
     container = _container(cluster, node)
     while time.monotonic() < deadline:
         found = subprocess.run(
-            ["docker", "exec", container, "pgrep", "-f", "ib_write_bw -d mlx5_0 -p 18515"],
+            ["docker", "exec", container, "pgrep", "-f", f"ib_write_bw -d {device} -p 18515"],
             capture_output=True,
             text=True,
         )
