@@ -53,10 +53,19 @@ def test_plan_invalid_inventory(tmp_path: Path) -> None:
     assert f"{bad}: invalid" in result.output
 
 
-def test_probe_has_no_run_yet() -> None:
+def test_probe_inventory_runs_and_refuses_an_unverifiable_host() -> None:
+    # prod.yaml verifies host keys ("yes") against a known_hosts file this checkout lacks:
+    # the run refuses before any connection is attempted.
     result = invoke("probe", str(h.PROD_YAML))
-    assert result.exit_code != 0
-    assert "No such command" in result.output
+    assert result.exit_code == 2
+    assert "connecting to cp1" in result.output
+    assert "no such known_hosts file; strict host key checking is on" in result.output
+
+
+def test_probe_rejects_an_unknown_suite() -> None:
+    result = invoke("probe", str(h.PROD_YAML), "--suite", "nccl,bogus")
+    assert result.exit_code == 2
+    assert "bogus: choose from nccl, ib" in result.output
 
 
 def test_probe_group_routes_an_inventory_to_the_run_command() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -18,7 +20,7 @@ from trainbed.errors import TrainbedError
 from trainbed.inventory import InventoryError, load_inventory
 from trainbed.probes.evaluate import schedule_for
 from trainbed.probes.report import write_reports
-from trainbed.probes.results import load_results
+from trainbed.probes.results import SUITES, load_results
 
 #: Name under which the run command is registered in the ``probe`` group.
 RUN_COMMAND = "run"
@@ -102,5 +104,89 @@ def report(directory: str) -> None:
     click.echo(f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s)")
     sys.exit(0 if results["passed"] else 1)
 
+
+#: ``--suite`` words → the results' suite names.
+SUITE_WORDS = {"nccl": "nccl", "ib": "ib_write_bw", "ib_write_bw": "ib_write_bw"}
+
+
+def _suites(value: str) -> tuple[str, ...]:
+    words = [w.strip() for w in value.split(",") if w.strip()]
+    unknown = [w for w in words if w not in SUITE_WORDS]
+    if unknown or not words:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or '(empty)'}: choose from nccl, ib", param_hint="--suite"
+        )
+    chosen = {SUITE_WORDS[w] for w in words}
+    return tuple(s for s in SUITES if s in chosen)
+
+
+@click.command(RUN_COMMAND)
+@click.argument("inventory", type=click.Path(dir_okay=False, path_type=str))
+@click.option(
+    "--suite", "suite", default="nccl,ib", show_default=True, help="Suites to run: nccl, ib."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Report directory (default out/probe-<timestamp>).",
+)
+def run_cmd(inventory: str, suite: str, out_dir: str | None) -> None:
+    """Run the probe suite on INVENTORY's cluster through Slurm and write the reports.
+
+    Connects to the submit host over SSH (host key verified), submits one job per NCCL run and
+    one per ib_write_bw round, follows them, then judges and localises. Exit 0 when the suite
+    passed, 1 when it failed, 2 when it could not run.
+    """
+    from trainbed.probes.remote import RemoteError
+    from trainbed.probes.run import ProbeRunError, connect, run_suite
+
+    suites = _suites(suite)
+    try:
+        inv = load_inventory(inventory).inventory
+    except InventoryError as err:
+        for message in err.errors:
+            click.echo(str(message), err=True)
+        click.echo(f"{inventory}: invalid ({len(err.errors)} error(s))", err=True)
+        sys.exit(2)
+    out = out_dir or f"out/probe-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    start = time.monotonic()
+
+    def progress(message: str) -> None:
+        click.echo(f"[{time.monotonic() - start:7.1f}s] {message}")
+
+    submit = inv.submit_host
+    progress(f"connecting to {submit.hostname} ({submit.address}) as {inv.ssh.user}")
+    try:
+        remote = connect(inv)
+    except RemoteError as err:
+        click.echo(f"trainbed probe: {err}", err=True)
+        sys.exit(2)
+    try:
+        outcome = run_suite(inv, remote, out, suites=suites, progress=progress)
+    except (RemoteError, ProbeRunError) as err:
+        click.echo(f"trainbed probe: {err}", err=True)
+        sys.exit(2)
+    finally:
+        remote.close()
+    results = outcome.results
+    progress(
+        f"{outcome.submitted} Slurm job(s) submitted, {len(outcome.jobs)} in the suite; "
+        f"scripts and raw outputs in {submit.hostname}:{outcome.remote_dir}"
+    )
+    for finding in results["findings"]:
+        where = finding.get("node") or ", ".join(finding.get("nodes", []))
+        hca = f" {finding['hca']}" if finding.get("hca") else ""
+        click.echo(f"  {finding['kind']}: {where}{hca}: {finding['evidence']}")
+    for name, path in outcome.paths.items():
+        click.echo(f"{name}: {path}")
+    verdict = "PASSED" if results["passed"] else "FAILED"
+    click.echo(
+        f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s); reports in {out}"
+    )
+    sys.exit(0 if results["passed"] else 1)
+
+
+probe.add_command(run_cmd, name=RUN_COMMAND)
 
 COMMANDS = (probe, report)

@@ -285,6 +285,7 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
             probes.get("partition"),
             probes.get("job_time_limit", "00:15:00"),
             Thresholds(**probes.get("thresholds", {})),
+            probes.get("work_dir", "trainbed-probes"),
         ),
         raw=doc,
     )

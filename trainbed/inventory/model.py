@@ -301,6 +301,8 @@ class Probes:
     partition: str | None
     job_time_limit: str
     thresholds: Thresholds
+    #: Shared by the submit host and the compute nodes; relative paths are under the SSH home.
+    work_dir: str = "trainbed-probes"
 
 
 @dataclass(frozen=True)

@@ -5,4 +5,9 @@ One module per concern: ``schedule`` (which NCCL and ib_write_bw runs, in what o
 ``localise`` (node, HCA or link at fault), ``results`` (the results document and its schema),
 ``report`` (Markdown, JUnit, heatmap) and ``evaluate``, the seam the Slurm run calls with what it
 collected: ``write_reports(evaluate(inventory, ...), out_dir)``.
+
+The run itself: ``run`` (stage, submit, follow, fetch, evaluate, report), ``scripts`` (the batch
+scripts from ``templates/probe-*.j2``), ``remote`` (the submit host over paramiko), ``slurm``
+(sbatch, squeue, sacct, scancel), ``watch`` (bounded following of the jobs) and ``facts`` (versions
+and port evidence the jobs record).
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from functools import cache
 from typing import Any
 
@@ -10,7 +11,7 @@ import jinja2
 
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("trainbed", "templates"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -18,6 +19,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,  # configuration files, not HTML
     )
+    env.filters["shquote"] = lambda value: shlex.quote(str(value))  # shell scripts
+    return env
 
 
 def render(template: str, **context: Any) -> str:

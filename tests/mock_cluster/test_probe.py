@@ -1,0 +1,222 @@
+"""`trainbed probe` on the live mock cluster: a clean run, injected faults, a job past its limit.
+
+Each test runs the real CLI (paramiko to the submit host, sbatch, squeue/sacct, SFTP) against the
+deployed cluster and restores the hardware it faulted. With two compute nodes the ib_write_bw
+matrix has a single pair, so a slow port cannot be placed by the matrix alone; the run's own
+ibstat facts (read inside the jobs) break that tie, which is what these tests exercise there. With
+three nodes or more the matrix decides by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.mock_cluster.conftest import REPO, DeployRun, hosts
+from trainbed.inventory import load_inventory
+from trainbed.probes.evaluate import hca_on_rail, schedule_for
+
+pytestmark = pytest.mark.mock
+
+FAULT = REPO / "tests" / "mock" / "fault"
+
+
+def fault(cluster: dict[str, Any], node: str, *words: str) -> None:
+    subprocess.run(
+        [str(FAULT), "--state-dir", cluster["state_dir"], node, *words],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def probe_inventory(cluster: dict[str, Any], name: str, **probes: Any) -> Path:
+    """A variant of the cluster's inventory next to it (relative paths keep working)."""
+    source = Path(cluster["inventory"])
+    doc = yaml.safe_load(source.read_text())
+    doc.setdefault("probes", {}).setdefault("work_dir", "/shared/trainbed-probes")
+    doc["probes"].update(probes)
+    path = source.with_name(f"probe-{name}.yaml")
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def run_probe(
+    inventory: Path, out: Path, *args: str, timeout: float = 900
+) -> tuple[int, str, dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )
+    results_path = out / "results.json"
+    assert results_path.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.returncode, proc.stdout + proc.stderr, json.loads(results_path.read_text())
+
+
+@pytest.fixture(scope="module")
+def inventory(cluster: dict[str, Any], deployed: DeployRun) -> Iterator[Path]:
+    path = probe_inventory(cluster, "default")
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def compute(cluster: dict[str, Any]) -> Iterator[list[str]]:
+    """The compute nodes; every one is cleared of faults afterwards."""
+    nodes = hosts(cluster, "compute")
+    yield nodes
+    for node in nodes:
+        fault(cluster, node, "clear")
+
+
+def _hca(cluster: dict[str, Any], node: str, device: str) -> tuple[str, str]:
+    doc = yaml.safe_load(Path(cluster["inventory"]).read_text())
+    spec = next(n for n in doc["compute"] if n["hostname"] == node)
+    hca = next(h for h in spec["hcas"] if h["device"] == device)
+    return hca["device"], hca["rail"]
+
+
+def test_clean_run_passes(inventory: Path, compute: list[str], tmp_path: Path) -> None:
+    code, output, results = run_probe(inventory, tmp_path / "out")
+    assert code == 0, output[-3000:]
+    assert results["passed"] and results["findings"] == []
+    assert all(j["state"] == "COMPLETED" for j in results["jobs"])
+    versions = results["versions"]
+    assert versions["driver"] and versions["perftest"]
+    assert versions["nccl"] and versions["nccl_tests"]
+    assert set(versions["nodes"]) == set(compute)
+    assert all(all(v["hca_firmware"].values()) for v in versions["nodes"].values())
+    for name in ("report.md", "junit.xml", "ib_write_bw_heatmap.png"):
+        assert (tmp_path / "out" / name).exists()
+    assert "submitted as job" in output and "PASSED" in output
+
+
+def test_degraded_hca_is_named_and_nothing_else(
+    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    node = compute[1]
+    device, rail = _hca(cluster, node, "mlx5_4")
+    fault(cluster, node, "hca", device, "rate", "200")
+    code, _, results = run_probe(inventory, tmp_path / "out")
+    assert code == 1
+    findings = results["findings"]
+    assert [(f["kind"], f["node"], f["hca"], f["rail"]) for f in findings] == [
+        ("hca", node, device, rail)
+    ], findings
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert node in report and device in report
+    failing = [v for v in results["ib_write_bw"] if not v["passed"]]
+    assert failing and all(v["rail"] == rail for v in failing)
+
+
+def test_node_with_every_hca_degraded_is_named(
+    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    node = compute[1]
+    doc = yaml.safe_load(Path(cluster["inventory"]).read_text())
+    devices = [h["device"] for n in doc["compute"] if n["hostname"] == node for h in n["hcas"]]
+    for device in devices:
+        fault(cluster, node, "hca", device, "rate", "200")
+    code, _, results = run_probe(inventory, tmp_path / "out", "--suite", "ib")
+    assert code == 1
+    assert [(f["kind"], f["node"]) for f in results["findings"]] == [("node", node)]
+    # Every measurement with that node fails, every other one passes.
+    assert all(
+        v["passed"] == (node not in (v["node_a"], v["node_b"])) for v in results["ib_write_bw"]
+    )
+
+
+def test_removed_gpu_fails_that_nodes_single_run(
+    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    node = compute[0]
+    fault(cluster, node, "gpu", "5", "remove")
+    code, _, results = run_probe(inventory, tmp_path / "out", "--suite", "nccl")
+    assert code == 1
+    single = {v["name"]: v for v in results["nccl"] if v["kind"] == "single"}
+    assert not single[f"single-{node}"]["passed"]
+    assert single[f"single-{node}"]["diagnosis"] == "gpu_missing"
+    assert all(v["passed"] for name, v in single.items() if name != f"single-{node}")
+    assert [(f["kind"], f["node"]) for f in results["findings"]] == [("node", node)]
+
+
+def _container(cluster: dict[str, Any], node: str) -> str:
+    return next(n["container"] for n in cluster["nodes"] if n["hostname"] == node)
+
+
+def test_job_past_its_time_limit_is_reported_and_the_suite_goes_on(
+    cluster: dict[str, Any], compute: list[str], deployed: DeployRun, tmp_path: Path
+) -> None:
+    """A hung ib_write_bw server (stopped with SIGSTOP) keeps its round past a 1-minute limit.
+
+    The client's port is down, so the server of that rail waits for a client; while it waits the
+    test stops it, as a wedged process would be. Slurm ends the job at its limit; the run records
+    TIMEOUT with the reason and still runs and judges the NCCL jobs after it.
+    """
+    inventory = probe_inventory(cluster, "timelimit", job_time_limit="1")
+    inv = load_inventory(inventory).inventory
+    plan = schedule_for(inv)["ib_write_bw"]
+    (a, b), rail = plan["rounds"][0][0], plan["rails"][0]
+    server_device = hca_on_rail(inv, a, rail)
+    fault(cluster, b, "hca", hca_on_rail(inv, b, rail), "down")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        stopped = False
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:
+            if not stopped and "round1: job" in line and "RUNNING" in line:
+                stopped = _stop_server(cluster, a, server_device, deadline)
+            if time.monotonic() > deadline + 600:
+                break
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        inventory.unlink(missing_ok=True)
+    assert stopped, f"the {rail} server on {a} never showed up to be stopped"
+    results = json.loads((out / "results.json").read_text())
+    job = next(j for j in results["jobs"] if j["name"] == "round1")
+    assert job["state"] == "TIMEOUT" and "time limit" in job["reason"]
+    stuck = [
+        v for v in results["ib_write_bw"] if (v["node_a"], v["node_b"], v["rail"]) == (a, b, rail)
+    ]
+    assert len(stuck) == 1 and not stuck[0]["passed"] and "TIMEOUT" in stuck[0]["reason"]
+    after = next(j for j in results["jobs"] if j["name"] == "all")
+    assert after["state"] == "COMPLETED"
+    assert next(v for v in results["nccl"] if v["name"] == "all")["job_id"] == after["job_id"]
+
+
+def _stop_server(cluster: dict[str, Any], node: str, device: str, deadline: float) -> bool:
+    """SIGSTOP the first rail's ib_write_bw server on ``node`` once it is waiting (bounded)."""
+    container = _container(cluster, node)
+    while time.monotonic() < deadline:
+        found = subprocess.run(
+            ["docker", "exec", container, "pgrep", "-f", f"ib_write_bw -d {device} -p 18515"],
+            capture_output=True,
+            text=True,
+        )
+        pids = found.stdout.split()
+        if pids:
+            subprocess.run(["docker", "exec", container, "kill", "-STOP", *pids], check=True)
+            return True
+        time.sleep(0.2)
+    return False

@@ -1,0 +1,168 @@
+"""A fake submit host for the probe run: files in memory, Slurm's commands answered from a plan.
+
+Each job's fate is chosen by its run name (``single-gpu01``, ``round1``, ``all``):
+
+- ``ok``: PENDING, RUNNING, then COMPLETED; it writes the output the real tools would.
+- ``reject``: sbatch refuses it.
+- ``timeout``: RUNNING, then Slurm ends it as TIMEOUT (no output).
+- ``hang``: RUNNING forever (Slurm lost it): the watcher must give up on its own.
+- ``stuck``: PENDING forever with reason ReqNodeNotAvail (a node is down).
+- ``fail``: exits non-zero after writing a failing NCCL output (a GPU is missing).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from tests.unit.probe_helpers import ib_text, nccl_text
+from trainbed.probes.remote import Completed
+
+NCCL_GPU_MISSING = (
+    "# nccl-tests version 2.17.9 nccl-headers=22105 nccl-library=22105\n"
+    "# Collective test starting: all_reduce_perf\n"
+    "#\n# Using devices\n"
+    "gpu02: Test CUDA failure common.cu:1012 'invalid device ordinal'\n"
+    " .. gpu02 pid 1234: Test failure common.cu:891\n"
+)
+
+
+@dataclass
+class FakeJob:
+    job_id: str
+    name: str
+    fate: str
+    script: str
+    polls: int = 0
+    state: str = "PENDING"
+    started: float | None = None
+
+
+@dataclass
+class FakeSubmitHost:
+    fates: dict[str, str] = field(default_factory=dict)
+    host: str = "login1"
+    now: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)
+    jobs: dict[str, FakeJob] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    # -- the clock the watcher runs on
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    # -- Remote
+    def run(self, command: str, timeout: float = 60.0) -> Completed:
+        self.commands.append(command)
+        if command.startswith("mkdir -p"):
+            path = shlex.split(command)[3]
+            path = path if path.startswith("/") else f"/home/probe/{path}"
+            return Completed(command, 0, f"{path}\n" if "pwd" in command else "", "")
+        if "sbatch --parsable" in command:
+            return self._sbatch(command)
+        if command.startswith("squeue"):
+            return self._squeue(command)
+        if command.startswith("sacct"):
+            return self._sacct(command)
+        if command.startswith("scancel"):
+            job = self.jobs[shlex.split(command)[1]]
+            self.cancelled.append(job.job_id)
+            job.state = "CANCELLED"
+            return Completed(command, 0, "", "")
+        return Completed(command, 127, "", f"unexpected command {command}")
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        self.files[path] = text
+
+    def read_text(self, path: str) -> str | None:
+        return self.files.get(path)
+
+    def close(self) -> None:
+        pass
+
+    # -- Slurm
+    def _sbatch(self, command: str) -> Completed:
+        words = shlex.split(command)
+        workdir, script = words[1], words[-1]
+        text = self.files[f"{workdir}/{script}"]
+        name = re.search(r"--job-name=trainbed-(?:nccl-|ib-)?(\S+)", text).group(1)
+        fate = self.fates.get(name, "ok")
+        if fate == "reject":
+            return Completed(
+                command,
+                1,
+                "",
+                "sbatch: error: Batch job submission failed: "
+                "Requested node configuration is not available\n",
+            )
+        job_id = str(100 + len(self.jobs))
+        self.jobs[job_id] = FakeJob(job_id, name, fate, text)
+        return Completed(command, 0, f"{job_id};cluster\n", "")
+
+    def _advance(self, job: FakeJob) -> None:
+        job.polls += 1
+        if job.state in ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED"):
+            return
+        if job.fate == "stuck":
+            return
+        if job.state == "PENDING":
+            job.state, job.started = "RUNNING", self.now
+            return
+        if job.fate == "hang":
+            return
+        if job.fate == "timeout":
+            job.state = "TIMEOUT"
+        elif job.fate == "fail":
+            self._write_outputs(job, failing=True)
+            job.state = "FAILED"
+        else:
+            self._write_outputs(job)
+            job.state = "COMPLETED"
+
+    def _squeue(self, command: str) -> Completed:
+        ids = command.rsplit("-j ", 1)[1].split(",")
+        lines = []
+        for job_id in ids:
+            job = self.jobs[job_id]
+            self._advance(job)
+            reason = "ReqNodeNotAvail,_UnavailableNodes:gpu02" if job.fate == "stuck" else "None"
+            elapsed = int(self.now - job.started) if job.started is not None else 0
+            lines.append(
+                f"{job_id}|{job.state}|{reason}|{elapsed // 60}:{elapsed % 60:02d}|"
+                f"{self._nodelist(job)}"
+            )
+        return Completed(command, 0, "\n".join(lines) + "\n", "")
+
+    def _sacct(self, command: str) -> Completed:
+        ids = command.rsplit("-j ", 1)[1].split(",")
+        lines = []
+        for job_id in ids:
+            job = self.jobs[job_id]
+            code = {"COMPLETED": "0:0", "FAILED": "1:0", "TIMEOUT": "0:15"}.get(job.state, "0:0")
+            lines.append(f"{job_id}|{job.state}|{code}|42|{self._nodelist(job)}")
+        return Completed(command, 0, "\n".join(lines) + "\n", "")
+
+    @staticmethod
+    def _nodelist(job: FakeJob) -> str:
+        return re.search(r"--nodelist=(\S+)", job.script).group(1)
+
+    def _write_outputs(self, job: FakeJob, failing: bool = False) -> None:
+        log = re.search(r"--output=(\S+)", job.script).group(1)
+        nodes = self._nodelist(job).split(",")
+        if job.name.startswith("round"):
+            self.files[log] = ""
+            node_script = self.files[log.removesuffix(".out") + ".node.sh"]
+            for device, output in re.findall(
+                r"^\s*client (\S+) \d+ \S+ (\S+)", node_script, re.MULTILINE
+            ):
+                self.files[output] = ib_text(394.0, device)
+            return
+        if failing:
+            self.files[log] = NCCL_GPU_MISSING
+            return
+        self.files[log] = nccl_text(480.0 if len(nodes) == 1 else 370.0, nodes)

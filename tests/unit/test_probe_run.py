@@ -1,0 +1,191 @@
+"""The probe run against a fake submit host: job states, rejections, timeouts, bounded waits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.fake_slurm import FakeSubmitHost
+from tests.unit.probe_helpers import inventory_for
+from trainbed.inventory import Inventory
+from trainbed.probes.results import validate_results
+from trainbed.probes.run import RunOutcome, run_suite
+from trainbed.probes.slurm import (
+    Slurm,
+    base_state,
+    duration_seconds,
+    parse_sacct,
+    parse_squeue,
+    time_limit_seconds,
+)
+from trainbed.probes.watch import GRACE_S, STUCK_PENDING_S
+
+
+@pytest.fixture
+def inv3(tmp_path: Path) -> Inventory:
+    return inventory_for(tmp_path, 3, 1)
+
+
+@pytest.fixture
+def inv2(tmp_path: Path) -> Inventory:
+    return inventory_for(tmp_path, 2, 1)
+
+
+def _run(inv: Inventory, host: FakeSubmitHost, out: Path, **kw) -> tuple[RunOutcome, list[str]]:
+    said: list[str] = []
+    outcome = run_suite(
+        inv, host, out, progress=said.append, clock=host.clock, sleep=host.sleep, **kw
+    )
+    validate_results(outcome.results)
+    return outcome, said
+
+
+def _job(outcome: RunOutcome, name: str):
+    return next(j for j in outcome.jobs if j.name == name)
+
+
+def test_clean_run_passes_and_uses_one_job_per_run_and_round(inv3, tmp_path):
+    host = FakeSubmitHost()
+    outcome, said = _run(inv3, host, tmp_path / "out")
+    assert outcome.results["passed"], outcome.results["findings"]
+    # 3 nodes: 3 single-node runs + "all" (no power-of-two group below 3 but the pairs: pair-1)
+    # + 3 ib_write_bw rounds.
+    names = [j.name for j in outcome.jobs]
+    assert names == [
+        "single-gpu01",
+        "single-gpu02",
+        "single-gpu03",
+        "round1",
+        "round2",
+        "round3",
+        "pair-1",
+        "all",
+    ]
+    assert outcome.submitted == len(host.jobs) == 8
+    assert all(j.state == "COMPLETED" for j in outcome.jobs)
+    assert (tmp_path / "out" / "report.md").exists()
+    assert (tmp_path / "out" / "raw" / "nccl-all.out").exists()
+    assert any("submitted as job" in line for line in said)
+
+
+def test_rejected_job_is_recorded_with_reason_and_the_rest_runs(inv3, tmp_path):
+    host = FakeSubmitHost({"round2": "reject"})
+    outcome, said = _run(inv3, host, tmp_path / "out")
+    job = _job(outcome, "round2")
+    assert job.job_id is None and job.state == "REJECTED"
+    assert "Requested node configuration is not available" in job.reason
+    results = outcome.results
+    assert not results["passed"]
+    round2 = [v for v in results["ib_write_bw"] if v["round"] == 2]
+    assert round2 and all(not v["passed"] for v in round2)
+    assert all("REJECTED" in v["reason"] for v in round2)
+    assert all(v["passed"] for v in results["ib_write_bw"] if v["round"] != 2)
+    assert all(v["passed"] for v in results["nccl"])
+    assert any("sbatch refused" in line for line in said)
+
+
+def test_timed_out_job_is_reported_with_reason(inv3, tmp_path):
+    host = FakeSubmitHost({"single-gpu02": "timeout"})
+    outcome, _ = _run(inv3, host, tmp_path / "out")
+    job = _job(outcome, "single-gpu02")
+    assert job.state == "TIMEOUT"
+    assert "exceeded its time limit" in job.reason
+    verdict = next(v for v in outcome.results["nccl"] if v["name"] == "single-gpu02")
+    assert not verdict["passed"] and "TIMEOUT" in " ".join(verdict["reasons"])
+    finding = next(f for f in outcome.results["findings"] if f["node"] == "gpu02")
+    assert finding["kind"] == "node"
+    others = [v for v in outcome.results["nccl"] if v["name"] != "single-gpu02"]
+    assert all(v["passed"] for v in others)
+
+
+def test_job_slurm_never_ends_is_cancelled_after_its_limit(inv2, tmp_path):
+    host = FakeSubmitHost({"all": "hang"})
+    outcome, _ = _run(inv2, host, tmp_path / "out")
+    job = _job(outcome, "all")
+    assert job.state == "TIMEOUT" and "cancelled by trainbed" in job.reason
+    assert host.cancelled == [job.job_id]
+    limit = time_limit_seconds(inv2.probes.job_time_limit)
+    assert limit + GRACE_S <= host.now <= limit + GRACE_S + 10
+
+
+def test_job_pending_on_a_down_node_is_cancelled_and_the_rest_runs(inv3, tmp_path):
+    host = FakeSubmitHost({"pair-1": "stuck"})
+    outcome, _ = _run(inv3, host, tmp_path / "out")
+    job = _job(outcome, "pair-1")
+    assert job.state == "CANCELLED" and "ReqNodeNotAvail" in job.reason
+    assert host.now < STUCK_PENDING_S + 20
+    assert _job(outcome, "all").state == "COMPLETED"
+
+
+def test_failed_single_node_run_names_the_node(inv2, tmp_path):
+    host = FakeSubmitHost({"single-gpu02": "fail"})
+    outcome, _ = _run(inv2, host, tmp_path / "out")
+    verdict = next(v for v in outcome.results["nccl"] if v["name"] == "single-gpu02")
+    assert verdict["diagnosis"] == "gpu_missing"
+    nodes = [f["node"] for f in outcome.results["findings"] if f["kind"] == "node"]
+    assert nodes == ["gpu02"]
+
+
+def test_watch_is_bounded_when_squeue_never_answers(inv2, tmp_path, monkeypatch):
+    host = FakeSubmitHost()
+    monkeypatch.setattr(Slurm, "queue", lambda self, ids: None)
+    outcome, _ = _run(inv2, host, tmp_path / "out")
+    assert all(j.state == "CANCELLED" for j in outcome.jobs)
+    assert all("deadline" in j.reason for j in outcome.jobs)
+    per_job = time_limit_seconds(inv2.probes.job_time_limit) + GRACE_S
+    assert host.now <= len(outcome.jobs) * per_job + STUCK_PENDING_S + 4
+
+
+def test_suite_selection_submits_only_that_suite(inv3, tmp_path):
+    host = FakeSubmitHost()
+    outcome, _ = _run(inv3, host, tmp_path / "out", suites=("ib_write_bw",))
+    assert [j.name for j in outcome.jobs] == ["round1", "round2", "round3"]
+    assert outcome.results["suites"] == ["ib_write_bw"] and outcome.results["passed"]
+
+
+# --------------------------------------------------------------------------- Slurm output
+
+
+def test_parse_squeue_and_sacct():
+    queue = parse_squeue(
+        "12|RUNNING|None|1:02|gpu[01-02]\n13|PENDING|ReqNodeNotAvail,_UnavailableNodes:gpu02|0:00|\n"
+    )
+    assert queue["12"].state == "RUNNING" and queue["12"].elapsed_s == 62
+    assert queue["12"].reason is None and queue["12"].nodes == "gpu[01-02]"
+    assert queue["13"].reason.startswith("ReqNodeNotAvail") and queue["13"].nodes is None
+    acct = parse_sacct("12|CANCELLED by 0|0:15|70|gpu[01-02]\n12.batch|x|y|z|w\n")
+    assert acct["12"].state == "CANCELLED" and acct["12"].exit_code == "0:15"
+    assert acct["12"].elapsed_s == 70 and acct["12"].terminal
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0:05", 5), ("1:02:03", 3723), ("1-00:00:01", 86401), ("junk", None)],
+)
+def test_duration_seconds(text, seconds):
+    assert duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("limit", "seconds"),
+    [("10", 600), ("10:30", 630), ("00:15:00", 900), ("1-02", 93600), ("0:30", 30)],
+)
+def test_time_limit_seconds(limit, seconds):
+    assert time_limit_seconds(limit) == seconds
+
+
+def test_base_state():
+    assert base_state("CANCELLED by 1000") == "CANCELLED"
+    assert base_state("RUNNING+") == "RUNNING"
+    assert base_state("") == "UNKNOWN"
+
+
+def test_host_key_policy_follows_strict_host_key_checking():
+    import paramiko
+
+    from trainbed.probes.remote import host_key_policy
+
+    assert isinstance(host_key_policy("yes"), paramiko.RejectPolicy)
+    assert isinstance(host_key_policy("accept-new"), paramiko.AutoAddPolicy)
+    assert isinstance(host_key_policy("no"), paramiko.WarningPolicy)

@@ -1,0 +1,108 @@
+"""What the probe jobs recorded about each node: versions for the results, port evidence for hints.
+
+Gathered inside the suite's own Slurm jobs (``facts.sh``, see :mod:`scripts`) rather than over SSH
+to every node: the run then needs SSH to the submit host only, the figures come from the very
+environment the probes ran in, and ibstat is read at the time of the ib_write_bw round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from trainbed.inventory.model import Inventory
+from trainbed.parse.ibstat import parse_ibstat
+from trainbed.probes.localise import Hint
+from trainbed.probes.results import empty_versions, node_versions
+
+
+def sections(text: str) -> dict[str, str]:
+    """``=== name`` blocks of a facts file."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("=== "):
+            current = found.setdefault(line[4:].strip(), [])
+        elif current is not None:
+            current.append(line)
+    return {k: "\n".join(v).strip() for k, v in found.items()}
+
+
+def _driver(block: str) -> str | None:
+    values = {line.strip() for line in block.splitlines() if line.strip()}
+    if len(values) == 1:
+        value = values.pop()
+        return value if value[:1].isdigit() else None
+    return None
+
+
+def _perftest(block: str) -> str | None:
+    line = block.strip().splitlines()[0].strip() if block.strip() else ""
+    return line if line[:1].isdigit() else None
+
+
+def versions(inventory: Inventory, facts: Mapping[str, str]) -> dict[str, Any]:
+    """The results' ``versions`` block from each node's facts (NCCL versions come from the runs).
+
+    A cluster-wide value is given when every node that reported agrees, else None (the per-node
+    entries show the difference).
+    """
+    out = empty_versions()
+    drivers: set[str] = set()
+    perftests: set[str] = set()
+    for node in inventory.compute:
+        text = facts.get(node.hostname)
+        if text is None:
+            out["nodes"][node.hostname] = node_versions(None, None)
+            continue
+        blocks = sections(text)
+        driver = _driver(blocks.get("driver", ""))
+        cas = {ca.name: ca.firmware_version for ca in parse_ibstat(blocks.get("ibstat", ""))}
+        firmware = {h.device: cas.get(h.device) for h in node.hcas}
+        out["nodes"][node.hostname] = node_versions(driver, firmware)
+        if driver:
+            drivers.add(driver)
+        perftest = _perftest(blocks.get("perftest", ""))
+        if perftest:
+            perftests.add(perftest)
+    out["driver"] = drivers.pop() if len(drivers) == 1 else None
+    out["perftest"] = perftests.pop() if len(perftests) == 1 else None
+    return out
+
+
+def port_hints(inventory: Inventory, facts: Mapping[str, str]) -> list[Hint]:
+    """ibstat evidence against a node's ports: not Active, or trained below the line rate.
+
+    One hint per such port (with its rail); a node whose every port is affected also gets one
+    without a rail. Only used by the localiser to break a two-node tie.
+    """
+    line_rate = inventory.networks.infiniband.link_rate_gbps
+    hints: list[Hint] = []
+    for node in inventory.compute:
+        text = facts.get(node.hostname)
+        if text is None:
+            continue
+        cas = {ca.name: ca for ca in parse_ibstat(sections(text).get("ibstat", ""))}
+        bad: list[str] = []
+        for hca in node.hcas:
+            ca = cas.get(hca.device)
+            port = next((p for p in ca.ports if p.number == hca.port), None) if ca else None
+            if port is None:
+                what = f"{hca.device} port {hca.port} not listed"
+            elif port.state != "Active":
+                what = f"{hca.device} port {hca.port} state {port.state}"
+            elif port.rate is not None and port.rate < line_rate:
+                what = f"{hca.device} port {hca.port} rate {port.rate} Gb/s (line rate {line_rate})"
+            else:
+                continue
+            bad.append(what)
+            hints.append(Hint(node.hostname, hca.rail, f"ibstat on {node.hostname}: {what}"))
+        if len(bad) == len(node.hcas) > 1:
+            hints.append(
+                Hint(
+                    node.hostname,
+                    None,
+                    f"ibstat on {node.hostname}: all {len(bad)} ports affected ({'; '.join(bad)})",
+                )
+            )
+    return hints

@@ -1,0 +1,234 @@
+"""The suite's Slurm jobs: batch scripts rendered from the schedule and the inventory. No SSH.
+
+Jobs, for N compute nodes (``--suite nccl,ib``):
+
+- ``nccl-<run>``: one per NCCL run of the schedule (N single-node runs, the groups, ``all``):
+  ``srun -N n --ntasks-per-node=1 all_reduce_perf -b 8 -e 8G -f 2 -g <gpus>``, one task per node
+  driving all its GPUs, NCCL's environment from the renderer (``NCCL_IB_HCA`` from the rails,
+  GPUDirect as the inventory says), ``NCCL_ALGO=Ring`` on multi-node runs as the schedule says.
+- ``ib-round<k>``: one per ib_write_bw round (N−1 for even N, N for odd N): every pair of the
+  round on every rail at once, one srun step over the round's nodes.
+
+So N nodes take N single-node jobs + the groups (N/2 pairs, N/4 fours, … below N) + ``all`` + the
+rounds: 2 nodes 4 jobs, 4 nodes 10, 8 nodes 22, 16 nodes 46 (about 3N). One job per pair instead
+would need N(N−1)/2 ib_write_bw jobs (120 at 16 nodes), each paying Slurm's start-up cost.
+
+Every single-node NCCL job and every ib_write_bw job also records the node's facts (driver,
+ibstat, perftest version) in ``facts/<node>.txt``; see :mod:`trainbed.probes.facts`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainbed.inventory.model import ComputeNode, Inventory
+from trainbed.probes.evaluate import hca_on_rail
+from trainbed.render.fabric import nccl_environment
+from trainbed.render.templates import render
+
+NCCL_ARGS = ("-b", "8", "-e", "8G", "-f", "2")
+#: perftest's out-of-band TCP port; rail i uses BASE + i so that all rails run at once.
+IB_BASE_PORT = 18515
+#: 8 MiB messages, 5000 iterations: ~1 s at NDR line rate, past the small-message penalty.
+IB_OPTIONS = "-F --report_gbits -s 8388608 -n 5000 -q 1"
+IB_SERVER_TIMEOUT_S = 120
+IB_CLIENT_TIMEOUT_S = 60
+IB_CLIENT_ATTEMPTS = 10
+IB_CLIENT_RETRY_S = 1
+FACTS_SCRIPT = "facts.sh"
+FACTS_DIR = "facts"
+
+
+@dataclass(frozen=True, slots=True)
+class IbFiles:
+    """Where one pair × rail measurement writes: the client's output and the server's."""
+
+    node_a: str
+    node_b: str
+    rail: str
+    client: str
+    server: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One Slurm job of the suite, ready to stage: ``files`` maps a path under the run directory
+    to its content; ``script`` is the batch script among them; ``log`` its output file."""
+
+    name: str
+    suite: str
+    nodes: tuple[str, ...]
+    run_name: str
+    script: str
+    log: str
+    files: dict[str, str]
+    ib_files: tuple[IbFiles, ...] = field(default=())
+
+
+def _compute(inventory: Inventory, hostname: str) -> ComputeNode:
+    node = inventory.node(hostname)
+    assert isinstance(node, ComputeNode), hostname
+    return node
+
+
+def _gpus(inventory: Inventory, nodes: Sequence[str]) -> int:
+    return min(_compute(inventory, n).profile.gpus.count for n in nodes)
+
+
+def _common(inventory: Inventory) -> dict[str, Any]:
+    return {
+        "source": inventory.source.name,
+        "partition": inventory.probes.partition,
+        "time_limit": inventory.probes.job_time_limit,
+    }
+
+
+def split_environment(
+    envs: Mapping[str, Mapping[str, str]],
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Per-node environments → (what every node shares, what each node sets on its own)."""
+    nodes = list(envs)
+    common = dict(envs[nodes[0]]) if nodes else {}
+    for env in envs.values():
+        common = {k: v for k, v in common.items() if env.get(k) == v}
+    own = {n: {k: v for k, v in env.items() if k not in common} for n, env in envs.items()}
+    return common, {n: e for n, e in own.items() if e}
+
+
+def nccl_command(gpus: int, own_env: Mapping[str, Mapping[str, str]]) -> str:
+    """The srun'ed command line; nodes whose NCCL settings differ get them from a small wrapper."""
+    args = " ".join(["all_reduce_perf", *NCCL_ARGS, "-g", str(gpus)])
+    if not own_env:
+        return args
+    cases = " ".join(
+        f"{node}) {' '.join(f'export {k}={shlex.quote(v)};' for k, v in env.items())} ;;"
+        for node, env in own_env.items()
+    )
+    wrapper = f'case "$SLURMD_NODENAME" in {cases} esac; exec "$@"'
+    return f"bash -c {shlex.quote(wrapper)} all_reduce_perf {args}"
+
+
+def nccl_job(inventory: Inventory, spec: Mapping[str, Any], rundir: str, facts: bool) -> JobSpec:
+    """The job of one NCCL run of the schedule."""
+    nodes = tuple(spec["nodes"])
+    name = f"nccl-{spec['name']}"
+    envs = {n: nccl_environment(inventory, _compute(inventory, n)) for n in nodes}
+    common, own = split_environment(envs)
+    # NCCL_DEBUG=VERSION prints "NCCL version ..." so the results record the library in use.
+    env = {**common, "NCCL_DEBUG": "VERSION", **spec.get("env", {})}
+    gpus = _gpus(inventory, nodes)
+    log = f"{rundir}/{name}.out"
+    job = {"name": name, "nodes": nodes, "log": log}
+    script = render(
+        "probe-nccl.sbatch.j2",
+        **_common(inventory),
+        job=job,
+        gpus=gpus,
+        kind=spec.get("kind", "group"),
+        env=env,
+        facts=f"{rundir}/{FACTS_SCRIPT}" if facts else "",
+        command=nccl_command(gpus, own),
+    )
+    return JobSpec(
+        name, "nccl", nodes, spec["name"], f"{name}.sbatch", log, {f"{name}.sbatch": script}
+    )
+
+
+def ib_job(
+    inventory: Inventory,
+    number: int,
+    pairs: Sequence[Sequence[str]],
+    rails: Sequence[str],
+    rundir: str,
+    facts: bool,
+) -> JobSpec:
+    """The job of one ib_write_bw round: every pair on every rail at once."""
+    name = f"ib-round{number}"
+    nodes = tuple(n for pair in pairs for n in pair)
+    gpudirect = inventory.networks.infiniband.gpudirect_rdma
+    per_node: dict[str, list[dict[str, Any]]] = {n: [] for n in nodes}
+    outputs: list[IbFiles] = []
+    for a, b in pairs:
+        for index, rail in enumerate(rails):
+            stem = f"{rundir}/ib/round{number}/{a}-{b}.{rail}"
+            files = IbFiles(a, b, rail, f"{stem}.client.txt", f"{stem}.server.txt")
+            outputs.append(files)
+            for node, role, output in ((a, "server", files.server), (b, "client", files.client)):
+                hca = next(h for h in _compute(inventory, node).hcas if h.rail == rail)
+                extra = ["-i", str(hca.port)]
+                if gpudirect and hca.nearest_gpu is not None:
+                    extra.append(f"--use_cuda={hca.nearest_gpu}")
+                per_node[node].append(
+                    {
+                        "role": role,
+                        "device": hca_on_rail(inventory, node, rail),
+                        "port": IB_BASE_PORT + index,
+                        "peer": a,
+                        "output": output,
+                        "extra": extra,
+                    }
+                )
+    node_script_name = f"{name}.node.sh"
+    node_script = render(
+        "probe-ib-node.sh.j2",
+        source=inventory.source.name,
+        round=number,
+        per_node=per_node,
+        options=IB_OPTIONS,
+        server_timeout=IB_SERVER_TIMEOUT_S,
+        client_timeout=IB_CLIENT_TIMEOUT_S,
+        client_attempts=IB_CLIENT_ATTEMPTS,
+        client_retry_s=IB_CLIENT_RETRY_S,
+        facts=f"{rundir}/{FACTS_SCRIPT}" if facts else "",
+    )
+    log = f"{rundir}/{name}.out"
+    script = render(
+        "probe-ib.sbatch.j2",
+        **_common(inventory),
+        job={"name": name, "nodes": nodes, "log": log},
+        gpus=_gpus(inventory, nodes) if gpudirect else 0,
+        round=number,
+        pairs=pairs,
+        rails=rails,
+        node_script=f"{rundir}/{node_script_name}",
+    )
+    return JobSpec(
+        name,
+        "ib_write_bw",
+        nodes,
+        f"round{number}",
+        f"{name}.sbatch",
+        log,
+        {f"{name}.sbatch": script, node_script_name: node_script},
+        tuple(outputs),
+    )
+
+
+def facts_script(inventory: Inventory, rundir: str) -> str:
+    return render(
+        "probe-facts.sh.j2",
+        source=inventory.source.name,
+        directory=f"{rundir}/{FACTS_DIR}",
+        perftest_package=inventory.software.infiniband.perftest.name,
+    )
+
+
+def suite_jobs(
+    inventory: Inventory, schedule: Mapping[str, Any], suites: Sequence[str], rundir: str
+) -> list[JobSpec]:
+    """Every job of the selected suites, in submission order: single-node NCCL runs (the
+    quick per-node gate), then the ib_write_bw rounds, then the multi-node NCCL runs."""
+    jobs: list[JobSpec] = []
+    nccl = schedule["nccl"] if "nccl" in suites else []
+    jobs += [nccl_job(inventory, s, rundir, facts=True) for s in nccl if len(s["nodes"]) == 1]
+    if "ib_write_bw" in suites:
+        plan = schedule["ib_write_bw"]
+        jobs += [
+            ib_job(inventory, k, rnd, plan["rails"], rundir, facts=True)
+            for k, rnd in enumerate(plan["rounds"], start=1)
+        ]
+    jobs += [nccl_job(inventory, s, rundir, facts=False) for s in nccl if len(s["nodes"]) > 1]
+    return jobs
