@@ -64,3 +64,24 @@ def pyxis_image(image: str) -> str:
     if sep and ("." in first or ":" in first or first == "localhost"):
         return f"{first}#{rest}"
     return image
+
+
+def enroot_directories(inventory: Inventory, node: ComputeNode) -> tuple[str, ...]:
+    """Directories the deploy creates (mode 1777, like /tmp) so enroot can make per-user ones.
+
+    Each enroot path up to its first per-user part (`$(id -u)`, `${HOME}`, ...): enroot creates
+    the rest itself, as the user.
+    """
+    paths = require_containers(inventory).enroot_paths(node.profile)
+    if paths is None:
+        return ()
+    out = []
+    for path in (paths.data, paths.cache, paths.runtime, paths.temp):
+        fixed = []
+        for part in path.split("/")[1:]:
+            if "$" in part:
+                break
+            fixed.append(part)
+        if fixed:
+            out.append("/" + "/".join(fixed))
+    return tuple(dict.fromkeys(out))
