@@ -411,7 +411,7 @@ def container_settings(doc: Doc) -> Iterator[Finding]:
         )
     given = set(containers.get("enroot", {}))
     if given < {"data_path", "cache_path", "runtime_path", "temp_path"}:
-        for i, node in enumerate(doc["compute"]):
+        for node in doc["compute"]:
             profile = doc["profiles"].get(node["profile"], {})
             if "local_scratch" not in profile:
                 yield Finding(
