@@ -58,14 +58,14 @@ CACHED_PACKAGES = (
 #: Installed in the storage image only (the PowerScale stand-in).
 STORAGE_PACKAGES = ("nfs-ganesha", "nfs-ganesha-vfs", "rpcbind", "nfs-common")
 
-#: Units that cannot work in an unprivileged container (no udev, no kernel modules, no sunrpc fs).
+#: Units that cannot work in an unprivileged container (no udev, no sunrpc fs). Units that skip
+#: themselves there by a Condition (systemd-modules-load: CAP_SYS_MODULE) stay as on a real host.
 MASKED_UNITS = (
     "systemd-udevd.service",
     "systemd-udevd-control.socket",
     "systemd-udevd-kernel.socket",
     "systemd-udev-trigger.service",
     "systemd-udev-settle.service",
-    "systemd-modules-load.service",
     "sys-kernel-config.mount",
     "sys-kernel-debug.mount",
     "sys-kernel-tracing.mount",
