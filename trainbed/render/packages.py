@@ -52,13 +52,18 @@ def srun_hosts(inventory: Inventory) -> tuple[str, ...]:
 
 
 def containers_packages(inventory: Inventory, node: Node) -> list[Package]:
-    """enroot and pyxis on compute nodes; pyxis alone where srun parses `--container-*` options."""
+    """enroot and pyxis on compute nodes; where srun parses `--container-*` options, pyxis and
+    the enroot it depends on (nvslurm-plugin-pyxis: `Depends: enroot`), locked too, without
+    enroot+caps (its capabilities let users import images, which login nodes do not need)."""
     containers = inventory.containers
     if containers is None:
         return []
     if isinstance(node, ComputeNode):
         return _dedupe([*containers.enroot_packages, containers.pyxis])
-    return [containers.pyxis] if node.hostname in srun_hosts(inventory) else []
+    if node.hostname not in srun_hosts(inventory):
+        return []
+    base = [p for p in containers.enroot_packages if not p.name.endswith("+caps")]
+    return _dedupe([*base, containers.pyxis])
 
 
 def locked_packages(inventory: Inventory, node: Node) -> list[Package]:

@@ -228,7 +228,7 @@ PACKAGES: dict[str, dict[str, Any]] = {
         "commands": {},
         "c_plugins": {PYXIS_PLUGIN: "spank_pyxis.c"},
         "files": {"/usr/share/pyxis/pyxis.conf": f"required {PYXIS_PLUGIN}\n"},
-        "depends": ["enroot"],
+        "depends": ["enroot (>= 1.1.0)"],
     },
 }
 

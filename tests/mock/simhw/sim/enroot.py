@@ -176,7 +176,8 @@ def cmd_create(args: list[str], cfg: dict[str, str]) -> int:
     info("Extracting squashfs filesystem...")
     target.mkdir(parents=True)
     with tarfile.open(image) as tar:
-        tar.extractall(target, filter="tar")
+        # the "tar" filter where this Python has it (3.11.4+): keep modes, refuse absolute paths
+        tar.extractall(target, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
     return 0
 
 
