@@ -74,9 +74,11 @@ def test_slurm_accepts_container_options(deployed: DeployRun, ssh: Ssh, inv: Inv
     # Slurm refuses what pyxis refuses, before any job runs
     bad = ssh(submit, "srun -N1 --container-workdir=relative true", check=False)
     assert bad.returncode != 0 and "must be an absolute path" in bad.stderr
+    # an image the registry does not have: pyxis fails the step and shows enroot's log
     missing = ssh(submit, "srun -N1 --container-image=nvcr.io#nvidia/nope:1 true", check=False)
-    assert missing.returncode != 0
+    assert "pyxis: failed to import docker image" in missing.stderr
     assert "404 Not Found" in missing.stdout + missing.stderr
+    assert "task 0 launch failed" in missing.stderr
 
 
 def run_job(ssh: Ssh, cluster: dict[str, Any], job: TrainingJob, submit: str) -> tuple[str, str]:

@@ -4,5 +4,7 @@ One module per concern: ``schedule`` (which NCCL and ib_write_bw runs, in what o
 ``thresholds`` (pass figures from the inventory's hardware), ``judge`` (verdicts on parsed output),
 ``localise`` (node, HCA or link at fault), ``results`` (the results document and its schema),
 ``report`` (Markdown, JUnit, heatmap) and ``evaluate``, the seam the Slurm run calls with what it
-collected: ``write_reports(evaluate(inventory, ...), out_dir)``.
+collected: ``write_reports(evaluate(inventory, ...), out_dir)``. ``training`` is the training
+acceptance job's seam: ``training_job`` (the NeMo batch script) and ``judge_training`` (its log
+against the white paper's Table 4).
 """

@@ -212,7 +212,8 @@ def training_job(inventory: Inventory, model: str, nodes: int) -> TrainingJob:
     )
     assert expectation is not None  # every Table 3 model has a Table 4 row
     name = f"trainbed-training-{model}-{nodes}n"
-    gpus_per_node = inventory.compute[0].profile.gpus.count
+    profile = inventory.compute[0].profile
+    gpus_per_node = profile.gpus.count
     tp, pp = training.TABLE3[model]
     mounts = [
         '"${SLURM_SUBMIT_DIR}:${SLURM_SUBMIT_DIR}"',
@@ -234,6 +235,9 @@ def training_job(inventory: Inventory, model: str, nodes: int) -> TrainingJob:
         title=model.replace("llama2-", "Llama 2 ").upper().replace("LLAMA 2 ", "Llama 2 "),
         partition=inventory.probes.partition,
         gpus_per_node=gpus_per_node,
+        # one task per GPU needs at least as many CPUs; nodes with fewer cannot host the
+        # layout unless Slurm may place more tasks than CPUs
+        overcommit=profile.cpu.cpus < gpus_per_node,
         steps=STEPS,
         tp=tp,
         pp=pp,
