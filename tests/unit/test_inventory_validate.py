@@ -239,8 +239,10 @@ CASES: list[tuple[str, Mutation, str, int, str, str]] = [
     ),
     (
         "containers from a repository compute nodes lack",
-        lambda d: d["containers"].update(repository="cuda")
-        or d["software"]["repositories"][0].update(on=["control_plane"]),
+        lambda d: (
+            d["containers"].update(repository="cuda")
+            or d["software"]["repositories"][0].update(on=["control_plane"])
+        ),
         "repository: cuda",
         1,
         "containers.repository",

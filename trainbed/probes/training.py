@@ -235,8 +235,7 @@ def training_job(inventory: Inventory, model: str, nodes: int) -> TrainingJob:
         title=model.replace("llama2-", "Llama 2 ").upper().replace("LLAMA 2 ", "Llama 2 "),
         partition=inventory.probes.partition,
         gpus_per_node=gpus_per_node,
-        # one task per GPU needs at least as many CPUs; nodes with fewer cannot host the
-        # layout unless Slurm may place more tasks than CPUs
+        # one task per GPU: nodes with fewer CPUs than GPUs need --overcommit
         overcommit=profile.cpu.cpus < gpus_per_node,
         steps=STEPS,
         tp=tp,
