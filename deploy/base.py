@@ -9,8 +9,7 @@ from pyinfra.operations import apt, files, server, systemd
 from deploy import context
 from deploy.facts import HeldPackages
 from deploy.push import changed, push
-from trainbed.inventory.model import ComputeNode
-from trainbed.render.packages import locked_packages
+from trainbed.inventory.model import ComputeNode, Package
 from trainbed.render.system import keyring_path
 
 #: Sources and keys rarely change; refresh the package lists at most daily otherwise.
@@ -96,7 +95,7 @@ def apt_sources() -> None:
         )
 
 
-def install_locked(packages: list, what: str) -> None:
+def install_locked(packages: list[Package], what: str) -> None:
     """Install exact versions (downgrading if needed) and hold them."""
     if not packages:
         return
@@ -110,10 +109,6 @@ def install_locked(packages: list, what: str) -> None:
     to_hold = sorted(p.name for p in packages if p.name not in held)
     if to_hold:
         server.shell(name=f"{what}: hold", commands=[f"apt-mark hold {' '.join(to_hold)}"])
-
-
-def all_locked() -> list:
-    return locked_packages(context.inventory(), context.node())
 
 
 @deploy("base")

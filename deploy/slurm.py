@@ -57,7 +57,7 @@ def _primary_key_digest(primary_name: str) -> str | None:
 
 
 @deploy("slurm: munge")
-def munge() -> list:
+def munge() -> None:
     """One key for the cluster: the primary controller's, made there if absent, copied everywhere."""
     primary = _primary()
     ops = []
@@ -82,19 +82,13 @@ def munge() -> list:
                     primary_name=primary,
                 )
             )
-    ops.append(
-        files.file(
-            name="munge key mode", path=secrets.MUNGE_KEY, user="munge", group="munge", mode="0400"
-        )
+    files.file(
+        name="munge key mode", path=secrets.MUNGE_KEY, user="munge", group="munge", mode="0400"
     )
     systemd.service(name="munge running", service="munge", running=True, enabled=True)
     systemd.service(
-        name="Restart munge (new key)",
-        service="munge",
-        restarted=True,
-        _if=lambda: changed(*ops[:-1]),
+        name="Restart munge (new key)", service="munge", restarted=True, _if=lambda: changed(*ops)
     )
-    return ops
 
 
 @deploy("slurm: accounting")

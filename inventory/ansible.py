@@ -10,6 +10,9 @@ import os
 import sys
 from pathlib import Path
 
+# The trainbed beside this script (a checkout or worktree), before any installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from trainbed.inventory import InventoryError, load_inventory
 from trainbed.inventory.export import ansible_inventory
 

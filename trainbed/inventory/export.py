@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from trainbed.inventory.model import Inventory, Node
+from trainbed.render.packages import locked_packages
 
 
 def _plain(value: Any) -> Any:
@@ -52,6 +53,19 @@ def pyinfra_groups(inventory: Inventory) -> dict[str, list[tuple[str, dict[str, 
     }
 
 
+def cluster_vars(inventory: Inventory) -> dict[str, Any]:
+    """Cluster-wide variables for Ansible (group `all`): what the day-2 playbooks check against."""
+    ib = inventory.networks.infiniband
+    return {
+        "trainbed_cluster_name": inventory.cluster.name,
+        "trainbed_infiniband": {
+            "network_config": ib.network_config,
+            "link_rate_gbps": ib.link_rate_gbps,
+            "link_layer": ib.link_layer,
+        },
+    }
+
+
 def ansible_inventory(inventory: Inventory) -> dict[str, Any]:
     """The JSON an Ansible script inventory prints for `--list`."""
     hostvars = {}
@@ -67,10 +81,13 @@ def ansible_inventory(inventory: Inventory) -> dict[str, Any]:
                 f"-o StrictHostKeyChecking={inventory.ssh.strict_host_key_checking}"
             ),
             **{k: v for k, v in ssh_vars.items() if k.startswith("trainbed_")},
+            "trainbed_locked_packages": [
+                {"name": p.name, "version": p.version} for p in locked_packages(inventory, node)
+            ],
         }
     groups: dict[str, Any] = {
         group: {"hosts": hosts} for group, hosts in inventory.groups().items() if hosts
     }
-    groups["all"] = {"children": ["ungrouped", *groups]}
+    groups["all"] = {"children": ["ungrouped", *groups], "vars": cluster_vars(inventory)}
     groups["_meta"] = {"hostvars": hostvars}
     return groups

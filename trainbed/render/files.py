@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainbed.inventory.model import ComputeNode, Inventory, Node
+from trainbed.inventory.model import ComputeNode, Inventory, Node, Package
 from trainbed.render import containers, fabric, slurm, storage, system
 from trainbed.render.packages import containers_packages, locked_packages
 
@@ -25,7 +25,9 @@ class RenderedFile:
     group: str = "root"
 
 
-def _base_files(inventory: Inventory, node_kind: str, packages: list) -> list[RenderedFile]:
+def _base_files(
+    inventory: Inventory, node_kind: str, packages: list[Package]
+) -> list[RenderedFile]:
     files = [
         RenderedFile("/etc/hosts", system.hosts(inventory), "base"),
         RenderedFile("/etc/timezone", f"{inventory.cluster.timezone}\n", "base"),

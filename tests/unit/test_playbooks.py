@@ -1,0 +1,263 @@
+"""Day-2 playbooks without a cluster: the inventory Ansible sees, the judgements, syntax and lint."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from trainbed import daytwo
+from trainbed.inventory import load_inventory
+from trainbed.inventory.pyinfra_module import groups_for
+from trainbed.render.packages import locked_packages
+
+REPO = Path(__file__).resolve().parents[2]
+REAL = REPO / "tests" / "fixtures" / "real"
+PLAYBOOKS = sorted((REPO / "playbooks").glob("*.yml"))
+INVENTORIES = [
+    REPO / "inventory" / "prod.yaml",
+    REPO / "inventory" / "mock.yaml",
+    REPO / "tests" / "fixtures" / "inventories" / "config2.yaml",
+]
+
+
+def _ansible_inventory(path: Path, *args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        ["ansible-inventory", "-i", "inventory/ansible.py", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "TRAINBED_INVENTORY": str(path)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+# --------------------------------------------------------------------------- the inventory
+
+
+@pytest.mark.parametrize("path", INVENTORIES, ids=lambda p: p.name)
+def test_ansible_sees_the_pyinfra_hosts_and_groups(path: Path) -> None:
+    listed = _ansible_inventory(path, "--list")
+    inv = load_inventory(path).inventory
+    expected = {group: hosts for group, hosts in inv.groups().items() if hosts}
+    # The pyinfra inventory module's groups are the same (its two automatic groups aside).
+    os.environ["TRAINBED_INVENTORY"] = str(path)
+    try:
+        pyinfra = {g: [h for h, _ in hosts] for g, hosts in groups_for(path).items() if hosts}
+    finally:
+        del os.environ["TRAINBED_INVENTORY"]
+    assert pyinfra == expected
+    groups = {
+        g: v["hosts"] for g, v in listed.items() if g not in ("_meta", "all") and "hosts" in v
+    }
+    assert groups == expected
+    assert set(listed["_meta"]["hostvars"]) == {n.hostname for n in inv.nodes}
+
+
+def test_ansible_host_vars_carry_what_the_playbooks_check() -> None:
+    path = REPO / "inventory" / "mock.yaml"
+    inv = load_inventory(path).inventory
+    hostvars = _ansible_inventory(path, "--host", "gpu01")
+    assert hostvars["trainbed_infiniband"] == {
+        "network_config": 1,
+        "link_rate_gbps": 400,
+        "link_layer": "InfiniBand",
+    }
+    node = next(n for n in inv.nodes if n.hostname == "gpu01")
+    assert hostvars["trainbed_locked_packages"] == [
+        {"name": p.name, "version": p.version} for p in locked_packages(inv, node)
+    ]
+    assert hostvars["trainbed_node"]["profile"]["gpus"]["count"] == 8
+    assert "__ansible_unsafe" not in json.dumps(hostvars)
+
+
+# --------------------------------------------------------------------------- judgements
+
+
+def test_slurm_node_from_real_scontrol_output() -> None:
+    text = (REAL / "slurm_scontrol_show_node_idle_drain_gres_count_lower.txt").read_text()
+    node = daytwo.slurm_node(text, "yigou-dev-102-68")
+    assert node["found"] and node["drain"] and node["responding"]
+    assert node["state_text"] == "IDLE+DRAIN"
+    assert node["reason"].startswith("gres/gpu count reported lower than configured")
+    assert node["slurmd_start_time"] == "2024-12-19T11:41:49"
+    assert not daytwo.slurm_node(text, "gpu01")["found"]
+
+
+def test_slurm_node_states() -> None:
+    text = (
+        "NodeName=gpu01 Arch=x86_64\n   State=DOWN*+DRAIN ThreadsPerCore=1\n   Reason=x [root@t]\n"
+    )
+    node = daytwo.slurm_node(text, "gpu01")
+    assert node["down"] and node["drain"] and not node["responding"]
+    idle = daytwo.slurm_node("NodeName=gpu01\n   State=IDLE\n", "gpu01")
+    assert not (idle["down"] or idle["drain"]) and idle["reason"] == ""
+
+
+def _node(devices: list[str], gpus: int = 8, nvswitch: bool = True) -> dict[str, Any]:
+    return {
+        "profile": {"gpus": {"count": gpus, "nvswitch": nvswitch}},
+        "hcas": [{"device": d, "port": 1} for d in devices],
+    }
+
+
+IB = {"link_rate_gbps": 400, "link_layer": "InfiniBand"}
+GPUS_8 = {"rc": 0, "stdout": "\n".join(str(i) for i in range(8))}
+FM_ACTIVE = {"rc": 0, "stdout": "active"}
+
+
+def _ok(path: str) -> dict[str, Any]:
+    return {"rc": 0, "stdout": (REAL / path).read_text()}
+
+
+def test_quick_check_passes_on_a_healthy_node() -> None:
+    node = _node([f"mlx5_{i}" for i in (0, 1, 4, 5, 6, 7, 8, 9)])
+    ibstat = _ok("ibstat_h100_node_8x_cx7_ndr400_all_active.txt")
+    assert daytwo.quick_check(node, IB, GPUS_8, ibstat, FM_ACTIVE) == {"ok": True, "failures": []}
+
+
+def test_quick_check_names_every_finding() -> None:
+    node = _node(["mlx5_0", "mlx5_1", "mlx5_5", "mlx5_42"])
+    ibstat = _ok("ibstat_h100_node_cx7_some_down_polling_mixed_eth.txt")
+    seven = {"rc": 0, "stdout": "\n".join(str(i) for i in range(7))}
+    result = daytwo.quick_check(node, IB, seven, ibstat, {"rc": 3, "stdout": "inactive"})
+    assert not result["ok"]
+    assert result["failures"] == [
+        "GPUs 7/8",
+        "HCA mlx5_0 Ethernet, mlx5_1 100 Gb/s (want 400), mlx5_5 Down, mlx5_42 missing",
+        "fabric manager inactive",
+    ]
+
+
+def test_quick_check_judges_only_what_it_is_given() -> None:
+    node = _node(["mlx5_0"])
+    assert daytwo.quick_check(node, IB, gpus={"rc": 0, "stdout": "0\n"})["failures"] == ["GPUs 1/8"]
+    failed = daytwo.quick_check(node, IB, gpus={"rc": 9, "stdout": "", "stderr": "No devices"})
+    assert failed["failures"] == ["nvidia-smi failed (rc 9)"]
+    assert daytwo.quick_check(node, IB, ibstat={"rc": 127, "stdout": ""})["failures"] == [
+        "ibstat failed (rc 127)"
+    ]
+    no_switch = _node([], nvswitch=False)
+    assert daytwo.quick_check(no_switch, IB, fabricmanager={"rc": 3, "stdout": "inactive"})["ok"]
+
+
+def test_reboot_order_idle_first_then_inventory_order() -> None:
+    hosts = ["gpu01", "gpu02", "gpu03", "gpu04"]
+    assert daytwo.reboot_order(hosts, [1, 0, 2, 0]) == [
+        "gpu02",
+        "gpu04",
+        "gpu01",
+        "gpu03",
+    ]
+
+
+def test_job_ids_and_package_versions() -> None:
+    assert daytwo.job_ids("12 RUNNING root wrap\n\n13 COMPLETING root x\n") == ["12", "13"]
+    rows = daytwo.package_versions(
+        "munge 0.5.15-2+deb12u1\nslurmd 22.05.8-4+deb12u2\n",
+        [
+            {"name": "munge", "version": "0.5.15-2+deb12u1"},
+            {"name": "slurmd", "version": "22.05.8-4+deb12u3"},
+            {"name": "opensm", "version": "5.20"},
+        ],
+    )
+    assert [(r["name"], r["installed"], r["match"]) for r in rows] == [
+        ("munge", "0.5.15-2+deb12u1", True),
+        ("slurmd", "22.05.8-4+deb12u2", False),
+        ("opensm", None, False),
+    ]
+
+
+def test_filter_plugin_exposes_the_judgements() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "trainbed_filters", REPO / "playbooks" / "filter_plugins" / "trainbed.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    filters = module.FilterModule().filters()
+    assert filters["trainbed_quick_check"] is daytwo.quick_check
+    assert set(filters) == {
+        "trainbed_slurm_node",
+        "trainbed_quick_check",
+        "trainbed_job_ids",
+        "trainbed_reboot_order",
+        "trainbed_package_versions",
+    }
+
+
+# --------------------------------------------------------------------------- the playbooks
+
+
+def _tasks(node: Any) -> list[dict[str, Any]]:
+    """Every task dict in a play or task list, blocks flattened."""
+    found = []
+    if isinstance(node, list):
+        for item in node:
+            found += _tasks(item)
+    elif isinstance(node, dict):
+        if any(k in node for k in ("block", "rescue", "always")):
+            for key in ("block", "rescue", "always"):
+                found += _tasks(node.get(key, []))
+        elif "tasks" in node or "hosts" in node:
+            found += _tasks(node.get("tasks", []))
+        else:
+            found.append(node)
+    return found
+
+
+def test_playbooks_exist() -> None:
+    names = {p.name for p in PLAYBOOKS}
+    assert {
+        "rolling_reboot.yml",
+        "drain.yml",
+        "resume.yml",
+        "collect_diagnostics.yml",
+        "rotate_munge_key.yml",
+    } <= names
+
+
+def test_no_mock_branch_in_the_playbooks() -> None:
+    for path in [*PLAYBOOKS, *(REPO / "playbooks" / "tasks").glob("*.yml")]:
+        assert "mock" not in path.read_text().lower(), path
+
+
+def test_every_task_touching_the_munge_key_is_no_log() -> None:
+    plays = yaml.safe_load((REPO / "playbooks" / "rotate_munge_key.yml").read_text())
+    touching = [
+        t
+        for t in _tasks(plays)
+        if any(word in json.dumps(t) for word in ("munge.key", "trainbed_keyfile", "credential"))
+        and t.get("ansible.builtin.file", {}).get("state") != "absent"
+    ]
+    assert len(touching) >= 6
+    for task in touching:
+        assert task.get("no_log") is True, task["name"]
+
+
+def test_diagnostics_never_read_secrets() -> None:
+    text = (REPO / "playbooks" / "collect_diagnostics.yml").read_text()
+    commands = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    for secret in ("/etc/munge", "munge.key", "slurmdbd.conf", "password"):
+        assert secret not in commands
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS, ids=lambda p: p.name)
+def test_playbook_syntax(playbook: Path) -> None:
+    proc = subprocess.run(
+        ["ansible-playbook", "--syntax-check", str(playbook.relative_to(REPO))],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "TRAINBED_INVENTORY": str(REPO / "inventory" / "mock.yaml")},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
