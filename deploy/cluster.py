@@ -9,6 +9,7 @@ from pyinfra.operations import python
 
 from deploy import context
 from deploy.base import base
+from deploy.containers import containers
 from deploy.facts import OsRelease
 from deploy.infiniband import infiniband
 from deploy.nvidia import nvidia
@@ -39,4 +40,5 @@ else:
         nvidia()
     infiniband()
     slurm()
+    containers()
     storage()

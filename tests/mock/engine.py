@@ -11,7 +11,17 @@ from pathlib import Path
 
 from tests.mock.log import log
 
-APT_PACKAGES = ("docker.io", "debootstrap", "iptables", "apt-utils", "gnupg", "openssh-client")
+APT_PACKAGES = (
+    "docker.io",
+    "debootstrap",
+    "iptables",
+    "apt-utils",
+    "gnupg",
+    "openssh-client",
+    "gcc",
+    "libc6-dev",
+    "libslurm-dev",
+)
 DAEMON_WAIT_S = 60
 
 
@@ -63,8 +73,15 @@ def missing_tools() -> list[str]:
         "gpg": "gnupg",
         "ssh-keygen": "openssh-client",
         "dpkg-deb": "dpkg",
+        "gcc": "gcc",
     }
-    return sorted({pkg for tool, pkg in wanted.items() if shutil.which(tool) is None})
+    missing = {pkg for tool, pkg in wanted.items() if shutil.which(tool) is None}
+    # the simulated pyxis is a real SPANK plugin, compiled against the host's Slurm headers
+    if not Path("/usr/include/slurm/spank.h").exists():
+        missing.add("libslurm-dev")
+    if not Path("/usr/include/stdio.h").exists():
+        missing.add("libc6-dev")
+    return sorted(missing)
 
 
 def ensure_tools() -> None:

@@ -5,6 +5,7 @@
     fault NODE gpu 5 remove            a GPU falls off the bus (its /dev/nvidiaN goes too)
     fault NODE fabricmanager stop      NVSwitch fabric fails; nvidia-fabricmanager is stopped
     fault NODE nccl wrong              collectives return corrupted data (#wrong > 0)
+    fault NODE training slow 1.2       NeMo training steps take 1.2x the paper's pace
     fault NODE clear                   restore the description written at bring-up
 
 Edits /etc/trainbed-sim/hardware.json on the node with ``docker exec`` (mock infrastructure,
@@ -39,6 +40,8 @@ def apply(hw: dict[str, Any], words: list[str]) -> tuple[dict[str, Any], list[st
             return hardware.fault_fabricmanager(hw), ["stop-fm"]
         case ["nccl", "wrong"]:
             return hardware.fault_nccl_wrong(hw), []
+        case ["training", "slow", factor]:
+            return hardware.fault_training_slow(hw, float(factor)), []
     raise ValueError(f"unknown fault: {' '.join(words)} (see tests/mock/fault --help)")
 
 

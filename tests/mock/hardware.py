@@ -107,6 +107,7 @@ def describe(inv: dict[str, Any], node: Node) -> dict[str, Any]:
         ),
         "fabric_manager": {"fault": False},
         "nccl": {"wrong": False},
+        "training": {"slowdown": 1.0},
     }
 
 
@@ -143,6 +144,14 @@ def fault_fabricmanager(hw: dict[str, Any]) -> dict[str, Any]:
 def fault_nccl_wrong(hw: dict[str, Any]) -> dict[str, Any]:
     """Collectives return corrupted data (#wrong > 0)."""
     hw.setdefault("nccl", {})["wrong"] = True
+    return hw
+
+
+def fault_training_slow(hw: dict[str, Any], factor: float) -> dict[str, Any]:
+    """Training steps on this node take `factor` times the paper's pace (1.0: as measured)."""
+    if factor <= 0:
+        raise ValueError(f"slowdown factor must be positive, not {factor}")
+    hw.setdefault("training", {})["slowdown"] = float(factor)
     return hw
 
 

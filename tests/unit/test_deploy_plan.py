@@ -142,6 +142,23 @@ def test_storage_units(plan: str) -> None:
     assert "systemctl enable var-spool-slurmctld.mount" in commands(plan, "cp2")
 
 
+def test_containers_enroot_and_pyxis(plan: str) -> None:
+    gpu = commands(plan, "gpu02")
+    install = next(c for c in gpu if "enroot=" in c)
+    for spec in ("enroot=3.4.1-1", "enroot+caps=3.4.1-1", "nvslurm-plugin-pyxis=0.16.1-1"):
+        assert spec in install
+    assert "apt-mark hold enroot enroot+caps nvslurm-plugin-pyxis" in gpu
+    for path in ("/raid/enroot/data", "/raid/enroot/cache", "/raid/enroot/tmp"):
+        assert any(f"mkdir -p {path}" in c for c in gpu), path
+        assert any(f"chmod 1777 {path}" in c for c in gpu), path
+    assert any("/etc/slurm/plugstack.conf.d" in c for c in gpu)
+    login = commands(plan, "cp1")
+    login_install = next(c for c in login if "nvslurm-plugin-pyxis=0.16.1-1" in c)
+    assert "enroot=3.4.1-1" in login_install  # pyxis depends on it: locked too
+    assert "enroot+caps" not in login_install
+    assert not any("pyxis" in c for c in commands(plan, "cp3"))
+
+
 def test_wrong_os_release_is_refused(tmp_path: Path) -> None:
     proc = _deploy(tmp_path, TRAINBED_FAKE_OS_RELEASE="ubuntu-20.04")
     out = proc.stdout + proc.stderr

@@ -158,11 +158,17 @@ def test_pyinfra_inventory_invalid_stops_cleanly(tmp_path: Path) -> None:
 
 
 def test_ansible_inventory_matches_pyinfra_groups() -> None:
+    # the script imports trainbed: this checkout's, whatever the installed package is
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     proc = subprocess.run(
         ["ansible-inventory", "-i", "inventory/ansible.py", "--list"],
         capture_output=True,
         text=True,
         cwd=REPO,
+        env=env,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

@@ -221,6 +221,33 @@ CASES: list[tuple[str, Mutation, str, int, str, str]] = [
         "compute[0].hcas[0].nearest_gpu",
         "GPU 9 does not exist",
     ),
+    (
+        "containers from an unknown repository",
+        lambda d: d["containers"].update(repository="nope"),
+        "repository: nope",
+        1,
+        "containers.repository",
+        "unknown repository 'nope' (declared: cuda, doca, site-slurm)",
+    ),
+    (
+        "containers without local NVMe for enroot",
+        lambda d: d["profiles"]["xe9680-h100"].pop("local_scratch"),
+        "xe9680-h100:",
+        1,
+        "profiles.xe9680-h100",
+        "containers need local_scratch",
+    ),
+    (
+        "containers from a repository compute nodes lack",
+        lambda d: (
+            d["containers"].update(repository="cuda")
+            or d["software"]["repositories"][0].update(on=["control_plane"])
+        ),
+        "repository: cuda",
+        1,
+        "containers.repository",
+        "repository 'cuda' is not configured on compute nodes",
+    ),
 ]
 
 

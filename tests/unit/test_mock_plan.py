@@ -203,9 +203,22 @@ def test_package_versions_are_marked_sim() -> None:
         "opensm",
         "perftest",
         "nccl-tests",
+        "enroot",
+        "enroot+caps",
+        "nvslurm-plugin-pyxis",
     } == set(versions)
     assert all(v.endswith("sim1") for v in versions.values())
     assert versions["nvidia-fabricmanager-535"].startswith(packages.DRIVER)
+
+
+def test_mock_inventory_pins_the_simulated_container_packages() -> None:
+    from trainbed.inventory import load_inventory
+
+    containers = load_inventory(REPO_ROOT / "inventory/mock.yaml").inventory.containers
+    assert containers is not None
+    versions = packages.versions()
+    for package in (*containers.enroot_packages, containers.pyxis):
+        assert versions[package.name] == package.version
 
 
 def test_down_touches_only_its_own_cluster(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from trainbed.inventory.model import (
     Accounting,
     Cluster,
     ComputeNode,
+    Containers,
     ControlNode,
     Cpu,
     Export,
@@ -170,6 +171,23 @@ def _slurm(doc: dict[str, Any], base: Path, compute: tuple[ComputeNode, ...]) ->
     )
 
 
+def _containers(doc: dict[str, Any] | None) -> Containers | None:
+    if doc is None:
+        return None
+    nemo = doc["nemo"]
+    dataset = nemo.get("dataset")
+    default_mounts = [dataset.rsplit("/", 1)[0] or "/"] if dataset else []
+    return Containers(
+        repository=doc["repository"],
+        enroot_packages=_packages(doc["packages"]["enroot"]),
+        pyxis=_package(doc["packages"]["pyxis"]),
+        enroot_overrides=dict(doc.get("enroot", {})),
+        nemo_image=nemo["image"],
+        dataset=dataset,
+        mounts=tuple(nemo.get("mounts", default_mounts)),
+    )
+
+
 def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
     """Build the model; `doc` must already satisfy the schema and the semantic rules."""
     base = source.parent
@@ -288,4 +306,5 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
             probes.get("work_dir", "trainbed-probes"),
         ),
         raw=doc,
+        containers=_containers(doc.get("containers")),
     )

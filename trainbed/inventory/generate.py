@@ -260,7 +260,23 @@ def generate_inventory(
             "mpi_default": "pmix",
             "plugins": {"pmix": True, "nvml": True, "cgroup_v2": True},
         },
+        "containers": reference_containers(),
         "probes": {"partition": "gpu"},
+    }
+
+
+def reference_containers() -> dict[str, Any]:
+    """enroot + pyxis from the site repository and the NeMo image the white paper used."""
+    return {
+        "repository": "site-slurm",
+        "packages": {
+            "enroot": [
+                {"name": "enroot", "version": "3.4.1-1"},
+                {"name": "enroot+caps", "version": "3.4.1-1"},
+            ],
+            "pyxis": {"name": "nvslurm-plugin-pyxis", "version": "0.16.1-1"},
+        },
+        "nemo": {"image": "nvcr.io/nvidia/nemo:23.11"},
     }
 
 

@@ -286,6 +286,54 @@ class SlurmSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EnrootPaths:
+    """enroot's directories on a compute node (shell-expanded by enroot: `$(id -u)` allowed)."""
+
+    data: str
+    cache: str
+    runtime: str
+    temp: str
+
+
+@dataclass(frozen=True, slots=True)
+class Containers:
+    """enroot + pyxis on the compute nodes, and the NeMo image of the training acceptance job."""
+
+    repository: str
+    enroot_packages: tuple[Package, ...]
+    pyxis: Package
+    enroot_overrides: dict[str, str]  # data_path, cache_path, runtime_path, temp_path
+    nemo_image: str
+    dataset: str | None
+    mounts: tuple[str, ...]
+
+    def enroot_paths(self, profile: Profile) -> EnrootPaths | None:
+        """enroot's directories on a node of `profile`: the inventory's, else on local NVMe.
+
+        Data (unpacked containers) and runtime are per user, the image cache per group, as
+        enroot's documentation suggests; enroot expands `$(id -u)` when it reads enroot.conf.
+        None when a path is neither given nor derivable (no `local_scratch`: the rules refuse it).
+        """
+        scratch = profile.local_scratch
+        base = f"{scratch.rstrip('/')}/enroot" if scratch else None
+        defaults = {
+            "data_path": f"{base}/data/user-$(id -u)" if base else None,
+            "cache_path": f"{base}/cache/group-$(id -g)" if base else None,
+            "runtime_path": f"{base}/runtime/user-$(id -u)" if base else None,
+            "temp_path": f"{base}/tmp" if base else None,
+        }
+        paths = {key: self.enroot_overrides.get(key, value) for key, value in defaults.items()}
+        if any(value is None for value in paths.values()):
+            return None
+        return EnrootPaths(
+            data=str(paths["data_path"]),
+            cache=str(paths["cache_path"]),
+            runtime=str(paths["runtime_path"]),
+            temp=str(paths["temp_path"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Thresholds:
     ib_write_bw_fraction: float = 0.9
     ib_write_bw_min_gbps: float | None = None
@@ -323,6 +371,7 @@ class Inventory:
     slurm: SlurmSettings
     probes: Probes
     raw: dict[str, Any] = field(repr=False, compare=False)
+    containers: Containers | None = None
 
     @property
     def nodes(self) -> tuple[Node, ...]:

@@ -381,6 +381,54 @@ def software_versions(doc: Doc) -> Iterator[Finding]:
         )
 
 
+def container_settings(doc: Doc) -> Iterator[Finding]:
+    """enroot/pyxis come from a declared repository compute nodes use; enroot has somewhere to live."""
+    containers = doc.get("containers")
+    if containers is None:
+        return
+    repos = {r["name"]: r for r in doc["software"]["repositories"]}
+    repo = repos.get(containers["repository"])
+    if repo is None:
+        yield Finding(
+            ("containers", "repository"),
+            f"unknown repository {containers['repository']!r} "
+            f"(declared: {', '.join(sorted(repos)) or 'none'})",
+        )
+    else:
+        on = repo.get("on", ["compute", "control_plane"])
+        # pyxis goes on compute nodes and on the login/submit nodes, where srun parses its options.
+        for kind in ("compute", "control_plane"):
+            if kind not in on:
+                yield Finding(
+                    ("containers", "repository"),
+                    f"repository {repo['name']!r} is not configured on {kind} nodes "
+                    "(pyxis is installed on compute nodes and where users run srun)",
+                )
+    names = [p["name"] for p in containers["packages"]["enroot"]]
+    if not any(name in ("enroot", "enroot-hardened") for name in names):
+        yield Finding(
+            ("containers", "packages", "enroot"), "needs the enroot (or enroot-hardened) package"
+        )
+    given = set(containers.get("enroot", {}))
+    if given < {"data_path", "cache_path", "runtime_path", "temp_path"}:
+        for node in doc["compute"]:
+            profile = doc["profiles"].get(node["profile"], {})
+            if "local_scratch" not in profile:
+                yield Finding(
+                    ("profiles", node["profile"]),
+                    "containers need local_scratch (local NVMe for enroot's data and cache) "
+                    "or every path under containers.enroot",
+                )
+                break
+    dataset = containers["nemo"].get("dataset")
+    mounted = [m["mount_point"] for m in doc["mounts"] if "compute" in m.get("on", ["compute"])]
+    if dataset and not any(dataset.startswith(point.rstrip("/") + "/") for point in mounted):
+        yield _warn(
+            ("containers", "nemo", "dataset"),
+            f"{dataset} is not under a storage mount of the compute nodes",
+        )
+
+
 def storage_mounts(doc: Doc) -> Iterator[Finding]:
     exports = {e["name"] for e in doc["storage"]["powerscale"]["exports"]}
     for i, mount in enumerate(doc["mounts"]):
@@ -493,6 +541,7 @@ RULES: tuple[Callable[[Doc], Iterator[Finding]], ...] = (
     software_versions,
     storage_mounts,
     slurm_settings,
+    container_settings,
     probe_settings,
     time_settings,
     ssh_settings,

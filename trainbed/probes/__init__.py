@@ -9,5 +9,7 @@ collected: ``write_reports(evaluate(inventory, ...), out_dir)``.
 The run itself: ``run`` (stage, submit, follow, fetch, evaluate, report), ``scripts`` (the batch
 scripts from ``templates/probe-*.j2``), ``remote`` (the submit host over paramiko), ``slurm``
 (sbatch, squeue, sacct, scancel), ``watch`` (bounded following of the jobs) and ``facts`` (versions
-and port evidence the jobs record).
+and port evidence the jobs record). ``training`` is the training acceptance job's seam:
+``training_job`` (the NeMo batch script) and ``judge_training`` (its log against the white
+paper's Table 4).
 """

@@ -20,10 +20,13 @@ from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict
 from trainbed.probes.localise import Finding, Hint, localise
 from trainbed.probes.thresholds import ProbeThresholds
+from trainbed.probes.training import TrainingVerdict
 
 SCHEMA_VERSION = 1
 RESULTS_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "probe-results.schema.json"
 SUITES = ("nccl", "ib_write_bw")
+#: Every suite a document may hold, in report order; "training" runs only when asked for.
+ALL_SUITES = (*SUITES, "training")
 
 
 class ResultsError(TrainbedError):
@@ -90,25 +93,30 @@ def build_results(
     versions: Mapping[str, Any] | None = None,
     hints: Sequence[Hint] = (),
     findings: Sequence[Finding] | None = None,
+    training: Sequence[TrainingVerdict] = (),
 ) -> dict[str, Any]:
     """The results document. Findings are localised here unless given.
 
     The suite passes only when something was measured, every scheduled measurement of the
-    selected suites has a verdict, and every verdict passed.
+    selected suites has a verdict, and every verdict passed. With the training suite selected,
+    ``training`` holds its verdicts (none is a missing measurement); without it the document has
+    no ``training`` key, as before.
     """
     if findings is None:
         findings = localise(ib_write_bw, nccl, hints)
     missing = missing_measurements(schedule, suites, nccl, ib_write_bw)
-    verdicts: list[NcclVerdict | IbVerdict] = [*nccl, *ib_write_bw]
+    if "training" in suites and not training:
+        missing.append("training")
+    verdicts: list[NcclVerdict | IbVerdict | TrainingVerdict] = [*nccl, *ib_write_bw, *training]
     job_list = list(jobs)
     passed = bool(verdicts) and not missing and all(v.passed for v in verdicts)
-    return {
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "cluster": cluster,
         "inventory": str(inventory_file),
         "started": _timestamp(started),
         "finished": _timestamp(finished),
-        "suites": [s for s in SUITES if s in suites],
+        "suites": [s for s in ALL_SUITES if s in suites],
         "versions": {**empty_versions(), **(versions or {})},
         "thresholds": thresholds.as_dict(),
         "schedule": json.loads(json.dumps(schedule)),
@@ -128,6 +136,11 @@ def build_results(
             "findings": len(findings),
         },
     }
+    if "training" in suites or training:
+        doc["training"] = [v.as_dict() for v in training]
+        doc["summary"]["training_runs"] = len(training)
+        doc["summary"]["training_failed"] = sum(not v.passed for v in training)
+    return doc
 
 
 @cache

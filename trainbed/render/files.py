@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainbed.inventory.model import ComputeNode, Inventory, Package
-from trainbed.render import fabric, slurm, storage, system
-from trainbed.render.packages import locked_packages
+from trainbed.inventory.model import ComputeNode, Inventory, Node, Package
+from trainbed.render import containers, fabric, slurm, storage, system
+from trainbed.render.packages import containers_packages, locked_packages
 
 #: GPUDirect RDMA needs nvidia-peermem loaded at every boot.
 PEERMEM_LOAD_PATH = "/etc/modules-load.d/nvidia-peermem.conf"
@@ -79,6 +79,23 @@ def _slurm_files(
     return files
 
 
+def _container_files(inventory: Inventory, node: Node) -> list[RenderedFile]:
+    """enroot.conf on compute nodes; pyxis in plugstack.conf wherever pyxis is installed."""
+    if not containers_packages(inventory, node):
+        return []
+    files = [
+        RenderedFile(containers.PLUGSTACK_PATH, containers.plugstack_conf(inventory), "containers"),
+        RenderedFile(containers.PYXIS_CONF_PATH, containers.pyxis_conf(inventory), "containers"),
+    ]
+    if isinstance(node, ComputeNode):
+        files.append(
+            RenderedFile(
+                containers.ENROOT_CONF_PATH, containers.enroot_conf(inventory, node), "containers"
+            )
+        )
+    return files
+
+
 def render_host(
     inventory: Inventory, hostname: str, dbd_password: str | None = None
 ) -> dict[str, RenderedFile]:
@@ -108,6 +125,7 @@ def render_host(
         )
         if inventory.networks.infiniband.gpudirect_rdma:
             files.append(RenderedFile(PEERMEM_LOAD_PATH, PEERMEM_LOAD, "nvidia"))
+    files += _container_files(inventory, node)
     for mount in inventory.mounts:
         if node.kind not in mount.on:
             continue

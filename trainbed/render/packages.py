@@ -44,6 +44,28 @@ def slurm_packages(inventory: Inventory, node: Node) -> list[Package]:
     return _dedupe(packages)
 
 
+def srun_hosts(inventory: Inventory) -> tuple[str, ...]:
+    """Nodes where users run srun/sbatch: login nodes and the probes' submit host."""
+    hosts = [n.hostname for n in inventory.with_role("login")]
+    hosts.append(inventory.submit_host.hostname)
+    return tuple(dict.fromkeys(hosts))
+
+
+def containers_packages(inventory: Inventory, node: Node) -> list[Package]:
+    """enroot and pyxis on compute nodes; where srun parses `--container-*` options, pyxis and
+    the enroot it depends on (nvslurm-plugin-pyxis: `Depends: enroot`), locked too, without
+    enroot+caps (its capabilities let users import images, which login nodes do not need)."""
+    containers = inventory.containers
+    if containers is None:
+        return []
+    if isinstance(node, ComputeNode):
+        return _dedupe([*containers.enroot_packages, containers.pyxis])
+    if node.hostname not in srun_hosts(inventory):
+        return []
+    base = [p for p in containers.enroot_packages if not p.name.endswith("+caps")]
+    return _dedupe([*base, containers.pyxis])
+
+
 def locked_packages(inventory: Inventory, node: Node) -> list[Package]:
     """Every package installed at an exact version and held on `node`."""
     packages = list(inventory.software.kernel)
@@ -51,4 +73,5 @@ def locked_packages(inventory: Inventory, node: Node) -> list[Package]:
         packages += nvidia_packages(inventory)
     packages += infiniband_packages(inventory, node)
     packages += slurm_packages(inventory, node)
+    packages += containers_packages(inventory, node)
     return _dedupe(packages)

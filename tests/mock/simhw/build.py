@@ -37,16 +37,23 @@ def _run(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def architecture(spec: dict[str, Any]) -> str:
+    """``all`` for Python simulators; the host's for packages with compiled plugins."""
+    if not spec.get("c_plugins"):
+        return "all"
+    return _run(["dpkg", "--print-architecture"]).stdout.strip()
+
+
 def control(name: str, spec: dict[str, Any]) -> str:
     """DEBIAN/control text."""
     lines = [
         f"Package: {name}",
         f"Version: {spec['version']}",
-        "Architecture: all",
+        f"Architecture: {architecture(spec)}",
         "Maintainer: trainbed mock <trainbed-mock@localhost>",
         "Section: misc",
         "Priority: optional",
-        "Depends: python3",
+        "Depends: " + ", ".join(spec.get("depends", ["python3"])),
     ]
     if spec.get("provides"):
         lines.append("Provides: " + ", ".join(spec["provides"]))
@@ -75,12 +82,35 @@ def postinst(name: str, spec: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compile_plugin(source: Path, target: Path) -> None:
+    """A Slurm plugin (shared object) from C, against the host's Slurm headers (libslurm-dev).
+
+    No libslurm link: the SPANK symbols resolve in srun, sbatch and slurmstepd at load time.
+    """
+    _run(
+        [
+            "gcc",
+            "-std=gnu11",
+            "-O2",
+            "-Wall",
+            "-Wno-format-truncation",
+            "-fPIC",
+            "-shared",
+            "-o",
+            str(target),
+            str(source),
+        ]
+    )
+
+
 def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
     """One .deb; returns its path."""
     with tempfile.TemporaryDirectory(prefix=f"simdeb-{name}-") as tmp:
         root = Path(tmp) / "root"
+        root.mkdir()
         libdir = root / "usr/lib/trainbed-sim" / name
-        libdir.mkdir(parents=True)
+        if spec["modules"]:
+            libdir.mkdir(parents=True)
         for module in spec["modules"]:
             shutil.copy(SIM_DIR / f"{module}.py", libdir / f"{module}.py")
         for path, module in spec["commands"].items():
@@ -100,6 +130,16 @@ def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
             target = root / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
+        for path, source in spec.get("copy", {}).items():
+            target = root / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(SIM_DIR / source, target)
+        for path in spec.get("executables", []):
+            (root / path.lstrip("/")).chmod(0o755)
+        for path, source in spec.get("c_plugins", {}).items():
+            target = root / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            compile_plugin(SIM_DIR / source, target)
         debian = root / "DEBIAN"
         debian.mkdir()
         (debian / "control").write_text(control(name, spec))
@@ -108,7 +148,7 @@ def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
         if spec.get("conffiles"):
             (debian / "conffiles").write_text("\n".join(spec["conffiles"]) + "\n")
         version = spec["version"].split(":", 1)[-1]
-        deb = out_dir / f"{name}_{version}_all.deb"
+        deb = out_dir / f"{name}_{version}_{architecture(spec)}.deb"
         _run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(deb)])
         return deb
 
@@ -116,8 +156,14 @@ def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
 def content_hash() -> str:
     """Hash of everything that goes into the packages (to skip rebuilding)."""
     h = hashlib.sha256(json.dumps(PACKAGES, sort_keys=True).encode())
-    for path in sorted(SIM_DIR.glob("*.py")):
+    for path in sorted(
+        p for p in SIM_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    ):
+        h.update(str(path.relative_to(SIM_DIR)).encode())
         h.update(path.read_bytes())
+    spank = Path("/usr/include/slurm/slurm_version.h")
+    if spank.exists():  # the plugin is built against these headers
+        h.update(spank.read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
 

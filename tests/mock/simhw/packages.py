@@ -99,6 +99,26 @@ ABORT_CUDA_JOBS_ON_FM_EXIT=1
 TOPOLOGY_FILE_PATH=/usr/share/nvidia/nvswitch
 """
 
+ENROOT = "3.4.1"
+PYXIS = "0.16.1"
+#: The simulated registry enroot imports from: <registry>/<image>/<tag>/{manifest.json,rootfs/}.
+REGISTRY = "/usr/lib/trainbed-sim/enroot/registry"
+NEMO_IMAGE = f"{REGISTRY}/nvcr.io/nvidia/nemo/23.11"
+UBUNTU_IMAGE = f"{REGISTRY}/registry-1.docker.io/library/ubuntu/22.04"
+NEMO_EXAMPLES = f"{NEMO_IMAGE}/rootfs/opt/NeMo/examples/nlp/language_modeling"
+#: Where nvslurm-plugin-pyxis puts the plugin on amd64 (libdir=/usr/lib/$(DEB_HOST_MULTIARCH)).
+PYXIS_PLUGIN = "/usr/lib/x86_64-linux-gnu/slurm/spank_pyxis.so"
+
+NEMO_ENTRY = """\
+# NeMo 23.11 GPT pre-training entry point (simulated image of the trainbed mock cluster)
+import sys
+
+sys.path.insert(0, "/opt/trainbed-sim")
+from nemo_sim import main
+
+sys.exit(main())
+"""
+
 PACKAGES: dict[str, dict[str, Any]] = {
     "nvidia-driver-535-server": {
         "version": f"{DRIVER}-0ubuntu1sim1",
@@ -171,6 +191,44 @@ PACKAGES: dict[str, dict[str, Any]] = {
             "/usr/bin/all_reduce_perf": "nccl_tests",
             "/usr/bin/all_gather_perf": "nccl_tests",
         },
+    },
+    "enroot": {
+        "version": f"{ENROOT}-1sim1",
+        "description": "Unprivileged container sandboxing utility (simulated; images from a "
+        "simulated registry holding the NeMo 23.11 image)",
+        "modules": ["enroot"],
+        "commands": {"/usr/bin/enroot": "enroot"},
+        "files": {
+            f"{NEMO_IMAGE}/manifest.json": '{"image": "nvcr.io/nvidia/nemo:23.11", "layers": 47}\n',
+            f"{NEMO_EXAMPLES}/megatron_gpt_pretraining.py": NEMO_ENTRY,
+            f"{NEMO_IMAGE}/rootfs/usr/local/bin/python": '#!/bin/sh\nexec /usr/bin/python3 "$@"\n',
+            f"{UBUNTU_IMAGE}/manifest.json": '{"image": "ubuntu:22.04", "layers": 1}\n',
+            f"{UBUNTU_IMAGE}/rootfs/etc/os-release": 'NAME="Ubuntu"\nVERSION_ID="22.04"\n',
+        },
+        "copy": {
+            f"{NEMO_EXAMPLES}/conf/megatron_gpt_config.yaml": "nemo_image/megatron_gpt_config.yaml",
+            f"{NEMO_IMAGE}/rootfs/opt/trainbed-sim/nemo_sim.py": "nemo_sim.py",
+            f"{NEMO_IMAGE}/rootfs/opt/trainbed-sim/hwdesc.py": "hwdesc.py",
+        },
+        "executables": [f"{NEMO_IMAGE}/rootfs/usr/local/bin/python"],
+        "depends": ["python3", "util-linux"],
+    },
+    "enroot+caps": {
+        "version": f"{ENROOT}-1sim1",
+        "description": "Unprivileged container sandboxing utility - extra capabilities (simulated)",
+        "modules": [],
+        "commands": {},
+        "depends": [f"enroot (= {ENROOT}-1sim1)"],
+    },
+    "nvslurm-plugin-pyxis": {
+        "version": f"{PYXIS}-1sim1",
+        "description": "Pyxis is a SPANK plugin for the SLURM workload manager (simulated "
+        "containers: a real SPANK plugin built against the host's Slurm headers)",
+        "modules": [],
+        "commands": {},
+        "c_plugins": {PYXIS_PLUGIN: "spank_pyxis.c"},
+        "files": {"/usr/share/pyxis/pyxis.conf": f"required {PYXIS_PLUGIN}\n"},
+        "depends": ["enroot (>= 1.1.0)"],
     },
 }
 
