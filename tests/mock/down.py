@@ -33,17 +33,23 @@ RUNTIME = (
 
 
 def cluster_names(state: Path, explicit: str | None) -> list[str]:
-    """Which cluster to remove: --cluster, else the one the state dir's cluster.json names.
-
-    Without either nothing is removed: other clusters on this machine (other state dirs) carry
-    the same label key, and a half-finished bring-up leaves no cluster.json.
-    """
+    """Which clusters to remove: --cluster, else the one in cluster.json, else every mock one."""
     if explicit:
         return [explicit]
     try:
         return [json.loads((state / "cluster.json").read_text())["cluster"]]
     except (OSError, ValueError, KeyError):
+        pass
+    if not engine.daemon_answers():
         return []
+    found = set()
+    for kind in ("container", "network", "volume"):
+        for name in engine.labelled(kind, LABEL):
+            fmt = (
+                '{{index .Config.Labels "%s"}}' if kind == "container" else '{{index .Labels "%s"}}'
+            )
+            found.add(docker(kind, "inspect", "--format", fmt % LABEL, name))
+    return sorted(f for f in found if f)
 
 
 def remove_cluster(cluster: str) -> dict[str, list[str]]:
@@ -84,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     state = state_dir(args.state_dir)
     try:
         if engine.daemon_answers():
-            names = cluster_names(state, args.cluster)
-            if not names:
-                log(f"no cluster.json in {state}: name the cluster with --cluster to remove it")
-            for cluster in names:
+            for cluster in cluster_names(state, args.cluster):
                 removed = remove_cluster(cluster)
                 log(
                     f"cluster {cluster!r}: removed "
