@@ -13,8 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.mock import engine
-from tests.mock.config import IMAGE_LABEL, LABEL, state_dir
+from tests.mock import engine, inventory
+from tests.mock.config import DEFAULT_INVENTORY, DEFAULT_STATE_DIR, IMAGE_LABEL, LABEL, state_dir
 from tests.mock.engine import MockError, docker
 from tests.mock.log import log
 
@@ -32,16 +32,31 @@ RUNTIME = (
 )
 
 
-def cluster_names(state: Path, explicit: str | None) -> list[str]:
-    """Which clusters to remove: --cluster, else the one in cluster.json, else every mock one."""
+def cluster_names(state: Path, explicit: str | None, every: bool = False) -> list[str]:
+    """Which clusters to remove: --cluster, --all, else the state dir's own cluster.
+
+    The state dir names its cluster in cluster.json, or (when bring-up stopped before writing it)
+    in the variant inventory it holds, or, for the default state dir, in inventory/mock.yaml.
+    Without any of these nothing is removed: other clusters on the machine are never touched.
+    """
     if explicit:
         return [explicit]
+    if every:
+        return _every_cluster()
     try:
         return [json.loads((state / "cluster.json").read_text())["cluster"]]
     except (OSError, ValueError, KeyError):
         pass
-    if not engine.daemon_answers():
-        return []
+    for candidate in (
+        state / "inventory.yaml",
+        DEFAULT_INVENTORY if state == DEFAULT_STATE_DIR else None,
+    ):
+        if candidate is not None and candidate.exists():
+            return [inventory.cluster_name(inventory.load(candidate))]
+    return []
+
+
+def _every_cluster() -> list[str]:
     found = set()
     for kind in ("container", "network", "volume"):
         for name in engine.labelled(kind, LABEL):
@@ -86,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", action="store_true", help="also remove the cached images")
     p.add_argument("--cluster", help="cluster name (default: from the state dir)")
     p.add_argument("--state-dir", help="state directory (default <repo>/.mock)")
+    p.add_argument("--all", action="store_true", help="every mock cluster on this machine")
     args = p.parse_args(argv)
     state = state_dir(args.state_dir)
     try:
         if engine.daemon_answers():
-            for cluster in cluster_names(state, args.cluster):
+            for cluster in cluster_names(state, args.cluster, args.all):
                 removed = remove_cluster(cluster)
                 log(
                     f"cluster {cluster!r}: removed "

@@ -90,6 +90,23 @@ def daemon_answers() -> bool:
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
+#: systemd in every node holds several inotify instances; the kernel's default of 128 per user runs
+#: out at about twenty nodes on one host, and PID 1 then exits with 255 at once.
+MIN_INOTIFY_INSTANCES = 1024
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def ensure_inotify(minimum: int = MIN_INOTIFY_INSTANCES) -> None:
+    """Raise the host's inotify instance limit when it is below what systemd nodes need."""
+    try:
+        current = int(INOTIFY_INSTANCES.read_text())
+    except (OSError, ValueError):
+        return
+    if current < minimum:
+        log(f"raising fs.inotify.max_user_instances from {current} to {minimum} for systemd nodes")
+        INOTIFY_INSTANCES.write_text(f"{minimum}\n")
+
+
 def ensure_daemon(log_dir: Path, wait_s: float = DAEMON_WAIT_S) -> None:
     """Start /usr/sbin/dockerd in the background (log in ``log_dir``) unless a daemon answers."""
     if daemon_answers():

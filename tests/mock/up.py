@@ -141,6 +141,7 @@ def bring_up(args: argparse.Namespace) -> dict[str, Any]:
     (state / "logs").mkdir(parents=True, exist_ok=True)
     engine.ensure_tools()
     engine.ensure_daemon(state / "logs")
+    engine.ensure_inotify()
     inv, inv_path = effective_inventory(args, state)
     cluster = inventory.cluster_name(inv)
     plan = inventory.nodes(inv)

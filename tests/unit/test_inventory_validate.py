@@ -224,29 +224,6 @@ CASES: list[tuple[str, Mutation, str, int, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("mutate", "needle", "occurrence", "path", "fragment"),
-    [c[1:] for c in CASES],
-    ids=[c[0] for c in CASES],
-)
-def test_semantic_rule(
-    tmp_path: Path,
-    prod_doc: Doc,
-    mutate: Mutation,
-    needle: str,
-    occurrence: int,
-    path: str,
-    fragment: str,
-) -> None:
-    mutate(prod_doc)
-    file = write(tmp_path, prod_doc)
-    line = line_of(file, needle, occurrence)
-    errors = errors_of(file)
-    prefix = f"{file}:{line}: {path}: "
-    matching = [e for e in errors if e.startswith(prefix) and fragment in e]
-    assert matching, f"no error {prefix!r}…{fragment!r} in:\n" + "\n".join(errors)
-
-
 SCHEMA_CASES: list[tuple[str, Mutation, str, int, str, str]] = [
     (
         "typo in a field name",
@@ -293,10 +270,10 @@ SCHEMA_CASES: list[tuple[str, Mutation, str, int, str, str]] = [
 
 @pytest.mark.parametrize(
     ("mutate", "needle", "occurrence", "path", "fragment"),
-    [c[1:] for c in SCHEMA_CASES],
-    ids=[c[0] for c in SCHEMA_CASES],
+    [c[1:] for c in CASES + SCHEMA_CASES],
+    ids=[c[0] for c in CASES + SCHEMA_CASES],
 )
-def test_schema_error(
+def test_error_names_file_line_and_path(
     tmp_path: Path,
     prod_doc: Doc,
     mutate: Mutation,
@@ -310,7 +287,8 @@ def test_schema_error(
     line = line_of(file, needle, occurrence)
     errors = errors_of(file)
     prefix = f"{file}:{line}: {path}: "
-    assert any(e.startswith(prefix) and fragment in e for e in errors), "\n".join(errors)
+    matching = [e for e in errors if e.startswith(prefix) and fragment in e]
+    assert matching, f"no error {prefix!r}…{fragment!r} in:\n" + "\n".join(errors)
 
 
 def test_every_error_at_once(tmp_path: Path, prod_doc: Doc) -> None:
@@ -400,3 +378,18 @@ def test_not_utf8(tmp_path: Path) -> None:
     file = tmp_path / "latin1.yaml"
     file.write_bytes(b"cluster: caf\xe9\n")
     assert "not UTF-8" in errors_of(file)[0]
+
+
+def test_subnet_manager_on_a_compute_node_needs_its_port_guid(
+    tmp_path: Path, prod_doc: Doc
+) -> None:
+    rail = prod_doc["networks"]["infiniband"]["rails"][0]
+    rail["subnet_managers"][1]["host"] = "gpu02"
+    del prod_doc["compute"][1]["hcas"][0]["port_guid"]
+    file = write(tmp_path, prod_doc)
+    errors = errors_of(file)
+    assert any(
+        "networks.infiniband.rails[0].subnet_managers[1].host: gpu02's HCA mlx5_0 on rail 'rail0' needs a port_guid"
+        in e
+        for e in errors
+    ), errors

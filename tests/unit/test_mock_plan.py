@@ -206,3 +206,15 @@ def test_package_versions_are_marked_sim() -> None:
     } == set(versions)
     assert all(v.endswith("sim1") for v in versions.values())
     assert versions["nvidia-fabricmanager-535"].startswith(packages.DRIVER)
+
+
+def test_down_touches_only_its_own_cluster(tmp_path: Path) -> None:
+    from tests.mock import down
+
+    # A state dir with nothing in it names no cluster: nothing is removed.
+    assert down.cluster_names(tmp_path, None) == []
+    (tmp_path / "inventory.yaml").write_text("cluster: {name: tb-other}\n")
+    assert down.cluster_names(tmp_path, None) == ["tb-other"]
+    (tmp_path / "cluster.json").write_text('{"cluster": "tb-mine"}')
+    assert down.cluster_names(tmp_path, None) == ["tb-mine"]
+    assert down.cluster_names(tmp_path, "explicit") == ["explicit"]

@@ -253,7 +253,8 @@ def _externally_managed(switch: Doc) -> bool:
 def subnet_managers(doc: Doc) -> Iterator[Finding]:
     switches = {s["name"]: s for s in doc["switches"]}
     control = {n["hostname"]: n for n in doc["control_plane"]}
-    compute = {n["hostname"] for n in doc["compute"]}
+    compute = {n["hostname"]: n for n in doc["compute"]}
+    warned: set[str] = set()
     for i, rail in enumerate(doc["networks"]["infiniband"]["rails"]):
         path: PathT = ("networks", "infiniband", "rails", i, "subnet_managers")
         sms = rail["subnet_managers"]
@@ -278,17 +279,17 @@ def subnet_managers(doc: Doc) -> Iterator[Finding]:
         for j, sm in enumerate(sms):
             host = sm["host"]
             sm_path = (*path, j, "host")
-            if host in compute:
+            node = control.get(host) or compute.get(host)
+            if node is None:
+                yield Finding(sm_path, f"unknown host {host!r}")
+                continue
+            if host in compute and host not in warned:
+                warned.add(host)
                 yield _warn(
                     sm_path,
                     f"{host} is a compute node; the design runs OpenSM on control-plane nodes",
                 )
-                continue
-            node = control.get(host)
-            if node is None:
-                yield Finding(sm_path, f"unknown host {host!r}")
-                continue
-            if "opensm" not in node["roles"]:
+            elif host in control and "opensm" not in node["roles"]:
                 yield Finding(sm_path, f"{host} runs a subnet manager but lacks the 'opensm' role")
             ports = [h for h in node.get("hcas", ()) if h["rail"] == rail["name"]]
             if not ports:
