@@ -58,7 +58,7 @@ def schema_problems(root: ET.Element) -> list[str]:
             if child.tag not in children:
                 problems.append(f"{child.tag} inside {element.tag}")
         time = element.get("time")
-        if element.tag in ("testsuite", "testsuites") and time is not None:
-            if not SUREFIRE_TIME.fullmatch(time):
-                problems.append(f"{element.tag} time {time!r}")
+        timed = element.tag in ("testsuite", "testsuites") and time is not None
+        if timed and not SUREFIRE_TIME.fullmatch(time):
+            problems.append(f"{element.tag} time {time!r}")
     return problems
