@@ -143,3 +143,30 @@ def test_host_spec_uses_openssh_with_known_hosts(prod) -> None:
     assert "ControlPath=" in extra and "%C" in extra
     assert kwargs["ssh_identity_file"] == str(prod.ssh.key_file)
     assert Path(kwargs["ssh_identity_file"]).is_absolute()
+
+
+class _FakeHost:
+    """A testinfra host whose ssh backend raises on exit 255, like the real one."""
+
+    def __init__(self, reachable: bool) -> None:
+        self.reachable = reachable
+
+    def run(self, command: str):
+        from types import SimpleNamespace
+
+        from testinfra.backend.base import CommandResult
+
+        backend = SimpleNamespace(decode=bytes.decode)
+        if command == "true" and self.reachable:
+            return CommandResult(backend, 0, command.encode(), b"", b"")
+        stderr = b"sminfo: iberror: failed: query" if self.reachable else b"ssh: connect: No route"
+        raise RuntimeError(CommandResult(backend, 255, command.encode(), b"", stderr))
+
+
+def test_a_command_exiting_255_is_not_an_ssh_failure() -> None:
+    from trainbed.checks.remote import Remote, Unreachable
+
+    result = Remote("gpu02", _FakeHost(reachable=True), "10.0.0.2").run("sminfo -C mlx5_4 -P 1")
+    assert result.rc == 255 and "iberror" in result.stderr
+    with pytest.raises(Unreachable, match=r"gpu02: SSH to 10.0.0.2 failed: ssh: connect: No route"):
+        Remote("gpu02", _FakeHost(reachable=False), "10.0.0.2").run("sminfo")

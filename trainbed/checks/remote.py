@@ -74,15 +74,29 @@ class Remote:
             return self._cache[command]
         try:
             result = self.host.run(command)
-        except RuntimeError as exc:  # testinfra's ssh backend on exit 255
-            out = exc.args[0] if exc.args else None
-            stderr = getattr(out, "stderr", "") or str(exc)
-            lines = [line for line in stderr.strip().splitlines() if line.strip()]
-            reason = lines[-1] if lines else "no message"
-            raise Unreachable(f"{self.hostname}: SSH to {self.address} failed: {reason}") from None
+        except RuntimeError as exc:
+            # testinfra's ssh backend raises on exit 255, which is also what some commands
+            # (sminfo, ibstat on an error) return themselves: only a failing `true` means SSH.
+            result = exc.args[0] if exc.args else None
+            if not isinstance(result, CommandResult) or not self._answers():
+                raise Unreachable(
+                    f"{self.hostname}: SSH to {self.address} failed: {self._reason(result, exc)}"
+                ) from None
         if cache:
             self._cache[command] = result
         return result
+
+    def _answers(self) -> bool:
+        try:
+            return self.host.run("true").rc == 0
+        except RuntimeError:
+            return False
+
+    @staticmethod
+    def _reason(result: CommandResult | None, exc: Exception) -> str:
+        stderr = getattr(result, "stderr", "") or str(exc)
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        return lines[-1] if lines else "no message"
 
     def output(self, command: str, cache: bool = True) -> str:
         """stdout of a command that must succeed; a failure names the node, command and stderr."""
