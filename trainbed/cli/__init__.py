@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "trainbed.cli.render_commands",
     "trainbed.cli.plan_commands",
     "trainbed.cli.probe_commands",
+    "trainbed.cli.check_commands",
 ]
 
 

@@ -1,0 +1,147 @@
+"""The inventory becomes testinfra hosts, and each check runs once per node of its group.
+
+    pytest checks/ --inventory inventory/prod.yaml [--limit 'gpu0*,slurmctld'] [-n auto]
+
+A check declares its hosts with ``@pytest.mark.nodes(GROUP)`` (``all`` or a name from
+``Inventory.groups()``) and takes ``hostname``, ``node`` (the model) and ``remote`` (the host over
+SSH). ``@pytest.mark.each(ARGNAME, FUNCTION)`` adds one test per item ``FUNCTION(inventory, node)``
+returns (a dict id → value), so ids read ``test_hca_port[gpu02-mlx5_4]``: node first, then item.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from trainbed.checks.expected import ALL, hosts_of, select_hosts
+from trainbed.checks.remote import Remote
+from trainbed.inventory import Inventory, InventoryError, load_inventory
+from trainbed.inventory.model import Node
+
+DEFAULT_INVENTORY = "inventory/prod.yaml"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("trainbed", "trainbed acceptance checks")
+    group.addoption(
+        "--inventory",
+        default=os.environ.get("TRAINBED_INVENTORY") or DEFAULT_INVENTORY,
+        help=f"inventory YAML (default: $TRAINBED_INVENTORY, else {DEFAULT_INVENTORY})",
+    )
+    group.addoption(
+        "--limit",
+        default=None,
+        metavar="PATTERN",
+        help="only these hosts: group names or hostname globs, comma-separated",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "nodes(group): run the check on every host of the group")
+    config.addinivalue_line(
+        "markers", "each(argname, function): one test per item function(inventory, node) returns"
+    )
+    # A bad inventory or a --limit that selects nothing stops the run before any test.
+    _selected(str(config.getoption("inventory")), config.getoption("limit"))
+
+
+@cache
+def _load(path: str) -> Inventory:
+    try:
+        return load_inventory(Path(path)).inventory
+    except InventoryError as err:
+        raise pytest.UsageError(f"invalid inventory {path}:\n{err}") from None
+
+
+def _inventory(config: pytest.Config) -> Inventory:
+    return _load(str(config.getoption("inventory")))
+
+
+@cache
+def _selected(path: str, limit: str | None) -> tuple[str, ...]:
+    try:
+        return tuple(select_hosts(_load(path), limit))
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "hostname" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    inv = _inventory(config)
+    selected = _selected(str(config.getoption("inventory")), config.getoption("limit"))
+    marker = metafunc.definition.get_closest_marker("nodes")
+    group = marker.args[0] if marker else ALL
+    hosts = [h for h in hosts_of(inv, group) if h in selected]
+    each = metafunc.definition.get_closest_marker("each")
+    if each is None:
+        metafunc.parametrize("hostname", hosts, ids=hosts)
+        return
+    argname, items_of = each.args
+    params = [
+        pytest.param(host, value, id=f"{host}-{item_id}")
+        for host in hosts
+        for item_id, value in items_of(inv, inv.node(host)).items()
+    ]
+    metafunc.parametrize(("hostname", argname), params)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the checks that have no host here (an empty group, or one outside --limit).
+
+    pytest would otherwise report each as a skipped `[NOTSET]` case that names no node.
+    """
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        hostname = callspec.params.get("hostname") if callspec else None
+        wants_host = "hostname" in getattr(item, "fixturenames", ())
+        (drop if wants_host and not isinstance(hostname, str) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def inventory(pytestconfig: pytest.Config) -> Inventory:
+    return _inventory(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def connect(inventory: Inventory) -> Callable[[str], Remote]:
+    """`connect(hostname)`: the node's Remote, one per host for the session (shared cache)."""
+    remotes: dict[str, Remote] = {}
+
+    def get(hostname: str) -> Remote:
+        if hostname not in remotes:
+            remotes[hostname] = Remote.connect(inventory, hostname)
+        return remotes[hostname]
+
+    return get
+
+
+@pytest.fixture
+def node(inventory: Inventory, hostname: str) -> Node:
+    return inventory.node(hostname)
+
+
+@pytest.fixture
+def remote(connect: Callable[[str], Remote], hostname: str) -> Remote:
+    return connect(hostname)
+
+
+@pytest.fixture
+def host(remote: Remote):
+    """The testinfra host (for testinfra's modules: file, service, package, ...)."""
+    return remote.host
+
+
+@pytest.fixture(scope="session")
+def controller(inventory: Inventory, connect: Callable[[str], Remote]) -> Remote:
+    """The primary slurmctld host: Slurm's view of the cluster and the reference munge key."""
+    return connect(inventory.slurmctld_hosts[0].hostname)

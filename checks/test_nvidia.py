@@ -1,0 +1,143 @@
+"""nvidia (compute nodes): GPUs as the profile says, fabric manager, persistence, peermem."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainbed.checks import expected
+from trainbed.checks.remote import Remote
+from trainbed.checks.verdict import check, mismatch, service_problem, service_state
+from trainbed.inventory.model import ComputeNode, Inventory
+from trainbed.parse.nvidia_smi import GpuInfo, normalize_bus_id, parse_csv_query, parse_query
+from trainbed.render.files import PEERMEM_LOAD_PATH
+
+pytestmark = pytest.mark.nodes("compute")
+
+QUERY_FIELDS = ("index", "name", "pci.bus_id", "persistence_mode", "memory.total")
+#: Bit of CAP_SYS_MODULE in /proc/<pid>/status capability masks (linux/capability.h).
+CAP_SYS_MODULE = 16
+
+
+def _gpus(remote: Remote) -> list[dict]:
+    out = remote.output(f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv,nounits")
+    return parse_csv_query(out, QUERY_FIELDS)
+
+
+def _query(remote: Remote) -> list[GpuInfo]:
+    return parse_query(remote.output("nvidia-smi -q"))
+
+
+@pytest.mark.each("unit", lambda inv, node: expected.role_services(inv, node, "nvidia"))
+def test_service(remote: Remote, unit: str) -> None:
+    """Fabric manager, persistence daemon and DCGM enabled and running."""
+    check([service_problem(remote.hostname, unit, *service_state(remote, unit))])
+
+
+def test_gpu_count(remote: Remote, node: ComputeNode) -> None:
+    want = node.profile.gpus.count
+    got = len(_gpus(remote))
+    assert got == want, mismatch(f"{remote.hostname} GPU count", want, got)
+
+
+def test_gpu_model(remote: Remote, node: ComputeNode) -> None:
+    want = node.profile.gpus.model
+    check(
+        mismatch(f"{remote.hostname} GPU {gpu['index']} model", want, gpu["name"])
+        for gpu in _gpus(remote)
+        if gpu["name"] != want
+    )
+
+
+def test_gpu_bus_ids(remote: Remote, node: ComputeNode) -> None:
+    """The GPUs sit at the profile's PCI bus IDs: a GPU off the bus is named by its address."""
+    if not node.profile.gpus.bus_ids:
+        pytest.skip(f"profile {node.profile.name} lists no GPU bus IDs")
+    want = [normalize_bus_id(b) for b in node.profile.gpus.bus_ids]
+    got = {gpu["pci.bus_id"] for gpu in _gpus(remote)}
+    missing = [b for b in want if b not in got]
+    extra = sorted(b for b in got if b not in want)
+    check(
+        [
+            mismatch(f"{remote.hostname} GPUs at", ", ".join(missing), "none there")
+            if missing
+            else None,
+            mismatch(f"{remote.hostname} GPUs", "only the profile's bus IDs", ", ".join(extra))
+            if extra
+            else None,
+        ]
+    )
+
+
+def test_gpu_memory(remote: Remote, node: ComputeNode) -> None:
+    want = node.profile.gpus.memory_mib
+    if want is None:
+        pytest.skip(f"profile {node.profile.name} gives no GPU memory size")
+    check(
+        mismatch(f"{remote.hostname} GPU {gpu['index']} memory", f"{want} MiB", f"{got} MiB")
+        for gpu in _gpus(remote)
+        if (got := gpu["memory.total"]) != want
+    )
+
+
+def test_persistence_mode(remote: Remote) -> None:
+    check(
+        mismatch(f"{remote.hostname} GPU {gpu['index']} persistence mode", "Enabled", "Disabled")
+        for gpu in _gpus(remote)
+        if gpu["persistence_mode"] is not True
+    )
+
+
+def test_driver_version(remote: Remote, inventory: Inventory) -> None:
+    want = inventory.software.nvidia.driver_version
+    versions = {gpu.driver_version for gpu in _query(remote)} or {"no GPU"}
+    got = ", ".join(sorted(v or "unknown" for v in versions))
+    assert versions == {want}, mismatch(f"{remote.hostname} driver version", want, got)
+
+
+def test_fabric_state(remote: Remote, node: ComputeNode) -> None:
+    """On an NVSwitch baseboard the fabric manager has trained the fabric for every GPU."""
+    if not node.profile.gpus.nvswitch:
+        pytest.skip(f"profile {node.profile.name} has no NVSwitch: no fabric to manage")
+    check(
+        mismatch(
+            f"{remote.hostname} GPU {gpu.index} fabric",
+            "Completed/Success",
+            f"{gpu.fabric_state}/{gpu.fabric_status}",
+        )
+        for gpu in _query(remote)
+        if (gpu.fabric_state, gpu.fabric_status) != ("Completed", "Success")
+    )
+
+
+def test_peermem_configured(remote: Remote, inventory: Inventory) -> None:
+    """GPUDirect RDMA: nvidia-peermem is listed for systemd-modules-load at every boot."""
+    if not inventory.networks.infiniband.gpudirect_rdma:
+        pytest.skip("networks.infiniband.gpudirect_rdma is false")
+    result = remote.run(f"cat {PEERMEM_LOAD_PATH}")
+    listed = result.rc == 0 and "nvidia-peermem" in result.stdout.split()
+    assert listed, mismatch(
+        f"{remote.hostname} {PEERMEM_LOAD_PATH}",
+        "a line nvidia-peermem",
+        "missing" if result.rc else "no such line",
+    )
+
+
+def test_peermem_loaded(remote: Remote, inventory: Inventory) -> None:
+    if not inventory.networks.infiniband.gpudirect_rdma:
+        pytest.skip("networks.infiniband.gpudirect_rdma is false")
+    if remote.run("test -d /sys/module/nvidia_peermem").rc == 0:
+        return
+    status = remote.output("cat /proc/1/status")
+    bounding = next(
+        (line.split()[1] for line in status.splitlines() if line.startswith("CapBnd:")), "0"
+    )
+    if not int(bounding, 16) & (1 << CAP_SYS_MODULE):
+        pytest.skip(
+            f"{remote.hostname} cannot load kernel modules (no CAP_SYS_MODULE: a container, where "
+            "systemd-modules-load does not run); the modules-load.d entry is checked instead"
+        )
+    raise AssertionError(
+        mismatch(
+            f"{remote.hostname} nvidia_peermem", "loaded (/sys/module/nvidia_peermem)", "not loaded"
+        )
+    )

@@ -1,0 +1,138 @@
+"""slurm: munge with one key, the daemons, Slurm's view of each compute node, the running config
+against the rendered slurm.conf, and the plugins the inventory relies on."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from trainbed.checks import expected, slurm_config
+from trainbed.checks.remote import Remote
+from trainbed.checks.verdict import check, mismatch, service_problem, service_state
+from trainbed.inventory.model import ComputeNode, Inventory, Node
+from trainbed.parse.slurm import parse_scontrol_show_node
+from trainbed.render.slurm import slurm_conf
+
+pytestmark = pytest.mark.nodes("slurm")
+
+MUNGE_KEY = "/etc/munge/munge.key"
+#: Node states in which a node takes jobs (`scontrol show node`), flags aside.
+SCHEDULABLE = frozenset({"IDLE", "ALLOCATED", "MIXED", "COMPLETING"})
+BAD_FLAGS = frozenset({"DRAIN", "NOT_RESPONDING", "FAIL", "MAINTENANCE", "REBOOT_REQUESTED"})
+
+
+@pytest.mark.each("unit", lambda inv, node: expected.role_services(inv, node, "slurm"))
+def test_service(remote: Remote, unit: str) -> None:
+    """munge everywhere, slurmd on compute, slurmctld and slurmdbd (with MariaDB) on their hosts."""
+    check([service_problem(remote.hostname, unit, *service_state(remote, unit))])
+
+
+def test_slurm_version(remote: Remote, inventory: Inventory) -> None:
+    want = inventory.software.slurm.version
+    got = remote.output("scontrol --version").split()[-1]
+    assert got == want, mismatch(f"{remote.hostname} Slurm version", want, got)
+
+
+def test_munge_key_file(remote: Remote) -> None:
+    got = remote.output(f"stat -c '%a %U' {MUNGE_KEY}").strip()
+    assert got == "400 munge", mismatch(
+        f"{remote.hostname} {MUNGE_KEY} mode and owner", "400 munge", got
+    )
+
+
+def _key_digest(remote: Remote) -> str:
+    """sha256 of the munge key: compared across nodes, the key itself never leaves the node."""
+    return remote.output(f"sha256sum {MUNGE_KEY}").split()[0]
+
+
+@pytest.mark.nodes.with_args(expected.munge_peers)
+def test_munge_key_identical(remote: Remote, controller: Remote) -> None:
+    """The node's munge key is the primary controller's (the deploy copies it from there)."""
+    want, got = _key_digest(controller), _key_digest(remote)
+    assert got == want, mismatch(
+        f"{remote.hostname} munge key sha256",
+        f"{want[:12]}… ({controller.hostname}'s)",
+        f"{got[:12]}…",
+    )
+
+
+def _unmunge_status(credential: str, decoder: Remote) -> str:
+    result = decoder.run(f"echo {shlex.quote(credential)} | unmunge", cache=False)
+    for line in (result.stdout + "\n" + result.stderr).splitlines():
+        if line.startswith("STATUS:"):
+            return " ".join(line.split()[1:])
+    return " ".join(result.stderr.split()) or f"exit {result.rc}"
+
+
+@pytest.mark.nodes.with_args(expected.munge_peers)
+def test_munge_credential(remote: Remote, controller: Remote) -> None:
+    """A credential made on the controller decodes here, and one made here decodes there."""
+    problems = []
+    for maker, decoder in ((controller, remote), (remote, controller)):
+        credential = maker.output("munge -n", cache=False).strip()
+        status = _unmunge_status(credential, decoder)
+        if not status.startswith("Success"):
+            problems.append(
+                mismatch(
+                    f"{decoder.hostname} unmunge of a credential made on {maker.hostname}",
+                    "Success",
+                    status,
+                )
+            )
+    check(problems)
+
+
+@pytest.mark.nodes("compute")
+def test_slurm_node(remote: Remote, node: ComputeNode, controller: Remote) -> None:
+    """The controller knows the node, schedulable (idle or allocated), with all its GPUs."""
+    result = controller.run(f"scontrol show node {node.hostname}", cache=False)
+    seen = parse_scontrol_show_node(result.stdout)
+    what = f"{node.hostname} in Slurm ({controller.hostname})"
+    assert result.rc == 0 and seen, mismatch(
+        what, "a known node", " ".join(result.stderr.split()) or "not listed"
+    )
+    slurm_node = seen[0]
+    state = "+".join((slurm_node.state or "unknown", *slurm_node.state_flags))
+    want_gres = f"gpu:{node.profile.gpus.count}"
+    check(
+        [
+            mismatch(f"{what} state", "IDLE or ALLOCATED (no DRAIN/DOWN flags)", state)
+            if slurm_node.state not in SCHEDULABLE or BAD_FLAGS & set(slurm_node.state_flags)
+            else None,
+            mismatch(f"{what} Gres", want_gres, slurm_node.gres)
+            if slurm_node.gres != want_gres
+            else None,
+        ]
+    )
+
+
+@pytest.mark.nodes("slurmctld")
+def test_running_config(remote: Remote, inventory: Inventory) -> None:
+    """`scontrol show config` agrees with the rendered slurm.conf on every key trainbed sets."""
+    shown = remote.output("scontrol show config", cache=False)
+    check(
+        f"{remote.hostname} running {m}" for m in slurm_config.compare(slurm_conf(inventory), shown)
+    )
+
+
+@pytest.mark.nodes("compute")
+def test_slurm_plugins(remote: Remote, inventory: Inventory, node: Node) -> None:
+    """Slurm's build has the plugins the inventory relies on (NVML, cgroup v2, PMIx)."""
+    needed = expected.slurm_plugins(inventory)
+    if not needed:
+        pytest.skip(
+            "the inventory relies on no optional Slurm plugin (gres autodetect "
+            f"{inventory.slurm.gres_autodetect}, {inventory.slurm.proctrack_type}, "
+            f"MpiDefault={inventory.slurm.mpi_default})"
+        )
+    shown = slurm_config.parse_show_config(remote.output("scontrol show config"))
+    plugin_dir = (shown.get("PluginDir") or ["/usr/lib/slurm"])[0]
+    problems = []
+    for pattern, why in needed.items():
+        found = remote.run(f"ls {shlex.quote(plugin_dir)}/{pattern}").rc == 0
+        if not found:
+            problems.append(
+                mismatch(f"{remote.hostname} {plugin_dir}/{pattern} ({why})", "present", "absent")
+            )
+    check(problems)

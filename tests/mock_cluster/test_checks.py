@@ -1,0 +1,306 @@
+"""`trainbed check` on the live mock cluster: passes after a deploy, catches each injected fault by
+node and by what differs, changes nothing, and writes JUnit XML in the schema pytest emits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.junit_schema import schema_problems
+from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts
+from trainbed.checks.junit import CaseResult, read_junit
+
+pytestmark = pytest.mark.mock
+
+#: Workers for the suite (the nodes wait on SSH round trips far more than on CPU).
+WORKERS = "4"
+#: An older perftest version than the locked one: the downgrade fault installs it.
+OLD_PERFTEST = "24.07.0-0.44.ge1036c9.2407068sim1"
+
+
+@dataclass
+class CheckRun:
+    returncode: int
+    output: str
+    junit: Path
+    results: list[CaseResult]
+
+    def failures(self) -> list[CaseResult]:
+        return [r for r in self.results if r.outcome in ("failed", "error")]
+
+    def failed_nodes(self) -> set[str | None]:
+        return {r.node for r in self.failures()}
+
+    def outcomes(self) -> dict[str, tuple[str, str]]:
+        return {f"{r.module}::{r.test_id}": (r.outcome, r.message) for r in self.results}
+
+
+Check = Callable[..., CheckRun]
+
+
+@pytest.fixture(scope="session")
+def node_names(cluster: dict[str, Any]) -> list[str]:
+    return hosts(cluster, "control") + hosts(cluster, "compute")
+
+
+@pytest.fixture(scope="session")
+def check(cluster: dict[str, Any], node_names: list[str], tmp_path_factory) -> Check:
+    """`check(*args)`: `python -m trainbed check INVENTORY --junit FILE -n 4 *args`."""
+    out_dir = tmp_path_factory.mktemp("check")
+    count = iter(range(1000))
+
+    def run(*args: str, timeout: float = 600) -> CheckRun:
+        junit = out_dir / f"junit-{next(count)}.xml"
+        command = [sys.executable, "-m", "trainbed", "check", cluster["inventory"]]
+        proc = subprocess.run(
+            [*command, "--junit", str(junit), "-n", WORKERS, *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=timeout,
+        )
+        results = read_junit(junit, node_names) if junit.exists() else []
+        return CheckRun(proc.returncode, proc.stdout + proc.stderr, junit, results)
+
+    return run
+
+
+def _wait_idle(ssh: Ssh, cluster: dict[str, Any], timeout: float = 120) -> None:
+    controller, compute = hosts(cluster, "control")[0], hosts(cluster, "compute")
+    deadline = time.monotonic() + timeout
+    out = ""
+    while time.monotonic() < deadline:
+        out = ssh(controller, "sinfo -h -N -o '%N %T'", check=False).stdout
+        states = dict(line.split()[:2] for line in out.splitlines() if line.strip())
+        if all(states.get(n) == "idle" for n in compute):
+            return
+        time.sleep(2)
+    raise AssertionError(f"compute nodes not idle within {timeout:.0f} s:\n{out}")
+
+
+@pytest.fixture(scope="module")
+def clean(deployed: DeployRun, ssh: Ssh, cluster: dict[str, Any]) -> None:
+    """The cluster right after a successful deploy, every compute node idle in Slurm."""
+    _wait_idle(ssh, cluster)
+
+
+def fault(cluster: dict[str, Any], node: str, *words: str) -> None:
+    subprocess.run(
+        ["tests/mock/fault", "--state-dir", cluster["state_dir"], node, *words],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture
+def restore(ssh: Ssh, cluster: dict[str, Any]) -> Iterator[list[Callable[[], None]]]:
+    """Tests append their undo steps; they run even when the test fails, then Slurm settles."""
+    steps: list[Callable[[], None]] = []
+    yield steps
+    for step in reversed(steps):
+        step()
+    _wait_idle(ssh, cluster)
+
+
+def assert_caught(run: CheckRun, node: str, check: str, *fragments: str) -> CaseResult:
+    """The run failed, only on `node`, and `check` there says what differs."""
+    assert run.returncode == 1, run.output[-3000:]
+    assert run.failed_nodes() == {node}, [f"{r.test_id}: {r.message}" for r in run.failures()]
+    matching = [r for r in run.failures() if r.check == check]
+    assert matching, f"no failed {check} on {node}:\n{run.output[-3000:]}"
+    hit = next((r for r in matching if all(f in r.message for f in fragments)), None)
+    assert hit is not None, [r.message for r in matching]
+    # the summary table names the node with its first failure; the JUnit file stays valid
+    row = next(line for line in run.output.splitlines() if line.startswith(node + " "))
+    assert int(row.split()[3]) >= 1, row
+    assert schema_problems(ET.parse(run.junit).getroot()) == []
+    return hit
+
+
+def test_clean_cluster_passes_on_every_node(
+    clean: None, check: Check, node_names: list[str]
+) -> None:
+    run = check()
+    assert run.returncode == 0, run.output[-4000:]
+    assert not run.failures()
+    passed = {r.node for r in run.results if r.outcome == "passed"}
+    assert passed == set(node_names)
+    # every case names its node and its check
+    assert all(r.node in node_names and r.check.startswith("test_") for r in run.results)
+    for node in node_names:
+        assert any(line.startswith(node + " ") for line in run.output.splitlines()), node
+    # skips say why (what a container cannot do, or what the inventory does not use)
+    for r in run.results:
+        if r.outcome == "skipped":
+            assert len(r.message) > 20, r
+
+
+def test_junit_fits_the_schema_and_names_node_and_check(clean: None, check: Check) -> None:
+    run = check("--limit", "gpu02")
+    root = ET.parse(run.junit).getroot()
+    assert schema_problems(root) == []
+    cases = list(root.iter("testcase"))
+    assert cases and all(c.get("classname", "").startswith("checks.test_") for c in cases)
+    assert all("[gpu02" in c.get("name", "") for c in cases)
+
+
+def _node_state(ssh: Ssh, node: str) -> str:
+    """What a check must not change: managed config, packages and holds, unit states, the key."""
+    return ssh(
+        node,
+        "find /etc /usr /var/lib/dpkg /var/lib/apt/extended_states -xdev -newer /run/trainbed-check-mark"
+        " -not -path '/etc/ld.so.cache' 2>/dev/null | sort;"
+        " dpkg-query -W -f='${Package} ${Version}\\n' | sha256sum; apt-mark showhold | sha256sum;"
+        " systemctl list-units --type=service --state=active --no-legend --plain | awk '{print $1}';"
+        " sha256sum /etc/munge/munge.key",
+    ).stdout
+
+
+def test_twice_same_result_and_nothing_changed(
+    clean: None, check: Check, ssh: Ssh, node_names: list[str], deploy: Deploy
+) -> None:
+    for node in node_names:
+        ssh(node, "touch /run/trainbed-check-mark")
+    before = {node: _node_state(ssh, node) for node in node_names}
+    first, second = check(), check()
+    assert first.returncode == second.returncode == 0, second.output[-3000:]
+    assert first.outcomes() == second.outcomes()
+    after = {node: _node_state(ssh, node) for node in node_names}
+    assert after == before
+    # and the deploy, which owns the nodes' state, finds nothing to change
+    rerun = deploy()
+    assert rerun.returncode == 0 and rerun.changed() == {}, rerun.changed()
+
+
+def test_degraded_hca(clean: None, check: Check, cluster, restore) -> None:
+    fault(cluster, "gpu02", "hca", "mlx5_4", "rate", "200")
+    restore.append(lambda: fault(cluster, "gpu02", "clear"))
+    hit = assert_caught(
+        check(), "gpu02", "test_hca_port", "mlx5_4 rate", "expected 400 Gb/s, got 200"
+    )
+    assert hit.params == "gpu02-mlx5_4"
+
+
+def test_down_hca(clean: None, check: Check, cluster, restore) -> None:
+    fault(cluster, "gpu02", "hca", "mlx5_4", "down")
+    restore.append(lambda: fault(cluster, "gpu02", "clear"))
+    run = check()
+    assert_caught(
+        run, "gpu02", "test_hca_port", "mlx5_4 port 1 state: expected Active/LinkUp, got Down"
+    )
+    # no subnet manager can answer through a port that is down (mlx5_4 is gpu02's rail2 port)
+    assert_caught(run, "gpu02", "test_subnet_manager", "rail2 (mlx5_4) subnet manager")
+
+
+def test_missing_gpu(clean: None, check: Check, cluster, restore) -> None:
+    fault(cluster, "gpu03", "gpu", "5", "remove")
+    restore.append(lambda: fault(cluster, "gpu03", "clear"))
+    run = check()
+    assert_caught(run, "gpu03", "test_gpu_count", "gpu03 GPU count: expected 8, got 7")
+    assert_caught(run, "gpu03", "test_gpu_bus_ids", "expected 00000000:BB:00.0, got none there")
+
+
+def test_stopped_fabric_manager(clean: None, check: Check, cluster, restore) -> None:
+    fault(cluster, "gpu02", "fabricmanager", "stop")
+    restore.append(lambda: fault(cluster, "gpu02", "clear"))
+    run = check()
+    assert_caught(
+        run,
+        "gpu02",
+        "test_service",
+        "gpu02 nvidia-fabricmanager: expected enabled and active, got enabled and inactive",
+    )
+
+
+@pytest.fixture(scope="session")
+def compute(cluster: dict[str, Any]) -> list[str]:
+    return hosts(cluster, "compute")
+
+
+def test_slurmd_stopped_on_one_node(
+    clean: None, check: Check, ssh: Ssh, compute: list[str], restore
+) -> None:
+    node = compute[-1]
+    ssh(node, "systemctl stop slurmd")
+    restore.append(lambda: ssh(node, "systemctl start slurmd"))
+    assert_caught(
+        check(),
+        node,
+        "test_service",
+        f"{node} slurmd: expected enabled and active, got enabled and",
+    )
+
+
+def _downgrade(ssh: Ssh, node: str, package: str, old: str) -> None:
+    """Install the locked package's own .deb relabelled with an older version, through apt.
+
+    Debian's archive keeps one version of each package and the simulated repository one per
+    package, so no older build exists to install; relabelling the installed build gives dpkg and
+    apt a genuine downgrade (lower version, same files) without any network.
+    """
+    ssh(
+        node,
+        "set -e; d=$(mktemp -d); cd $d;"
+        f" cp /srv/trainbed-sim-repo/{package}_*.deb new.deb;"
+        " dpkg-deb -R new.deb tree;"
+        f" sed -i 's/^Version: .*/Version: {old}/' tree/DEBIAN/control;"
+        " dpkg-deb -b tree old.deb >/dev/null;"
+        " DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades"
+        " --allow-change-held-packages ./old.deb >/dev/null;"
+        f" dpkg-query -W -f='${{Version}}' {package}; rm -rf $d",
+    )
+
+
+def test_package_downgraded_on_one_node(
+    clean: None, check: Check, ssh: Ssh, compute: list[str], deploy: Deploy, restore
+) -> None:
+    node = compute[0]
+    restore.append(lambda: _converge(deploy))
+    _downgrade(ssh, node, "perftest", OLD_PERFTEST)
+    assert ssh(node, "dpkg-query -W -f='${Version}' perftest").stdout == OLD_PERFTEST
+    assert_caught(
+        check(),
+        node,
+        "test_locked_package",
+        f"{node} perftest version: expected 24.10.0-0.65.g9093bae.2410068sim1, got {OLD_PERFTEST}",
+    )
+
+
+def _converge(deploy: Deploy) -> None:
+    """Rerun the deploy: it puts back what a fault changed (versions, holds, the munge key)."""
+    result = deploy()
+    assert result.returncode == 0, result.output[-3000:]
+
+
+def test_munge_key_changed_on_one_node(
+    clean: None, check: Check, ssh: Ssh, compute: list[str], deploy: Deploy, restore
+) -> None:
+    node = compute[0]
+    restore.append(lambda: _converge(deploy))
+    ssh(
+        node,
+        "dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none &&"
+        " chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key &&"
+        " systemctl restart munge",
+    )
+    run = check()
+    hit = assert_caught(run, node, "test_munge_key_identical", f"{node} munge key sha256: expected")
+    assert "(cp1's), got" in hit.message
+    assert_caught(
+        run,
+        node,
+        "test_munge_credential",
+        f"{node} unmunge of a credential made on cp1: expected Success, got",
+    )
+    key = ssh(node, "base64 -w0 /etc/munge/munge.key").stdout.strip()
+    assert key[:24] not in run.output and key[:24] not in run.junit.read_text()

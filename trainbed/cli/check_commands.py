@@ -1,0 +1,60 @@
+"""`trainbed check INVENTORY`: the acceptance checks, a per-node summary, JUnit XML."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from trainbed.checks.expected import select_hosts
+from trainbed.checks.junit import format_table
+from trainbed.checks.run import run_checks
+from trainbed.inventory import InventoryError, load_inventory
+
+
+@click.command("check")
+@click.argument("inventory", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option(
+    "--limit", metavar="PATTERN", help="Hosts: group names or hostname globs, comma-separated."
+)
+@click.option("--junit", "junit", metavar="FILE", help="Write the JUnit XML here.")
+@click.option(
+    "-n",
+    "workers",
+    default="auto",
+    show_default=True,
+    metavar="WORKERS",
+    help="pytest-xdist workers (a number, 'auto', or 0 for none).",
+)
+def check(inventory: str, limit: str | None, junit: str | None, workers: str) -> None:
+    """Acceptance checks of every node against INVENTORY (a thin wrapper over `pytest checks/`).
+
+    Exits 1 when any check fails.
+    """
+    try:
+        inv = load_inventory(inventory).inventory
+        select_hosts(inv, limit)
+    except InventoryError as err:
+        for message in err.errors:
+            click.echo(str(message), err=True)
+        sys.exit(2)
+    except ValueError as err:
+        click.echo(f"trainbed check: {err}", err=True)
+        sys.exit(2)
+    result = run_checks(inv, inventory, junit=junit, limit=limit, workers=workers)
+    click.echo("")
+    click.echo(format_table(result.summaries))
+    if junit:
+        click.echo(f"\nJUnit XML: {junit}")
+    failed = sum(s.failed for s in result.summaries)
+    if result.failed:
+        nodes = [s.node for s in result.summaries if s.failed]
+        what = f"{failed} check(s) failed on {', '.join(nodes)}" if nodes else "the run failed"
+        click.echo(f"FAILED: {what} (pytest exit {result.returncode})", err=True)
+        sys.exit(1)
+    click.echo(
+        f"passed: {sum(s.passed for s in result.summaries)} checks on {len(result.summaries)} node(s)"
+    )
+
+
+COMMANDS = [check]
