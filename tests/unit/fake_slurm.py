@@ -16,7 +16,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from tests.unit.probe_helpers import ib_text, nccl_text
+from tests.unit.probe_helpers import ib_text, nccl_text, sim_log
 from trainbed.probes.remote import Completed
 
 NCCL_GPU_MISSING = (
@@ -48,6 +48,8 @@ class FakeSubmitHost:
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    slowdown: float = 1.0  # the simulated NeMo's pace against the white paper's
+    workdir: str = ""  # where sbatch ran the last job (a relative --output lands there)
 
     # -- the clock the watcher runs on
     def clock(self) -> float:
@@ -89,6 +91,7 @@ class FakeSubmitHost:
     def _sbatch(self, command: str) -> Completed:
         words = shlex.split(command)
         workdir, script = words[1], words[-1]
+        self.workdir = workdir
         text = self.files[f"{workdir}/{script}"]
         name = re.search(r"--job-name=trainbed-(?:nccl-|ib-)?(\S+)", text).group(1)
         fate = self.fates.get(name, "ok")
@@ -149,11 +152,19 @@ class FakeSubmitHost:
 
     @staticmethod
     def _nodelist(job: FakeJob) -> str:
-        return re.search(r"--nodelist=(\S+)", job.script).group(1)
+        pinned = re.search(r"--nodelist=(\S+)", job.script)
+        if pinned:
+            return pinned.group(1)
+        count = int(re.search(r"--nodes=(\d+)", job.script).group(1))  # any nodes: the first ones
+        return ",".join(f"gpu{i:02d}" for i in range(1, count + 1))
 
     def _write_outputs(self, job: FakeJob, failing: bool = False) -> None:
         log = re.search(r"--output=(\S+)", job.script).group(1)
         nodes = self._nodelist(job).split(",")
+        if job.name.startswith("training-"):
+            model, count = re.fullmatch(r"training-(.+)-(\d+)n", job.name).groups()
+            self.files[f"{self.workdir}/{log}"] = sim_log(model, int(count), slowdown=self.slowdown)
+            return
         if job.name.startswith("round"):
             self.files[log] = ""
             node_script = self.files[log.removesuffix(".out") + ".node.sh"]

@@ -7,6 +7,9 @@ text (as in `nccl_allreduce_single_node_8xH100_v2.17.9_peak369_no_nvls_together.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -153,3 +156,45 @@ def suite_jobs(nccl: Sequence[NcclOutput], ib: Sequence[IbOutput]) -> list[Job]:
         for jid, hosts in rounds.items()
     ]
     return jobs
+
+
+def _nemo_sim():  # the simulated NeMo of the mock cluster's "container image"
+    sim = Path(__file__).resolve().parents[1] / "mock" / "simhw" / "sim"
+    if str(sim) not in sys.path:
+        sys.path.insert(0, str(sim))
+    import nemo_sim
+
+    return nemo_sim
+
+
+def sim_log(
+    model: str = "llama2-7b",
+    nodes: int = 2,
+    *,
+    hcas: int = 8,
+    rate: int = 400,
+    slowdown: float = 1.0,
+    steps: int = 500,
+) -> str:
+    tp, pp = {"llama2-7b": (2, 1), "llama2-70b": (4, 4)}[model]
+    lay = {
+        "job": f"test-{model}-{nodes}-{hcas}-{slowdown}",
+        "model": model,
+        "nnodes": nodes,
+        "world": nodes * 8,
+        "tp": tp,
+        "pp": pp,
+        "global_batch": 144,
+        "max_steps": steps,
+    }
+    state = {"hostname": "gpu01", "hcas": hcas, "rate_gbps": rate, "slowdown": slowdown}
+    out = io.StringIO()
+    nemo_sim = _nemo_sim()
+    old = nemo_sim.STEP_WALL_S
+    nemo_sim.STEP_WALL_S = 0.0
+    try:
+        with contextlib.redirect_stdout(out):
+            nemo_sim.train(lay, [state] * nodes)
+    finally:
+        nemo_sim.STEP_WALL_S = old
+    return out.getvalue()

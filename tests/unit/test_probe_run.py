@@ -189,3 +189,34 @@ def test_host_key_policy_follows_strict_host_key_checking():
     assert isinstance(host_key_policy("yes"), paramiko.RejectPolicy)
     assert isinstance(host_key_policy("accept-new"), paramiko.AutoAddPolicy)
     assert isinstance(host_key_policy("no"), paramiko.WarningPolicy)
+
+
+def test_training_suite_runs_the_nemo_job_and_judges_it(tmp_path):
+    from tests.unit.probe_helpers import load_prod
+
+    inv = load_prod()
+    host = FakeSubmitHost()
+    outcome, _said = _run(
+        inv, host, tmp_path / "out", suites=("training",), training=("llama2-7b", 2)
+    )
+    (verdict,) = outcome.results["training"]
+    assert verdict["passed"] and 60 < verdict["minutes_per_500_steps"] < 62
+    assert [j.name for j in outcome.jobs] == ["trainbed-training-llama2-7b-2n"]
+    assert outcome.results["passed"]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Training (white paper Table 4)" in report and "llama2-7b" in report
+    junit = (tmp_path / "out" / "junit.xml").read_text()
+    assert 'classname="training.llama2-7b.2n"' in junit
+
+
+def test_training_twenty_percent_slower_fails_with_the_reason(tmp_path):
+    from tests.unit.probe_helpers import load_prod
+
+    host = FakeSubmitHost(slowdown=1.2)
+    outcome, _ = _run(
+        load_prod(), host, tmp_path / "out", suites=("training",), training=("llama2-7b", 2)
+    )
+    (verdict,) = outcome.results["training"]
+    assert not verdict["passed"] and not outcome.results["passed"]
+    assert any("slower than expected" in r for r in verdict["reasons"])
+    assert "<failure" in (tmp_path / "out" / "junit.xml").read_text()

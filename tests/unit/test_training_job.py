@@ -9,9 +9,7 @@ tests/unit/test_training_job.py` and review the diff.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import os
 import re
 import sys
@@ -21,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROD_YAML, REPO
+from tests.unit.probe_helpers import sim_log
 from trainbed.errors import TrainbedError
 from trainbed.inventory import load_inventory
 from trainbed.inventory.model import Inventory
@@ -140,38 +139,6 @@ def test_pyxis_image_form() -> None:
 
 
 # --- the simulated NeMo's log, judged ----------------------------------------------------------
-
-
-def sim_log(
-    model: str = "llama2-7b",
-    nodes: int = 2,
-    *,
-    hcas: int = 8,
-    rate: int = 400,
-    slowdown: float = 1.0,
-    steps: int = 500,
-) -> str:
-    tp, pp = {"llama2-7b": (2, 1), "llama2-70b": (4, 4)}[model]
-    lay = {
-        "job": f"test-{model}-{nodes}-{hcas}-{slowdown}",
-        "model": model,
-        "nnodes": nodes,
-        "world": nodes * 8,
-        "tp": tp,
-        "pp": pp,
-        "global_batch": 144,
-        "max_steps": steps,
-    }
-    state = {"hostname": "gpu01", "hcas": hcas, "rate_gbps": rate, "slowdown": slowdown}
-    out = io.StringIO()
-    old = nemo_sim.STEP_WALL_S
-    nemo_sim.STEP_WALL_S = 0.0
-    try:
-        with contextlib.redirect_stdout(out):
-            nemo_sim.train(lay, [state] * nodes)
-    finally:
-        nemo_sim.STEP_WALL_S = old
-    return out.getvalue()
 
 
 def test_simulated_log_reads_like_real_nemo() -> None:

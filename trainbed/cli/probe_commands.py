@@ -20,7 +20,9 @@ from trainbed.errors import TrainbedError
 from trainbed.inventory import InventoryError, load_inventory
 from trainbed.probes.evaluate import schedule_for
 from trainbed.probes.report import write_reports
-from trainbed.probes.results import SUITES, load_results
+from trainbed.probes.results import ALL_SUITES, load_results
+from trainbed.probes.training import training_job
+from trainbed.sizing.training import TABLE3
 
 #: Name under which the run command is registered in the ``probe`` group.
 RUN_COMMAND = "run"
@@ -106,7 +108,12 @@ def report(directory: str) -> None:
 
 
 #: ``--suite`` words → the results' suite names.
-SUITE_WORDS = {"nccl": "nccl", "ib": "ib_write_bw", "ib_write_bw": "ib_write_bw"}
+SUITE_WORDS = {
+    "nccl": "nccl",
+    "ib": "ib_write_bw",
+    "ib_write_bw": "ib_write_bw",
+    "training": "training",
+}
 
 
 def _suites(value: str) -> tuple[str, ...]:
@@ -114,16 +121,34 @@ def _suites(value: str) -> tuple[str, ...]:
     unknown = [w for w in words if w not in SUITE_WORDS]
     if unknown or not words:
         raise click.BadParameter(
-            f"{', '.join(unknown) or '(empty)'}: choose from nccl, ib", param_hint="--suite"
+            f"{', '.join(unknown) or '(empty)'}: choose from nccl, ib, training",
+            param_hint="--suite",
         )
     chosen = {SUITE_WORDS[w] for w in words}
-    return tuple(s for s in SUITES if s in chosen)
+    return tuple(s for s in ALL_SUITES if s in chosen)
 
 
 @click.command(RUN_COMMAND)
 @click.argument("inventory", type=click.Path(dir_okay=False, path_type=str))
 @click.option(
-    "--suite", "suite", default="nccl,ib", show_default=True, help="Suites to run: nccl, ib."
+    "--suite",
+    "suite",
+    default="nccl,ib",
+    show_default=True,
+    help="Suites to run: nccl, ib, training.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(sorted(TABLE3)),
+    default="llama2-7b",
+    show_default=True,
+    help="Training suite: the white paper's model (Table 3 parallelism).",
+)
+@click.option(
+    "--nodes",
+    "train_nodes",
+    type=click.IntRange(1),
+    help="Training suite: compute nodes for the job (default: all of the inventory's).",
 )
 @click.option(
     "--out",
@@ -131,12 +156,15 @@ def _suites(value: str) -> tuple[str, ...]:
     type=click.Path(file_okay=False, path_type=str),
     help="Report directory (default out/probe-<timestamp>).",
 )
-def run_cmd(inventory: str, suite: str, out_dir: str | None) -> None:
+def run_cmd(
+    inventory: str, suite: str, model: str, train_nodes: int | None, out_dir: str | None
+) -> None:
     """Run the probe suite on INVENTORY's cluster through Slurm and write the reports.
 
     Connects to the submit host over SSH (host key verified), submits one job per NCCL run and
-    one per ib_write_bw round, follows them, then judges and localises. Exit 0 when the suite
-    passed, 1 when it failed, 2 when it could not run.
+    one per ib_write_bw round (and, with the training suite, the white paper's NeMo pre-training
+    job), follows them, then judges and localises. Exit 0 when the suite passed, 1 when it
+    failed, 2 when it could not run.
     """
     from trainbed.probes.remote import RemoteError
     from trainbed.probes.run import ProbeRunError, connect, run_suite
@@ -149,6 +177,14 @@ def run_cmd(inventory: str, suite: str, out_dir: str | None) -> None:
             click.echo(str(message), err=True)
         click.echo(f"{inventory}: invalid ({len(err.errors)} error(s))", err=True)
         sys.exit(2)
+    training = None
+    if "training" in suites:
+        nodes = train_nodes or len(inv.compute)
+        try:
+            training_job(inv, model, nodes)
+        except TrainbedError as err:
+            raise click.BadParameter(str(err), param_hint="--model/--nodes") from None
+        training = (model, nodes)
     out = out_dir or f"out/probe-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     start = time.monotonic()
 
@@ -163,7 +199,7 @@ def run_cmd(inventory: str, suite: str, out_dir: str | None) -> None:
         click.echo(f"trainbed probe: {err}", err=True)
         sys.exit(2)
     try:
-        outcome = run_suite(inv, remote, out, suites=suites, progress=progress)
+        outcome = run_suite(inv, remote, out, suites=suites, training=training, progress=progress)
     except (RemoteError, ProbeRunError) as err:
         click.echo(f"trainbed probe: {err}", err=True)
         sys.exit(2)

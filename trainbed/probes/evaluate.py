@@ -23,6 +23,7 @@ from trainbed.probes.localise import Hint
 from trainbed.probes.results import SUITES, build_results, empty_versions
 from trainbed.probes.schedule import build_schedule
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
+from trainbed.probes.training import TrainingVerdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,7 @@ def evaluate(
     versions: Mapping[str, Any] | None = None,
     hints: Sequence[Hint] = (),
     schedule: Mapping[str, Any] | None = None,
+    training: Sequence[TrainingVerdict] = (),
 ) -> dict[str, Any]:
     """Parse, judge and localise everything the run collected; return the results document.
 
@@ -187,4 +189,5 @@ def evaluate(
         suites=suites,
         versions=merged,
         hints=hints,
+        training=training,
     )

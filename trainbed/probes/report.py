@@ -100,6 +100,22 @@ def _ib_matrix(
     return sorted(pairs, key=pairs.__getitem__), rails, cells
 
 
+def _training_row(v: Mapping[str, Any]) -> list[str]:
+    """Model, nodes, expected and actual minutes per 500 steps, median step with its spread."""
+    step = (
+        f"{v['median_step_s']:.2f} s ({v['p10_step_s']:.2f}–{v['p90_step_s']:.2f})"
+        if v["median_step_s"] is not None
+        else "—"
+    )
+    return [
+        v["model"],
+        str(v["nodes"]),
+        "≤ " + _num(v["limit_minutes"], "min"),
+        _num(v["minutes_per_500_steps"], "min"),
+        step,
+    ]
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The summary: verdict first, then findings, failures (expected vs actual), then tables."""
     t = results["thresholds"]
@@ -146,6 +162,13 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         ]
         out += ["### ib_write_bw", ""]
         out += _table(["Pair", "Rail", "HCAs", "Expected", "Actual", "Why"], rows)
+    failed_training = [v for v in results.get("training", []) if not v["passed"]]
+    if failed_training:
+        out += ["### Training (minutes per 500 steps)", ""]
+        out += _table(
+            ["Model", "Nodes", "Expected", "Actual", "Why"],
+            [[*_training_row(v)[:4], "; ".join(v["reasons"])] for v in failed_training],
+        )
     if results["missing"]:
         out += ["### Not measured", "", *(f"- {m}" for m in results["missing"]), ""]
 
@@ -157,6 +180,16 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         ]
         out += ["## Jobs that did not complete", ""]
         out += _table(["Job", "Name", "Nodes", "State", "Reason"], rows)
+
+    if results.get("training"):
+        out += ["## Training (white paper Table 4)", ""]
+        out += _table(
+            ["", "Model", "Nodes", "Expected", "Actual", "Median step (p10–p90)", "Basis"],
+            [
+                ["PASS" if v["passed"] else "FAIL", *_training_row(v), v["basis"] or ""]
+                for v in results["training"]
+            ],
+        )
 
     if results["nccl"]:
         rows = [
@@ -284,6 +317,17 @@ def render_junit(results: Mapping[str, Any]) -> str:
             v["reason"] if not v["passed"] else None,
             detail,
         )
+    if results.get("training"):
+        train = ET.SubElement(root, "testsuite", name="training")
+        for v in results["training"]:
+            _testcase(
+                train,
+                f"training.{v['model']}.{v['nodes']}n",
+                f"{v['model']} on {v['nodes']} node(s), network configuration {v['network_config']}",
+                None,
+                "; ".join(v["reasons"]) if not v["passed"] else None,
+                v["text"],
+            )
     missing = ET.SubElement(root, "testsuite", name="coverage")
     for m in results["missing"]:
         _testcase(missing, "coverage", m, None, "scheduled but not measured", m)

@@ -26,6 +26,7 @@ from trainbed.probes.remote import Remote, SshRemote
 from trainbed.probes.report import write_reports
 from trainbed.probes.scripts import FACTS_DIR, FACTS_SCRIPT, JobSpec, facts_script, suite_jobs
 from trainbed.probes.slurm import Slurm, time_limit_seconds
+from trainbed.probes.training import judge_training
 from trainbed.probes.watch import Progress, Tracked, Watcher
 
 REJECTED = "REJECTED"
@@ -111,6 +112,16 @@ def _text(remote: Remote, path: str, raw: Path, rundir: str) -> str | None:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What the jobs wrote: NCCL logs, ib_write_bw outputs, node facts, training logs by job."""
+
+    nccl: list[NcclOutput]
+    ib: list[IbOutput]
+    facts: dict[str, str]
+    training: dict[str, tuple[str | None, str | None]]  # job name → (log, job id)
+
+
 def fetch(
     remote: Remote,
     inventory: Inventory,
@@ -118,15 +129,23 @@ def fetch(
     specs: Sequence[JobSpec],
     jobs: Sequence[Job],
     raw: Path,
-) -> tuple[list[NcclOutput], list[IbOutput], dict[str, str]]:
+) -> Fetched:
     """Everything the jobs wrote: NCCL logs, ib_write_bw client+server outputs, node facts."""
     by_name = {(j.suite, j.name): j for j in jobs}
     nccl: list[NcclOutput] = []
     ib: list[IbOutput] = []
+    training: dict[str, tuple[str | None, str | None]] = {}
     for spec in specs:
         job = by_name[(spec.suite, spec.run_name)]
         # The job's name stands in for the id of a refused job: evaluate indexes jobs by both.
         ref = job.job_id or job.name
+        if spec.suite == "training":
+            log = f"{rundir}/{spec.log}"
+            training[spec.run_name] = (
+                _text(remote, log, raw, rundir) if job.job_id else None,
+                job.job_id,
+            )
+            continue
         if spec.suite == "nccl":
             text = _text(remote, spec.log, raw, rundir) if job.job_id else None
             nccl.append(NcclOutput(spec.run_name, text, ref))
@@ -146,7 +165,7 @@ def fetch(
         text = _text(remote, f"{rundir}/{FACTS_DIR}/{node.hostname}.txt", raw, rundir)
         if text is not None:
             facts[node.hostname] = text
-    return nccl, ib, facts
+    return Fetched(nccl, ib, facts, training)
 
 
 def run_suite(
@@ -155,43 +174,60 @@ def run_suite(
     out_dir: str | Path,
     *,
     suites: Sequence[str] = ("nccl", "ib_write_bw"),
+    training: tuple[str, int] | None = None,
     progress: Progress = lambda _: None,
     poll_s: float = 2.0,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> RunOutcome:
-    """Run the selected suites on the cluster behind ``remote``; write the reports to ``out_dir``."""
+    """Run the selected suites on the cluster behind ``remote``; write the reports to ``out_dir``.
+
+    ``training`` (model, nodes) is the NeMo job of the training suite, when it is selected.
+    """
     started = datetime.now(UTC)
     schedule = schedule_for(inventory)
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     rundir = make_run_dir(remote, inventory.probes.work_dir, run_id)
-    specs = suite_jobs(inventory, schedule, suites, rundir)
+    specs = suite_jobs(inventory, schedule, suites, rundir, training)
     progress(f"staging {len(specs)} job(s) in {remote.host}:{rundir}")
     stage(remote, inventory, rundir, specs)
     slurm = Slurm(remote)
     tracked, rejected = submit_all(slurm, rundir, specs, progress)
-    limit = inventory.probes.job_time_limit
     watcher_args: dict[str, Any] = {"progress": progress, "poll_s": poll_s}
     if clock is not None:
         watcher_args["clock"] = clock
     if sleep is not None:
         watcher_args["sleep"] = sleep
-    watcher = Watcher(slurm, limit, time_limit_seconds(limit), **watcher_args)
-    finished_jobs = watcher.watch(tracked)
+    # Jobs with their own time limit (training) are followed after the probes, by that limit.
+    limits = {s.run_name: s.time_limit or inventory.probes.job_time_limit for s in specs}
+    finished_jobs: list[Job] = []
+    for limit in dict.fromkeys(limits.values()):
+        group = [t for t in tracked if limits[t.name] == limit]
+        if group:
+            watcher = Watcher(slurm, limit, time_limit_seconds(limit), **watcher_args)
+            finished_jobs += watcher.watch(group)
     jobs = _in_order(specs, [*finished_jobs, *rejected])
     out = Path(out_dir)
-    nccl, ib, facts = fetch(remote, inventory, rundir, specs, jobs, out / "raw")
+    fetched = fetch(remote, inventory, rundir, specs, jobs, out / "raw")
+    verdicts = (
+        []
+        if training is None
+        else [
+            judge_training(inventory, *training, log, job) for log, job in fetched.training.values()
+        ]
+    )
     results = evaluate(
         inventory,
         started=started,
         finished=datetime.now(UTC),
-        nccl_outputs=nccl,
-        ib_outputs=ib,
+        nccl_outputs=fetched.nccl,
+        ib_outputs=fetched.ib,
         jobs=jobs,
         suites=suites,
-        versions=node_facts.versions(inventory, facts),
-        hints=node_facts.port_hints(inventory, facts),
+        versions=node_facts.versions(inventory, fetched.facts),
+        hints=node_facts.port_hints(inventory, fetched.facts),
         schedule=schedule,
+        training=verdicts,
     )
     paths = write_reports(results, out)
     return RunOutcome(results, paths, tuple(jobs), rundir)

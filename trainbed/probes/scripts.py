@@ -26,6 +26,7 @@ from typing import Any
 
 from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.probes.evaluate import hca_on_rail
+from trainbed.probes.training import training_job
 from trainbed.render.fabric import nccl_environment
 from trainbed.render.templates import render
 
@@ -66,6 +67,7 @@ class JobSpec:
     log: str
     files: dict[str, str]
     ib_files: tuple[IbFiles, ...] = field(default=())
+    time_limit: str | None = None  # sbatch --time when not the inventory's probe limit
 
 
 def _compute(inventory: Inventory, hostname: str) -> ComputeNode:
@@ -216,11 +218,36 @@ def facts_script(inventory: Inventory, rundir: str) -> str:
     )
 
 
+def training_spec(inventory: Inventory, model: str, nodes: int) -> JobSpec:
+    """The NeMo pre-training job (``trainbed.probes.training``) as a job of the suite.
+
+    It asks Slurm for any ``nodes`` nodes of the partition; the first ones of the inventory
+    stand for them in the results.
+    """
+    job = training_job(inventory, model, nodes)
+    hosts = tuple(node.hostname for node in inventory.compute[:nodes])
+    return JobSpec(
+        job.name,
+        "training",
+        hosts,
+        job.name,
+        f"{job.name}.sbatch",
+        job.log_file,
+        {f"{job.name}.sbatch": job.script},
+        time_limit=job.time_limit,
+    )
+
+
 def suite_jobs(
-    inventory: Inventory, schedule: Mapping[str, Any], suites: Sequence[str], rundir: str
+    inventory: Inventory,
+    schedule: Mapping[str, Any],
+    suites: Sequence[str],
+    rundir: str,
+    training: tuple[str, int] | None = None,
 ) -> list[JobSpec]:
     """Every job of the selected suites, in submission order: single-node NCCL runs (the
-    quick per-node gate), then the ib_write_bw rounds, then the multi-node NCCL runs."""
+    quick per-node gate), then the ib_write_bw rounds, then the multi-node NCCL runs, then the
+    training job (``training`` is its model and node count)."""
     jobs: list[JobSpec] = []
     nccl = schedule["nccl"] if "nccl" in suites else []
     jobs += [nccl_job(inventory, s, rundir, facts=True) for s in nccl if len(s["nodes"]) == 1]
@@ -231,4 +258,6 @@ def suite_jobs(
             for k, rnd in enumerate(plan["rounds"], start=1)
         ]
     jobs += [nccl_job(inventory, s, rundir, facts=False) for s in nccl if len(s["nodes"]) > 1]
+    if "training" in suites and training is not None:
+        jobs.append(training_spec(inventory, *training))
     return jobs
