@@ -203,11 +203,11 @@ def test_down_hca(clean: None, check: Check, cluster, restore) -> None:
 
 
 def test_missing_gpu(clean: None, check: Check, cluster, restore) -> None:
-    fault(cluster, "gpu03", "gpu", "5", "remove")
-    restore.append(lambda: fault(cluster, "gpu03", "clear"))
+    fault(cluster, "gpu01", "gpu", "5", "remove")
+    restore.append(lambda: fault(cluster, "gpu01", "clear"))
     run = check()
-    assert_caught(run, "gpu03", "test_gpu_count", "gpu03 GPU count: expected 8, got 7")
-    assert_caught(run, "gpu03", "test_gpu_bus_ids", "expected 00000000:BB:00.0, got none there")
+    assert_caught(run, "gpu01", "test_gpu_count", "gpu01 GPU count: expected 8, got 7")
+    assert_caught(run, "gpu01", "test_gpu_bus_ids", "expected 00000000:BB:00.0, got none there")
 
 
 def test_stopped_fabric_manager(clean: None, check: Check, cluster, restore) -> None:

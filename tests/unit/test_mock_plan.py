@@ -9,6 +9,7 @@ import pytest
 from tests.mock import aptsources, hardware, inventory, sshkeys, storage
 from tests.mock.config import REPO_ROOT
 from tests.mock.simhw import packages
+from trainbed.inventory.generate import XE9680_HCA_DEVICES
 
 DEB822 = """\
 Types: deb
@@ -134,16 +135,7 @@ def test_hardware_description(inv: dict) -> None:
     ]
     assert {g["name"] for g in hw["gpus"]} == {"NVIDIA H100 80GB HBM3"}
     assert len({g["uuid"] for g in hw["gpus"]}) == 8
-    assert [h["device"] for h in hw["hcas"]] == [
-        "mlx5_0",
-        "mlx5_3",
-        "mlx5_4",
-        "mlx5_5",
-        "mlx5_6",
-        "mlx5_9",
-        "mlx5_10",
-        "mlx5_11",
-    ]
+    assert [h["device"] for h in hw["hcas"]] == list(XE9680_HCA_DEVICES)
     assert {(h["rate_gbps"], h["state"], h["link_layer"]) for h in hw["hcas"]} == {
         (400, "Active", "InfiniBand")
     }
