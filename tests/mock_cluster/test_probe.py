@@ -220,3 +220,23 @@ def _stop_server(cluster: dict[str, Any], node: str, device: str, deadline: floa
             return True
         time.sleep(0.2)
     return False
+
+
+def test_training_suite_through_the_probe_command(
+    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    nodes = str(len(compute))
+    code, output, results = run_probe(
+        inventory, tmp_path / "out", "--suite", "training", "--model", "llama2-7b", "--nodes", nodes
+    )
+    assert code == 0, output[-3000:]
+    (verdict,) = results["training"]
+    assert verdict["passed"] and verdict["nodes"] == len(compute)
+    for node in compute:
+        fault(cluster, node, "training", "slow", "1.2")
+    code, output, results = run_probe(
+        inventory, tmp_path / "slow", "--suite", "training", "--nodes", nodes
+    )
+    (verdict,) = results["training"]
+    assert code == 1 and not verdict["passed"]
+    assert any("slower than expected" in reason for reason in verdict["reasons"]), verdict
