@@ -87,6 +87,7 @@ def apt_sources() -> None:
         name="Refresh package lists (sources changed)", _if=lambda: changed(*key_ops, *source_ops)
     )
     apt.update(name="Refresh package lists", cache_time=APT_CACHE_SECONDS)
+    install_locked(list(inv.software.kernel), "Kernel")
     if isinstance(node, ComputeNode):
         apt.packages(
             name="No unattended upgrades on compute nodes",

@@ -165,3 +165,13 @@ def test_wrong_os_release_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "runs ubuntu-20.04, the inventory says ubuntu-22.04: not touched" in out
     assert "apt-get" not in out
+
+
+def test_kernel_locked_everywhere(plan: str) -> None:
+    for host in ("cp1", "gpu04"):
+        cmds = commands(plan, host)
+        install = next(c for c in cmds if "linux-image-5.15.0-105-generic=" in c)
+        assert "linux-headers-5.15.0-105-generic=5.15.0-105.115" in install
+        assert any(
+            c.startswith("apt-mark hold ") and "linux-image-5.15.0-105-generic" in c for c in cmds
+        )

@@ -305,6 +305,12 @@ def reference_software() -> dict[str, Any]:
                 "signed_by": "keys/site-slurm.asc",
             },
         ],
+        "kernel": {
+            "packages": [
+                {"name": "linux-image-5.15.0-105-generic", "version": "5.15.0-105.115"},
+                {"name": "linux-headers-5.15.0-105-generic", "version": "5.15.0-105.115"},
+            ]
+        },
         "nvidia": {
             "driver_branch": "535",
             "driver_version": "535.183.01",
