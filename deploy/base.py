@@ -52,14 +52,17 @@ def system_files() -> None:
         name="Apply sysctl settings",
         service="systemd-sysctl",
         restarted=True,
-        _if=sysctl.did_change,
+        _if=lambda: changed(sysctl),
     )
     if inv.cluster.time_sync == "chrony":
         apt.packages(name="chrony", packages=["chrony"], update=True, cache_time=APT_CACHE_SECONDS)
         chrony = pushed["/etc/chrony/chrony.conf"]
         systemd.service(name="chrony running", service="chrony", running=True, enabled=True)
         systemd.service(
-            name="Restart chrony", service="chrony", restarted=True, _if=chrony.did_change
+            name="Restart chrony",
+            service="chrony",
+            restarted=True,
+            _if=lambda: changed(chrony),
         )
 
 

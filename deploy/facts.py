@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import FactBase
 
 
@@ -37,3 +39,25 @@ class SystemdUnitFiles(FactBase[set[str]]):
 
     def process(self, output: list[str]) -> set[str]:
         return {line.strip() for line in output if line.strip()}
+
+
+class FileStates(FactBase[dict[str, tuple[str, str]]]):
+    """Path → (`mode:user:group`, sha1 of the content) for each path that exists, in one command."""
+
+    default = dict
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        quoted = " ".join(shlex.quote(p) for p in paths)
+        return (
+            f'for f in {quoted}; do [ -f "$f" ] && '
+            'printf \'%s\\t%s\\t%s\\n\' "$f" "$(stat -c \'%a:%U:%G\' "$f")" '
+            '"$(sha1sum < "$f" | cut -d\' \' -f1)"; done; true'
+        )
+
+    def process(self, output: list[str]) -> dict[str, tuple[str, str]]:
+        states = {}
+        for line in output:
+            parts = line.split("\t")
+            if len(parts) == 3:
+                states[parts[0]] = (parts[1], parts[2])
+        return states

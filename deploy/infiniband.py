@@ -30,7 +30,7 @@ def infiniband() -> None:
             name="Distribution OpenSM off", service="opensm", running=False, enabled=False
         )
     unit = pushed["/etc/systemd/system/opensm@.service"]
-    systemd.daemon_reload(name="Reload units", _if=unit.did_change)
+    systemd.daemon_reload(name="Reload units", _if=lambda: changed(unit))
     for rail, _priority in rails:
         conf = pushed[f"/etc/opensm/opensm-{rail.name}.conf"]
         service = f"opensm@{rail.name}"

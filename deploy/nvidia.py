@@ -7,7 +7,7 @@ from pyinfra.operations import systemd
 
 from deploy import context
 from deploy.base import install_locked
-from deploy.push import push
+from deploy.push import changed, push
 from trainbed.render.packages import nvidia_packages
 
 
@@ -32,5 +32,5 @@ def nvidia() -> None:
             name="Load nvidia-peermem",
             service="systemd-modules-load",
             restarted=True,
-            _if=op.did_change,
+            _if=lambda op=op: changed(op),
         )

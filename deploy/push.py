@@ -1,26 +1,45 @@
-"""Push rendered files; each op's `did_change` tells the role what to restart."""
+"""Push rendered files, uploading only those that differ on the host.
+
+One fact per push reads every file's digest, mode and owner, so a run that changes nothing adds no
+operation for them. The returned map holds the upload operation of each file that differs (None for
+the others); `changed(...)` reads it at execution time to decide restarts.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
 
+from pyinfra import host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
+from deploy.facts import FileStates
 from trainbed.render import RenderedFile
 
 
-def push(rendered: list[RenderedFile]) -> dict[str, OperationMeta]:
-    """Upload every file as the renderer made it; path → the upload's operation."""
+def _state(f: RenderedFile) -> tuple[str, str]:
+    return (f"{int(f.mode, 8):o}:{f.user}:{f.group}", hashlib.sha1(f.content.encode()).hexdigest())
+
+
+def push(rendered: list[RenderedFile]) -> dict[str, OperationMeta | None]:
+    """Upload every file as the renderer made it where the host's copy differs; path → its upload."""
+    if not rendered:
+        return {}
+    on_host = host.get_fact(FileStates, paths=tuple(f.path for f in rendered))
     return {
-        f.path: files.put(
-            name=f"Render {f.path}",
-            src=io.StringIO(f.content),
-            dest=f.path,
-            mode=f.mode,
-            user=f.user,
-            group=f.group,
-            create_remote_dir=True,
+        f.path: (
+            None
+            if on_host.get(f.path) == _state(f)
+            else files.put(
+                name=f"Render {f.path}",
+                src=io.StringIO(f.content),
+                dest=f.path,
+                mode=f.mode,
+                user=f.user,
+                group=f.group,
+                create_remote_dir=True,
+            )
         )
         for f in rendered
     }

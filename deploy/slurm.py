@@ -92,7 +92,7 @@ def munge() -> None:
 
 
 @deploy("slurm: accounting")
-def accounting(config_ops: dict) -> None:
+def accounting() -> None:
     inv = context.inventory()
     systemd.service(name="MariaDB", service="mariadb", running=True, enabled=True)
     password = secrets.slurmdbd_password(inv)
@@ -134,9 +134,8 @@ def slurm() -> None:
     pushed = push(context.files("slurm"))
     signature = pushed[RESTART_SIGNATURE_PATH]
     config = [op for path, op in pushed.items() if path != RESTART_SIGNATURE_PATH]
-    restart = signature.did_change
     if inv.slurmdbd_host is not None and node.hostname == inv.slurmdbd_host.hostname:
-        accounting(pushed)
+        accounting()
     if node in inv.slurmctld_hosts:
         files.directory(
             name="slurmctld state",
@@ -146,7 +145,12 @@ def slurm() -> None:
             mode="0755",
         )
         systemd.service(name="slurmctld", service="slurmctld", running=True, enabled=True)
-        systemd.service(name="Restart slurmctld", service="slurmctld", restarted=True, _if=restart)
+        systemd.service(
+            name="Restart slurmctld",
+            service="slurmctld",
+            restarted=True,
+            _if=lambda: changed(signature),
+        )
     if isinstance(node, ComputeNode):
         gres = pushed["/etc/slurm/gres.conf"]
         systemd.service(name="slurmd", service="slurmd", running=True, enabled=True)
@@ -160,5 +164,5 @@ def slurm() -> None:
         server.shell(
             name="scontrol reconfigure",
             commands=["scontrol reconfigure"],
-            _if=lambda: changed(*config) and not signature.did_change(),
+            _if=lambda: changed(*config) and not changed(signature),
         )
