@@ -418,3 +418,24 @@ def test_all_reduce_perf_two_tasks_rendezvous(env: dict[str, str]) -> None:
     assert "on      gpu02 device  7" in rank0.stdout
     busbw = float(rank0.stdout.split("Avg bus bandwidth    : ")[1].split()[0])
     assert 330 < busbw < 380
+
+
+def test_configuration_2_inventory_gives_four_active_ports(tmp_path: Path) -> None:
+    """A configuration-2 inventory (4 HCAs per node) makes a node whose ibstat shows 4 ports."""
+    inv = inventory.load(REPO_ROOT / "inventory/mock.yaml")
+    for node in inv["compute"]:
+        node["hcas"] = node["hcas"][::2]
+    inv["networks"]["infiniband"]["network_config"] = 2
+    hw = hardware.describe(inv, inventory.nodes(inv)[1])
+    path = tmp_path / "hardware.json"
+    path.write_text(json.dumps(hw))
+    env = {
+        **os.environ,
+        "TRAINBED_SIM_HARDWARE": str(path),
+        "TRAINBED_SIM_RUN": str(tmp_path / "run"),
+        "TRAINBED_SIM_FABRIC": str(tmp_path / "fab"),
+        "TRAINBED_SIM_FM_PID": str(tmp_path / "fm.pid"),
+    }
+    register_sms(env)
+    out = sim(env, "ibdiags", prog="ibstat").stdout
+    assert out.count("State: Active") == 4 and out.count("Rate: 400") == 4
