@@ -9,7 +9,7 @@ import click
 from trainbed.checks.expected import select_hosts
 from trainbed.checks.junit import format_table
 from trainbed.checks.run import run_checks
-from trainbed.inventory import InventoryError, load_inventory
+from trainbed.cli.common import load_or_exit
 
 
 @click.command("check")
@@ -31,13 +31,9 @@ def check(inventory: str, limit: str | None, junit: str | None, workers: str) ->
 
     Exits 1 when any check fails.
     """
+    inv = load_or_exit(inventory)
     try:
-        inv = load_inventory(inventory).inventory
         select_hosts(inv, limit)
-    except InventoryError as err:
-        for message in err.errors:
-            click.echo(str(message), err=True)
-        sys.exit(2)
     except ValueError as err:
         click.echo(f"trainbed check: {err}", err=True)
         sys.exit(2)

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from trainbed.inventory import Inventory, InventoryError, load_inventory
+from trainbed.cli.common import load_or_exit
+from trainbed.inventory import Inventory
 from trainbed.sizing.checkpoint import Checkpoint, SaveLoad, checkpoint, save_and_restore
 from trainbed.sizing.memory import (
     GB,
@@ -123,7 +124,7 @@ def plan(
     """
     shape_args = (layers, hidden, heads, kv_heads, ffn, vocab, seq_length)
     model = _model(model_name, params, shape_args, mlp)
-    inv = _load(inventory)
+    inv = load_or_exit(inventory)
     nodes = len(inv.compute)
     if nodes == 0:
         raise click.UsageError(f"{inventory} has no compute nodes")
@@ -211,16 +212,6 @@ def _model(
             raise click.UsageError("--heads must be a multiple of --kv-heads")
         shape = Shape(layers, hidden, heads, kv, ffn, vocab, seq_length, gated_mlp=mlp == "swiglu")
     return custom_model(params, shape)
-
-
-def _load(path: str) -> Inventory:
-    try:
-        return load_inventory(path).inventory
-    except InventoryError as err:
-        for message in err.errors:
-            click.echo(str(message), err=True)
-        click.echo(f"{path}: invalid inventory, run `trainbed validate {path}`", err=True)
-        sys.exit(2)
 
 
 def _checkpoint_export(inv: Inventory) -> dict[str, str] | None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
+from trainbed.cli.common import load_or_exit
 from trainbed.errors import TrainbedError
-from trainbed.inventory import InventoryError, load_inventory
 from trainbed.probes.evaluate import schedule_for
 from trainbed.probes.report import write_reports
 from trainbed.probes.results import ALL_SUITES, load_results
@@ -52,13 +52,7 @@ def probe() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(inventory: str, as_json: bool) -> None:
     """Print the probe schedule for INVENTORY: ib_write_bw rounds and NCCL runs. No SSH."""
-    try:
-        inv = load_inventory(inventory).inventory
-    except InventoryError as err:
-        for message in err.errors:
-            click.echo(str(message), err=True)
-        click.echo(f"{inventory}: invalid ({len(err.errors)} error(s))", err=True)
-        sys.exit(1)
+    inv = load_or_exit(inventory, status=1)
     schedule = schedule_for(inv)
     if as_json:
         click.echo(json.dumps(schedule, indent=2))
@@ -170,13 +164,7 @@ def run_cmd(
     from trainbed.probes.run import ProbeRunError, connect, run_suite
 
     suites = _suites(suite)
-    try:
-        inv = load_inventory(inventory).inventory
-    except InventoryError as err:
-        for message in err.errors:
-            click.echo(str(message), err=True)
-        click.echo(f"{inventory}: invalid ({len(err.errors)} error(s))", err=True)
-        sys.exit(2)
+    inv = load_or_exit(inventory)
     training = None
     if "training" in suites:
         nodes = train_nodes or len(inv.compute)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from trainbed.inventory import InventoryError, load_inventory
+from trainbed.cli.common import load_or_exit
 from trainbed.render import render_host
 
 
@@ -32,11 +31,7 @@ def render(inventory: str, out: Path, hosts: tuple[str, ...]) -> None:
 
     slurmdbd.conf carries a placeholder where the deploy puts the database password.
     """
-    try:
-        inv = load_inventory(inventory).inventory
-    except InventoryError as err:
-        click.echo(str(err), err=True)
-        sys.exit(1)
+    inv = load_or_exit(inventory, status=1)
     known = [node.hostname for node in inv.nodes]
     unknown = [h for h in hosts if h not in known]
     if unknown:
