@@ -28,13 +28,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def cluster() -> dict[str, Any]:
-    state = Path(os.environ["TRAINBED_MOCK"])
+#: The state directory of the second mock cluster: three control-plane nodes (slurmctld primary,
+#: backup, slurmdbd on cp3) and three compute nodes. ``tests/run`` brings it
+#: up with ``tests/mock/up --state-dir .mock-ha --name trainbed-mock-ha --subnet 172.31.249.0/24
+#: --control-plane 3 --compute 3`` and never deploys it: the tests that use it start from the
+#: first deploy.
+ENV_HA = "TRAINBED_MOCK_HA"
+
+
+def _read_cluster(env: str) -> dict[str, Any]:
+    state = Path(os.environ[env])
     try:
         return json.loads((state / "cluster.json").read_text())
     except OSError:
-        pytest.fail(f"TRAINBED_MOCK={state} holds no cluster.json: run tests/mock/up")
+        pytest.fail(f"{env}={state} holds no cluster.json: run tests/mock/up")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> dict[str, Any]:
+    return _read_cluster("TRAINBED_MOCK")
+
+
+@pytest.fixture(scope="session")
+def ha_cluster() -> dict[str, Any]:
+    """The three-control-plane cluster; skipped (with the reason) when ``TRAINBED_MOCK_HA`` is unset."""
+    if not os.environ.get(ENV_HA):
+        pytest.skip(f"needs the three-control-plane mock cluster: set {ENV_HA} (tests/run does)")
+    return _read_cluster(ENV_HA)
 
 
 Ssh = Callable[..., subprocess.CompletedProcess[str]]
@@ -43,6 +63,16 @@ Ssh = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture(scope="session")
 def ssh(cluster: dict[str, Any]) -> Ssh:
     """``ssh(host, command)`` through the generated ssh_config (strict host key checking)."""
+    return ssh_runner(cluster)
+
+
+@pytest.fixture(scope="session")
+def ha_ssh(ha_cluster: dict[str, Any]) -> Ssh:
+    return ssh_runner(ha_cluster)
+
+
+def ssh_runner(cluster: dict[str, Any]) -> Ssh:
+    """``run(host, command)`` over ``cluster``'s ssh_config."""
 
     def run(host: str, command: str, check: bool = True, timeout: float = 120):
         proc = subprocess.run(
@@ -87,6 +117,16 @@ Deploy = Callable[..., DeployRun]
 @pytest.fixture(scope="session")
 def deploy(cluster: dict[str, Any]) -> Deploy:
     """`deploy(*pyinfra_args, inventory=None)` runs the real deploy against the mock cluster."""
+    return deploy_runner(cluster)
+
+
+@pytest.fixture(scope="session")
+def ha_deploy(ha_cluster: dict[str, Any]) -> Deploy:
+    return deploy_runner(ha_cluster)
+
+
+def deploy_runner(cluster: dict[str, Any]) -> Deploy:
+    """``run(*pyinfra_args, inventory=None)``: the real deploy against ``cluster``."""
 
     def run(*args: str, inventory: str | None = None, timeout: float = 900) -> DeployRun:
         env = {**os.environ, "TRAINBED_INVENTORY": inventory or cluster["inventory"]}
@@ -121,5 +161,25 @@ def deploy(cluster: dict[str, Any]) -> Deploy:
 def deployed(deploy: Deploy) -> DeployRun:
     """The cluster after a deploy (the first, or a no-op when CI or a test deployed already)."""
     result = deploy()
+    assert result.returncode == 0, result.output[-4000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def ha_first_deploy(ha_deploy: Deploy) -> DeployRun:
+    """The first deploy of the three-control-plane cluster, whichever test asks first.
+
+    Tests of convergence read this run (it must leave every daemon active by itself); tests that
+    only need a deployed cluster use ``ha_deployed``.
+    """
+    return ha_deploy()
+
+
+@pytest.fixture(scope="session")
+def ha_deployed(ha_first_deploy: DeployRun, ha_deploy: Deploy) -> DeployRun:
+    """The three-control-plane cluster after a successful deploy (a second one if the first failed)."""
+    if ha_first_deploy.returncode == 0:
+        return ha_first_deploy
+    result = ha_deploy()
     assert result.returncode == 0, result.output[-4000:]
     return result
