@@ -76,3 +76,19 @@ def test_directory_exits_2(tmp_path: Path) -> None:
     result = invoke("ib-write-bw", str(tmp_path))
     assert result.exit_code == 2
     assert str(tmp_path) in result.output
+
+
+def test_binary_file_exits_2_without_echoing_it() -> None:
+    result = invoke("ib-write-bw", "/bin/ls")
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("trainbed parse: /bin/ls is not benchmark output: binary data")
+    assert not any(ch < " " for ch in line)
+
+
+def test_escape_bytes_in_text_are_printed_escaped() -> None:
+    text = BAD_IB.read_text().replace("Couldn't connect", "\x1b[2JCouldn't connect", 1)
+    result = invoke("ib-write-bw", "-", stdin=text)
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output
+    assert "\\x1b[2JCouldn't connect to 192.168.125.211:18515" in result.output

@@ -37,7 +37,7 @@ def test_validate_invalid_prints_file_line_path(tmp_path: Path) -> None:
     bad.write_text(text)
     code, out, err = run("validate", str(bad))
     line = next(n for n, t in enumerate(text.splitlines(), 1) if "rail33" in t)
-    assert code == 1
+    assert code == 2
     assert f"{bad}:{line}: compute[0].hcas[3].rail: unknown rail 'rail33'" in err
     assert "Traceback" not in err + out
 
@@ -49,7 +49,7 @@ def test_validate_json(tmp_path: Path) -> None:
     bad.write_text("cluster: 1\n")
     code, out, _ = run("validate", "--json", str(bad))
     payload = json.loads(out)
-    assert code == 1 and payload["valid"] is False
+    assert code == 2 and payload["valid"] is False
     assert {
         "file": str(bad),
         "line": 1,
@@ -71,13 +71,13 @@ def test_validate_never_tracebacks(tmp_path: Path, text: str) -> None:
         text=True,
         cwd=REPO,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.startswith(f"{bad}:") and "Traceback" not in proc.stderr
 
 
 def test_validate_missing_file(tmp_path: Path) -> None:
     code, _, err = run("validate", str(tmp_path / "nope.yaml"))
-    assert code == 1 and f"{tmp_path / 'nope.yaml'}: no such file" in err
+    assert code == 2 and f"{tmp_path / 'nope.yaml'}: no such file" in err
 
 
 @pytest.mark.parametrize("nodes", [1, 2, 7, 32, 1024])
@@ -186,3 +186,31 @@ def test_ansible_inventory_matches_pyinfra_groups() -> None:
 
 def test_prod_yaml_round_trips_through_plain_yaml() -> None:
     assert yaml.safe_load(PROD_YAML.read_text())["cluster"]["name"] == "xe9680-validation"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate"],
+        ["validate", "--json"],
+        ["render", "--out", "OUT"],
+        ["probe", "plan"],
+        ["probe"],
+        ["plan", "--model", "llama2-7b"],
+        ["check"],
+    ],
+    ids=" ".join,
+)
+def test_an_invalid_inventory_exits_2_from_every_command(tmp_path: Path, command: list[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PROD_YAML.read_text().replace("hostname: gpu02", "hostname: gpu01"))
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    name, *options = args
+    if name == "probe" and options[:1] == ["plan"]:
+        argv = ["probe", "plan", str(bad)]
+    else:
+        argv = [name, str(bad), *options]
+    code, out, err = run(*argv)
+    assert code == 2, (out, err)
+    assert "duplicate hostname 'gpu01'" in out + err
+    assert not (tmp_path / "out").exists()

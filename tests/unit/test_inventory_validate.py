@@ -352,7 +352,19 @@ def test_warnings_do_not_fail(tmp_path: Path, prod_doc: Doc) -> None:
     ("text", "line", "fragment"),
     [
         ("cluster:\n  name: a\n  name: b\n", 3, "duplicate key 'name' (first defined on line 2)"),
-        ("cluster: [1, 2\nssh: {}\n", 2, "invalid YAML"),
+        (
+            "cluster: [1, 2\nssh: {}\n",
+            1,
+            "flow sequence did not find expected ',' or ']' (noticed on line 2)",
+        ),
+        (
+            "cluster:\n  name: a\n  bogus line\n  ssh: {}\n",
+            3,
+            "could not find expected ':' (noticed on line 4)",
+        ),
+        ('cluster:\n  name: "a\n  ssh: {}\n', 2, "while scanning a quoted scalar"),
+        ("cluster:\n  name: a\n nodes: 2\n", 3, "did not find expected key"),
+        ("cluster: {nodes: !!int eight}\n", 1, "invalid YAML value: tag:yaml.org,2002:int"),
         ("", 0, "the file is empty"),
         ("# only a comment\n", 0, "the file is empty"),
         ("- a\n- b\n", 1, "the top level must be a mapping, not a list"),
@@ -362,6 +374,10 @@ def test_warnings_do_not_fail(tmp_path: Path, prod_doc: Doc) -> None:
     ids=[
         "duplicate key",
         "unclosed flow",
+        "key without colon",
+        "unclosed quote",
+        "bad indentation",
+        "bad tagged value",
         "empty",
         "comment only",
         "list at top",

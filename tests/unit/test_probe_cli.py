@@ -49,7 +49,7 @@ def test_plan_invalid_inventory(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("cluster: {name: 3}\n")
     result = invoke("probe", "plan", str(bad))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{bad}: invalid" in result.output
 
 

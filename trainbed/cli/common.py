@@ -12,7 +12,7 @@ from trainbed.inventory import Inventory, InventoryError, load_inventory
 INVALID_INVENTORY = 2
 
 
-def load_or_exit(path: str, status: int = INVALID_INVENTORY) -> Inventory:
+def load_or_exit(path: str) -> Inventory:
     """The validated inventory at `path`; else every error as FILE:LINE: PATH: message, then exit."""
     try:
         return load_inventory(path).inventory
@@ -20,4 +20,4 @@ def load_or_exit(path: str, status: int = INVALID_INVENTORY) -> Inventory:
         for message in err.errors:
             click.echo(str(message), err=True)
         click.echo(f"{path}: invalid ({len(err.errors)} error(s))", err=True)
-        sys.exit(status)
+        sys.exit(INVALID_INVENTORY)

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from trainbed.cli.common import INVALID_INVENTORY
 from trainbed.inventory import InventoryError, load_inventory
 from trainbed.inventory.generate import dump_inventory, generate_inventory
 
@@ -17,7 +18,7 @@ from trainbed.inventory.generate import dump_inventory, generate_inventory
 def validate(inventory: str, as_json: bool) -> None:
     """Validate INVENTORY against the schema and the reference design's rules.
 
-    Every error is printed at once as FILE:LINE: PATH: message; exit 1 when any is found.
+    Every error is printed at once as FILE:LINE: PATH: message; exit 2 when any is found.
     """
     try:
         result = load_inventory(inventory)
@@ -33,7 +34,7 @@ def validate(inventory: str, as_json: bool) -> None:
             for message in [*err.errors, *err.warnings]:
                 click.echo(str(message), err=True)
             click.echo(f"{inventory}: invalid ({len(err.errors)} error(s))", err=True)
-        sys.exit(1)
+        sys.exit(INVALID_INVENTORY)
     inv = result.inventory
     if as_json:
         payload = {"valid": True, "errors": [], "warnings": [m.as_dict() for m in result.warnings]}

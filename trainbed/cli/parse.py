@@ -14,6 +14,7 @@ import click
 
 from trainbed.parse.nccl import parse_nccl
 from trainbed.parse.perftest import parse_ib_write_bw
+from trainbed.text import binary_reason, printable
 
 _JSON_HELP = "Print the parsed result as JSON instead of a summary."
 
@@ -55,12 +56,12 @@ def _run(
     else:
         for index, run in enumerate(result["runs"], start=1):
             for line in summary(index, run):
-                click.echo(line)
+                click.echo(printable(line, limit=1000))
     sys.exit(0 if all(run["ok"] for run in result["runs"]) else 1)
 
 
 def _read(file: str) -> str:
-    """The text of `file` ('-' for stdin); exits 2 with a one-line message when unreadable."""
+    """The text of `file` ('-' for stdin); exits 2 with a one-line message when unreadable or binary."""
     try:
         if file == "-":
             data = click.get_binary_stream("stdin").read()
@@ -69,6 +70,10 @@ def _read(file: str) -> str:
                 data = handle.read()
     except OSError as exc:
         click.echo(f"trainbed parse: cannot read {file}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    reason = binary_reason(data)
+    if reason:
+        click.echo(f"trainbed parse: {file} is not benchmark output: {reason}", err=True)
         sys.exit(2)
     # Captured output can hold stray bytes (progress bars, other encodings): never fail on them.
     return data.decode("utf-8", errors="replace")

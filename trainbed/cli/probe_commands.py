@@ -52,7 +52,7 @@ def probe() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(inventory: str, as_json: bool) -> None:
     """Print the probe schedule for INVENTORY: ib_write_bw rounds and NCCL runs. No SSH."""
-    inv = load_or_exit(inventory, status=1)
+    inv = load_or_exit(inventory)
     schedule = schedule_for(inv)
     if as_json:
         click.echo(json.dumps(schedule, indent=2))

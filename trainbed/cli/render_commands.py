@@ -31,7 +31,7 @@ def render(inventory: str, out: Path, hosts: tuple[str, ...]) -> None:
 
     slurmdbd.conf carries a placeholder where the deploy puts the database password.
     """
-    inv = load_or_exit(inventory, status=1)
+    inv = load_or_exit(inventory)
     known = [node.hostname for node in inv.nodes]
     unknown = [h for h in hosts if h not in known]
     if unknown:

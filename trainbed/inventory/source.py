@@ -63,6 +63,21 @@ class LineMap:
         return line
 
 
+class _BadValue(Exception):
+    """A scalar its tag cannot construct (``!!int x``), at the scalar's 1-based line."""
+
+    def __init__(self, reason: str, line: int) -> None:
+        super().__init__(reason)
+        self.reason, self.line = reason, line
+
+
+def _construct(loader: Any, node: yaml.Node) -> Any:
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError) as err:
+        raise _BadValue(f"{node.tag}: {err}", node.start_mark.line + 1) from None
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: Any, line: int, first_line: int) -> None:
         super().__init__(key)
@@ -87,14 +102,14 @@ def _make_loader(lines: LineMap) -> type:
         data: dict[Any, Any] = {}
         key_lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            data[key] = loader.construct_object(value_node, deep=True)
+            key = _construct(loader, key_node)
+            data[key] = _construct(loader, value_node)
             key_lines[key] = key_node.start_mark.line + 1
         lines.mappings[id(data)] = (node.start_mark.line + 1, key_lines)
         return data
 
     def construct_sequence(loader: Any, node: yaml.SequenceNode) -> list[Any]:
-        items = [loader.construct_object(child, deep=True) for child in node.value]
+        items = [_construct(loader, child) for child in node.value]
         lines.sequences[id(items)] = (
             node.start_mark.line + 1,
             [child.start_mark.line + 1 for child in node.value],
@@ -106,6 +121,23 @@ def _make_loader(lines: LineMap) -> type:
     return Loader
 
 
+#: libyaml contexts whose mark is where the mistake is: the scanner notices an unclosed quote, a
+#: key without ':' or an unclosed flow collection only on a later line (its problem mark).
+_CONTEXT_IS_THE_MISTAKE = ("while scanning", "while parsing a flow")
+
+
+def _where_and_what(err: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """The 1-based line of the mistake (0 when unknown) and libyaml's words for it."""
+    what = " ".join(part for part in (err.context, err.problem) if part)
+    context, problem = err.context_mark, err.problem_mark
+    if context and err.context and err.context.startswith(_CONTEXT_IS_THE_MISTAKE):
+        if problem and problem.line != context.line:
+            what += f" (noticed on line {problem.line + 1})"
+        return context.line + 1, what
+    mark = problem or context
+    return (mark.line + 1 if mark else 0), what
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
     """Parse one YAML document from `text`; raise `SourceProblem` naming `file` and line."""
     lines = LineMap()
@@ -115,10 +147,11 @@ def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
         raise SourceProblem(
             file, dup.line, f"duplicate key {dup.key!r} (first defined on line {dup.first_line})"
         ) from None
+    except _BadValue as bad:
+        raise SourceProblem(file, bad.line, f"invalid YAML value: {bad.reason}") from None
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        what = " ".join(part for part in (err.context, err.problem) if part)
-        raise SourceProblem(file, mark.line + 1 if mark else 0, f"invalid YAML: {what}") from None
+        line, what = _where_and_what(err)
+        raise SourceProblem(file, line, f"invalid YAML: {what}") from None
     except yaml.YAMLError as err:
         raise SourceProblem(file, 0, f"invalid YAML: {err}") from None
     return data, lines
