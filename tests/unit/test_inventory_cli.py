@@ -201,7 +201,9 @@ def test_prod_yaml_round_trips_through_plain_yaml() -> None:
     ],
     ids=" ".join,
 )
-def test_an_invalid_inventory_exits_2_from_every_command(tmp_path: Path, command: list[str]) -> None:
+def test_an_invalid_inventory_exits_2_from_every_command(
+    tmp_path: Path, command: list[str]
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(PROD_YAML.read_text().replace("hostname: gpu02", "hostname: gpu01"))
     args = [str(tmp_path / "out") if a == "OUT" else a for a in command]

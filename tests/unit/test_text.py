@@ -32,4 +32,6 @@ def test_binary_reason(data: bytes, reason: str | None) -> None:
 def test_printable_escapes_and_cuts() -> None:
     assert printable("a\x1b[31mb\x07") == "a\\x1b[31mb\\x07"
     assert printable("x" * 10, limit=5) == "xxxx…"
-    assert printable("tab\tand\nnewline stay, \r does not") == "tab\tand\nnewline stay, \\x0d does not"
+    assert (
+        printable("tab\tand\nnewline stay, \r does not") == "tab\tand\nnewline stay, \\x0d does not"
+    )
