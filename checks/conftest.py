@@ -16,6 +16,7 @@ With pytest-xdist the controller process asks and hands the answers to the worke
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from trainbed.checks.expected import ALL, hosts_of, select_hosts
-from trainbed.checks.junit import could_not_run
+from trainbed.checks.junit import COULD_NOT_RUN, could_not_run
 from trainbed.checks.remote import Remote, reach_all
 from trainbed.inventory import Inventory, InventoryError, load_inventory
 from trainbed.inventory.model import Node
@@ -139,6 +140,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:  # pytest-xdist: before a worker starts
     node.workerinput[_WORKERINPUT_KEY] = node.config.stash.get(UNREACHABLE, {})
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Checks that could not run: one line per reason, not one per check in `-ra`'s summary.
+
+    They count as "could not run" in the final line, apart from genuine skips.
+    """
+    skipped = terminalreporter.stats.get("skipped", [])
+    not_run = [r for r in skipped if _skip_reason(r).startswith(COULD_NOT_RUN)]
+    if not not_run:
+        return
+    terminalreporter.stats["skipped"] = [r for r in skipped if r not in not_run]
+    terminalreporter.stats[COULD_NOT_RUN] = not_run
+    for why, count in Counter(_skip_reason(r) for r in not_run).items():
+        terminalreporter.write_line(f"{why} ({count} checks)")
 
 
 @pytest.fixture(scope="session")
