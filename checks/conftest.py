@@ -6,11 +6,17 @@ A check declares its hosts with ``@pytest.mark.nodes(GROUP)`` (``all`` or a name
 ``Inventory.groups()``) and takes ``hostname``, ``node`` (the model) and ``remote`` (the host over
 SSH). ``@pytest.mark.each(ARGNAME, FUNCTION)`` adds one test per item ``FUNCTION(inventory, node)``
 returns (a dict id → value), so ids read ``test_hca_port[gpu02-mlx5_4]``: node first, then item.
+
+Before any check, every selected host (and the primary controller) is asked once, in parallel,
+to run ``true`` over SSH (bounded by ConnectTimeout). A host that does not answer is one finding,
+``test_ssh[HOST]``; its other checks are skipped as "could not run: …", never passed or failed.
+With pytest-xdist the controller process asks and hands the answers to the workers.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -18,11 +24,15 @@ from pathlib import Path
 import pytest
 
 from trainbed.checks.expected import ALL, hosts_of, select_hosts
-from trainbed.checks.remote import Remote
+from trainbed.checks.junit import COULD_NOT_RUN, could_not_run
+from trainbed.checks.remote import Remote, reach_all
 from trainbed.inventory import Inventory, InventoryError, load_inventory
 from trainbed.inventory.model import Node
 
 DEFAULT_INVENTORY = "inventory/prod.yaml"
+#: hostname → why SSH to it failed, for the hosts the pre-pass found unreachable.
+UNREACHABLE = pytest.StashKey[dict[str, str]]()
+_WORKERINPUT_KEY = "trainbed_unreachable"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -107,9 +117,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def _hosts_to_reach(config: pytest.Config) -> list[str]:
+    inv = _inventory(config)
+    selected = _selected(str(config.getoption("inventory")), config.getoption("limit"))
+    primary = inv.slurmctld_hosts[0].hostname
+    return [*selected, *([primary] if primary not in selected else [])]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The reachability pre-pass (on the controller process; workers get its answers)."""
+    config = session.config
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        config.stash[UNREACHABLE] = dict(workerinput.get(_WORKERINPUT_KEY, {}))
+    elif config.option.collectonly:
+        config.stash[UNREACHABLE] = {}
+    else:
+        config.stash[UNREACHABLE] = reach_all(_inventory(config), _hosts_to_reach(config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # pytest-xdist: before a worker starts
+    node.workerinput[_WORKERINPUT_KEY] = node.config.stash.get(UNREACHABLE, {})
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Checks that could not run: one line per reason, not one per check in `-ra`'s summary.
+
+    They count as "could not run" in the final line, apart from genuine skips.
+    """
+    skipped = terminalreporter.stats.get("skipped", [])
+    not_run = [r for r in skipped if _skip_reason(r).startswith(COULD_NOT_RUN)]
+    if not not_run:
+        return
+    terminalreporter.stats["skipped"] = [r for r in skipped if r not in not_run]
+    terminalreporter.stats[COULD_NOT_RUN] = not_run
+    for why, count in Counter(_skip_reason(r) for r in not_run).items():
+        terminalreporter.write_line(f"{why} ({count} checks)")
+
+
 @pytest.fixture(scope="session")
 def inventory(pytestconfig: pytest.Config) -> Inventory:
     return _inventory(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def unreachable(pytestconfig: pytest.Config) -> dict[str, str]:
+    """hostname → why SSH to it failed, from the pre-pass."""
+    return pytestconfig.stash.get(UNREACHABLE, {})
 
 
 @pytest.fixture(scope="session")
@@ -130,9 +192,20 @@ def node(inventory: Inventory, hostname: str) -> Node:
     return inventory.node(hostname)
 
 
+def reachable(
+    connect: Callable[[str], Remote], unreachable: dict[str, str], hostname: str
+) -> Remote:
+    """The node's Remote; the calling check is skipped as "could not run" when SSH to it failed."""
+    remote = connect(hostname)
+    why = unreachable.get(hostname) or remote.unreachable
+    if why:
+        pytest.skip(could_not_run(why))
+    return remote
+
+
 @pytest.fixture
-def remote(connect: Callable[[str], Remote], hostname: str) -> Remote:
-    return connect(hostname)
+def remote(connect: Callable[[str], Remote], unreachable: dict[str, str], hostname: str) -> Remote:
+    return reachable(connect, unreachable, hostname)
 
 
 @pytest.fixture
@@ -141,7 +214,9 @@ def host(remote: Remote):
     return remote.host
 
 
-@pytest.fixture(scope="session")
-def controller(inventory: Inventory, connect: Callable[[str], Remote]) -> Remote:
+@pytest.fixture
+def controller(
+    inventory: Inventory, connect: Callable[[str], Remote], unreachable: dict[str, str]
+) -> Remote:
     """The primary slurmctld host: Slurm's view of the cluster and the reference munge key."""
-    return connect(inventory.slurmctld_hosts[0].hostname)
+    return reachable(connect, unreachable, inventory.slurmctld_hosts[0].hostname)

@@ -1,15 +1,15 @@
-"""infiniband: every HCA of the inventory up at the rate and link layer it says, one firmware across
-compute nodes, a subnet manager answering on every rail, one OpenSM per rail on its hosts."""
+"""infiniband: every HCA of the inventory up at the rate and link layer it says, on the locked
+firmware (else one across compute nodes), a subnet manager answering on every rail, one OpenSM per
+rail on its hosts."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
 import pytest
 
-from trainbed.checks import expected
-from trainbed.checks.remote import Remote, Unreachable
+from trainbed.checks import expected, firmware
+from trainbed.checks.remote import Remote
 from trainbed.checks.verdict import check, mismatch, service_problem, service_state
 from trainbed.inventory.model import Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
@@ -51,43 +51,36 @@ def test_hca_port(remote: Remote, inventory: Inventory, hca: Hca) -> None:
     )
 
 
+def _firmware(node: Node, cas: dict[str, CaInfo]) -> dict[str, str]:
+    """HCA → firmware version, for the node's HCAs that ibstat lists."""
+    return {
+        h.device: cas[h.device].firmware_version or "unknown" for h in node.hcas if h.device in cas
+    }
+
+
 @pytest.fixture(scope="session")
-def firmware_reference(
-    inventory: Inventory, connect: Callable[[str], Remote]
-) -> tuple[str | None, str]:
-    """The firmware most compute-node HCAs run (ties: the first node's), and how many nodes have it."""
-    per_node: dict[str, set[str]] = {}
-    for node in inventory.compute:
-        try:
-            cas = _cas(connect(node.hostname))
-        except (Unreachable, AssertionError):
-            continue  # its own checks report it
-        per_node[node.hostname] = {
-            cas[h.device].firmware_version or "unknown" for h in node.hcas if h.device in cas
-        }
-    counts = Counter(fw for versions in per_node.values() for fw in versions)
-    if not counts:
-        return None, "no compute node answered"
-    top = max(counts.values())
-    first = next(
-        fw for versions in per_node.values() for fw in sorted(versions) if counts[fw] == top
+def hca_firmware(
+    inventory: Inventory, connect: Callable[[str], Remote], unreachable: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """node → HCA → firmware, for the compute nodes that answer (the others report themselves)."""
+    hosts = [n.hostname for n in inventory.compute if n.hostname not in unreachable]
+    return firmware.observe(
+        hosts, lambda host: _firmware(inventory.node(host), _cas(connect(host)))
     )
-    holders = sum(1 for versions in per_node.values() if first in versions)
-    return first, f"as on {holders} of {len(per_node)} compute nodes"
 
 
 @pytest.mark.nodes("compute")
 def test_hca_firmware(
-    remote: Remote, node: Node, firmware_reference: tuple[str | None, str]
+    remote: Remote, inventory: Inventory, node: Node, hca_firmware: dict[str, dict[str, str]]
 ) -> None:
-    """HCA firmware is the same on every compute node (and every HCA of this one)."""
-    want, how = firmware_reference
-    cas = _cas(remote)
-    check(
-        mismatch(f"{remote.hostname} {h.device} firmware", f"{want} ({how})", fw)
-        for h in node.hcas
-        if h.device in cas and (fw := cas[h.device].firmware_version) != want
-    )
+    """Every HCA runs the profile's locked firmware; without a lock, what most of the profile's
+    compute nodes run. A split without such a majority fails on each of its nodes, naming every
+    side and blaming none."""
+    profile = node.profile
+    peers = {h: d for h, d in hca_firmware.items() if inventory.node(h).profile == profile}
+    mine = _firmware(node, _cas(remote))
+    lock, where = profile.firmware.hca, profile.lock_path("hca")
+    check(firmware.node_problems(node.hostname, mine, peers, "HCA firmware", lock, where))
 
 
 @pytest.mark.each("rail", expected.rails_of)

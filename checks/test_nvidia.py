@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from trainbed.checks import expected
+from trainbed.checks import expected, firmware
 from trainbed.checks.remote import Remote
 from trainbed.checks.verdict import check, mismatch, service_problem, service_state
 from trainbed.inventory.model import ComputeNode, Inventory
@@ -92,6 +94,29 @@ def test_driver_version(remote: Remote, inventory: Inventory) -> None:
     versions = {gpu.driver_version for gpu in _query(remote)} or {"no GPU"}
     got = ", ".join(sorted(v or "unknown" for v in versions))
     assert versions == {want}, mismatch(f"{remote.hostname} driver version", want, got)
+
+
+def _vbios(remote: Remote) -> dict[str, str]:
+    return {f"GPU {g.index}": (g.vbios_version or "unknown").upper() for g in _query(remote)}
+
+
+@pytest.fixture(scope="session")
+def vbios(
+    inventory: Inventory, connect: Callable[[str], Remote], unreachable: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """node → GPU → VBIOS, for the compute nodes that answer (the others report themselves)."""
+    hosts = [n.hostname for n in inventory.compute if n.hostname not in unreachable]
+    return firmware.observe(hosts, lambda host: _vbios(connect(host)))
+
+
+def test_gpu_vbios(
+    remote: Remote, inventory: Inventory, node: ComputeNode, vbios: dict[str, dict[str, str]]
+) -> None:
+    """Every GPU runs the profile's locked VBIOS; without a lock, what most of its nodes run."""
+    profile = node.profile
+    peers = {h: v for h, v in vbios.items() if inventory.node(h).profile == profile}
+    lock, where = profile.firmware.vbios, profile.lock_path("vbios")
+    check(firmware.node_problems(node.hostname, _vbios(remote), peers, "VBIOS", lock, where))
 
 
 def test_fabric_state(remote: Remote, node: ComputeNode) -> None:

@@ -2,6 +2,7 @@
 
     fault NODE hca mlx5_3 rate 200     degrade a port's link rate (Gb/s)
     fault NODE hca mlx5_3 down         take a port down
+    fault NODE hca mlx5_3 firmware V   the HCA runs firmware V (`hca all firmware V`: every HCA)
     fault NODE gpu 5 remove            a GPU falls off the bus (its /dev/nvidiaN goes too)
     fault NODE fabricmanager stop      NVSwitch fabric fails; nvidia-fabricmanager is stopped
     fault NODE nccl wrong              collectives return corrupted data (#wrong > 0)
@@ -34,6 +35,8 @@ def apply(hw: dict[str, Any], words: list[str]) -> tuple[dict[str, Any], list[st
             return hardware.fault_hca_rate(hw, device, int(rate)), []
         case ["hca", device, "down"]:
             return hardware.fault_hca_down(hw, device), []
+        case ["hca", device, "firmware", version]:
+            return hardware.fault_hca_firmware(hw, device, version), []
         case ["gpu", index, "remove"]:
             return hardware.fault_gpu_remove(hw, int(index)), ["devnodes"]
         case ["fabricmanager", "stop"]:

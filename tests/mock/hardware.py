@@ -126,6 +126,14 @@ def fault_hca_down(hw: dict[str, Any], device: str) -> dict[str, Any]:
     return hw
 
 
+def fault_hca_firmware(hw: dict[str, Any], device: str, version: str) -> dict[str, Any]:
+    """Another firmware on one HCA, or on every HCA of the node with ``device`` ``all``."""
+    targets = hw.get("hcas", []) if device == "all" else [_hca(hw, device)]
+    for h in targets:
+        h["firmware"] = str(version)
+    return hw
+
+
 def fault_gpu_remove(hw: dict[str, Any], index: int) -> dict[str, Any]:
     """A GPU falls off the bus."""
     for g in hw.get("gpus", []):

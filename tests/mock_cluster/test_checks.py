@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.junit_schema import schema_problems
 from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts
 from trainbed.checks.junit import CaseResult, read_junit
+from trainbed.checks.remote import CONTROL_PERSIST_S
 
 pytestmark = pytest.mark.mock
 
@@ -53,13 +55,13 @@ def node_names(cluster: dict[str, Any]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def check(cluster: dict[str, Any], node_names: list[str], tmp_path_factory) -> Check:
-    """`check(*args)`: `python -m trainbed check INVENTORY --junit FILE -n 4 *args`."""
+    """`check(*args, inventory=None)`: `python -m trainbed check INVENTORY --junit FILE -n 4 *args`."""
     out_dir = tmp_path_factory.mktemp("check")
     count = iter(range(1000))
 
-    def run(*args: str, timeout: float = 600) -> CheckRun:
+    def run(*args: str, timeout: float = 600, inventory: str | None = None) -> CheckRun:
         junit = out_dir / f"junit-{next(count)}.xml"
-        command = [sys.executable, "-m", "trainbed", "check", cluster["inventory"]]
+        command = [sys.executable, "-m", "trainbed", "check", inventory or cluster["inventory"]]
         proc = subprocess.run(
             [*command, "--junit", str(junit), "-n", WORKERS, *args],
             capture_output=True,
@@ -304,3 +306,151 @@ def test_munge_key_changed_on_one_node(
     )
     key = ssh(node, "base64 -w0 /etc/munge/munge.key").stdout.strip()
     assert key[:24] not in run.output and key[:24] not in run.junit.read_text()
+
+
+def _node(cluster: dict[str, Any], hostname: str) -> dict[str, Any]:
+    return next(n for n in cluster["nodes"] if n["hostname"] == hostname)
+
+
+def _could_not_run(run: CheckRun, node: str, finding: CaseResult) -> list[CaseResult]:
+    """The node's other checks: each skipped as "could not run" with the finding, none passed."""
+    others = [r for r in run.results if r.node == node and r is not finding]
+    assert len(others) > 50, others
+    assert {r.outcome for r in others} == {"skipped"}, {(r.test_id, r.outcome) for r in others}
+    assert all(r.message == f"could not run: {finding.message}" for r in others)
+    return others
+
+
+def test_a_changed_host_key_inside_the_persist_window_is_refused(
+    clean: None, check: Check, cluster: dict[str, Any], deploy: Deploy, restore, tmp_path
+) -> None:
+    """Issue 11 (reproduction 3): the control sockets of the previous check are no way round it."""
+    known = Path(cluster["known_hosts"])
+    address = _node(cluster, "gpu01")["address"]
+    original = known.read_text()
+    restore.append(lambda: known.write_text(original))
+    assert check().returncode == 0  # the masters now persist for CONTROL_PERSIST_S
+    since = time.monotonic()
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")],
+        check=True,
+        timeout=30,
+    )
+    other_key = " ".join((tmp_path / "other.pub").read_text().split()[:2])
+    lines = [
+        f"{line.split()[0]} {other_key}" if line.startswith("gpu01,") else line
+        for line in original.splitlines()
+    ]
+    known.write_text("\n".join(lines) + "\n")
+    run = check()
+    assert time.monotonic() - since < CONTROL_PERSIST_S, "the check ran past the persist window"
+    assert run.returncode == 1, run.output[-3000:]
+    assert run.failed_nodes() == {"gpu01"}, [f"{r.test_id}: {r.message}" for r in run.failures()]
+    (finding,) = run.failures()
+    assert finding.test_id == "test_ssh[gpu01]"
+    assert finding.message == (
+        f"gpu01: SSH to {address}:22 failed: host key differs from the one in {known} (if the "
+        f"node was reinstalled, verify its new key, then: ssh-keygen -f {known} -R {address})"
+    )
+    _could_not_run(run, "gpu01", finding)
+    # the deploy refuses too, and its hint names the inventory's file, not ~/.ssh/known_hosts
+    refused = deploy("--limit", "gpu01", "--dry", timeout=120)
+    assert refused.returncode != 0
+    assert f"ssh-keygen -f {known} -R {address}" in refused.output, refused.output[-2000:]
+    assert f"does not match the one in {known}" in refused.output
+
+
+def _start(cluster: dict[str, Any], ssh: Ssh, deploy: Deploy, node: str) -> None:
+    """Start a stopped node, wait (bounded) for SSH, and converge: Docker rewrote /etc/hosts."""
+    subprocess.run(
+        ["docker", "start", _node(cluster, node)["container"]],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    deadline = time.monotonic() + 60
+    while ssh(node, "true", check=False, timeout=15).returncode != 0:
+        assert time.monotonic() < deadline, f"{node}: no SSH within 60 s of docker start"
+        time.sleep(1)
+    _converge(deploy)
+
+
+def test_a_stopped_node_is_one_finding_within_30_s(
+    clean: None, check: Check, cluster: dict[str, Any], ssh: Ssh, deploy: Deploy, restore
+) -> None:
+    """Issue 11 (reproduction 8): gpu02's container stopped → one line, not 74 failures in minutes."""
+    container = _node(cluster, "gpu02")["container"]
+    restore.append(lambda: _start(cluster, ssh, deploy, "gpu02"))
+    subprocess.run(["docker", "stop", container], check=True, capture_output=True, timeout=60)
+    started = time.monotonic()
+    run = check(timeout=120)
+    elapsed = time.monotonic() - started
+    assert run.returncode == 1, run.output[-3000:]
+    assert elapsed < 30, f"check took {elapsed:.0f} s"
+    assert run.failed_nodes() == {"gpu02"}, [f"{r.test_id}: {r.message}" for r in run.failures()]
+    (finding,) = run.failures()
+    address = _node(cluster, "gpu02")["address"]
+    assert finding.test_id == "test_ssh[gpu02]"
+    assert finding.message.startswith(f"gpu02: SSH to {address}:22 failed: "), finding.message
+    others = _could_not_run(run, "gpu02", finding)
+    assert f"{finding.message} ({len(others)} other check(s) of gpu02 could not run)" in run.output
+    row = next(line for line in run.output.splitlines() if line.startswith("gpu02 "))
+    assert row.split()[2:6] == ["0", "1", "0", str(len(others))], row
+
+
+FIRMWARE, OTHER_FIRMWARE = "28.39.1002", "28.37.1014"
+
+
+def _variant(cluster: dict[str, Any], tmp_path: Path, edit: Callable[[dict], None]) -> str:
+    """The cluster's inventory with `edit` applied, written elsewhere with its paths made absolute."""
+    source = Path(cluster["inventory"])
+    doc = yaml.safe_load(source.read_text())
+
+    def absolute(value: str) -> str:
+        return str((source.parent / value).resolve())
+
+    doc["ssh"]["key_file"] = absolute(doc["ssh"]["key_file"])
+    doc["ssh"]["known_hosts_file"] = absolute(doc["ssh"]["known_hosts_file"])
+    accounting = doc["slurm"]["accounting"]
+    if "database_password_file" in accounting:
+        accounting["database_password_file"] = absolute(accounting["database_password_file"])
+    for repo in doc["software"]["repositories"]:
+        repo["signed_by"] = absolute(repo["signed_by"])
+    edit(doc)
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)
+
+
+def test_a_firmware_split_names_both_sides_and_a_lock_names_the_node(
+    clean: None, check: Check, cluster: dict[str, Any], restore, tmp_path
+) -> None:
+    """Issue 11 (reproduction 6): all of gpu01's HCAs on another firmware, one against one."""
+    fault(cluster, "gpu01", "hca", "all", "firmware", OTHER_FIRMWARE)
+    restore.append(lambda: fault(cluster, "gpu01", "clear"))
+    run = check()
+    assert run.returncode == 1, run.output[-3000:]
+    assert run.failed_nodes() == {"gpu01", "gpu02"}, [r.message for r in run.failures()]
+    split = {r.node: r.message for r in run.failures()}
+    assert {r.check for r in run.failures()} == {"test_hca_firmware"}
+    assert split["gpu01"] == split["gpu02"]
+    assert split["gpu01"].startswith(
+        f"HCA firmware split across compute nodes: {OTHER_FIRMWARE} on gpu01; {FIRMWARE} on gpu02"
+    )
+    assert "expected" not in split["gpu01"]
+
+    def lock(doc: dict) -> None:
+        for profile in doc["profiles"].values():
+            profile["firmware"] = {"hca": FIRMWARE}
+
+    locked = check(inventory=_variant(cluster, tmp_path, lock))
+    assert locked.returncode == 1, locked.output[-3000:]
+    assert locked.failed_nodes() == {"gpu01"}, [r.message for r in locked.failures()]
+    (hit,) = locked.failures()
+    profile = next(iter(yaml.safe_load(Path(cluster["inventory"]).read_text())["profiles"]))
+    assert hit.check == "test_hca_firmware"
+    assert hit.message.startswith("gpu01 mlx5_0, ")
+    assert hit.message.endswith(
+        f"HCA firmware: expected {FIRMWARE} (locked in profiles.{profile}.firmware.hca), "
+        f"got {OTHER_FIRMWARE}"
+    )

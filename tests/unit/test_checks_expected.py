@@ -168,5 +168,7 @@ def test_a_command_exiting_255_is_not_an_ssh_failure() -> None:
 
     result = Remote("gpu02", _FakeHost(reachable=True), "10.0.0.2").run("sminfo -C mlx5_4 -P 1")
     assert result.rc == 255 and "iberror" in result.stderr
-    with pytest.raises(Unreachable, match=r"gpu02: SSH to 10.0.0.2 failed: ssh: connect: No route"):
+    with pytest.raises(
+        Unreachable, match=r"gpu02: SSH to 10.0.0.2:22 failed: ssh: connect: No route"
+    ):
         Remote("gpu02", _FakeHost(reachable=False), "10.0.0.2").run("sminfo")

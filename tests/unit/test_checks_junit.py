@@ -130,12 +130,18 @@ def test_table() -> None:
                 "gpu02-mlx5_4",
             ),
             CaseResult("gpu01", "test_hca_port", "m", "passed", "", "gpu01-mlx5_4"),
+            CaseResult(
+                "gpu01", "test_peermem_loaded", "m", "skipped", "no CAP_SYS_MODULE", "gpu01"
+            ),
+            CaseResult("gpu02", "test_gpu_count", "m", "skipped", "could not run: gpu02: SSH…"),
         ],
         {"gpu01": "compute", "gpu02": "compute"},
     )
     lines = format_table(summaries).splitlines()
-    assert lines[0].split() == ["node", "role", "passed", "failed", "skipped", "first", "failure"]
-    assert lines[1].split()[:5] == ["gpu01", "compute", "1", "0", "0"]
+    header = ["node", "role", "passed", "failed", "skipped", "not", "run", "first", "failure"]
+    assert lines[0].split() == header
+    assert lines[1].split()[:6] == ["gpu01", "compute", "1", "0", "1", "0"]
+    assert lines[2].split()[:6] == ["gpu02", "compute", "0", "1", "0", "1"]
     assert lines[2].endswith(
         "test_hca_port[gpu02-mlx5_4]: gpu02 mlx5_4 rate: expected 400 Gb/s, got 200"
     )

@@ -285,6 +285,31 @@ SCHEMA_CASES: list[tuple[str, Mutation, str, int, str, str]] = [
         "does not match the expected form",
     ),
     (
+        "HCA firmware lock not a version",
+        lambda d: d["profiles"]["xe9680-h100"].update(firmware={"hca": "28.39"}),
+        "hca: '28.39'",
+        1,
+        "profiles.xe9680-h100.firmware.hca",
+        "'28.39' does not match the expected form ^[0-9]+\\.[0-9]+\\.[0-9]+$ (HCA firmware as "
+        "ibstat prints it",
+    ),
+    (
+        "VBIOS lock not a VBIOS version",
+        lambda d: d["profiles"]["xe9680-h100"].update(firmware={"vbios": "96.0.74"}),
+        "vbios: 96.0.74",
+        1,
+        "profiles.xe9680-h100.firmware.vbios",
+        "(GPU VBIOS as nvidia-smi -q prints it",
+    ),
+    (
+        "unknown firmware lock",
+        lambda d: d["profiles"]["xe9680-h100"].update(firmware={"bmc": "7.10.30.00"}),
+        "bmc: 7.10.30.00",
+        1,
+        "profiles.xe9680-h100.firmware.bmc",
+        "unknown field 'bmc' (allowed: hca, vbios)",
+    ),
+    (
         "partition nodes neither ALL nor list",
         lambda d: d["slurm"]["partitions"][0].update(nodes="some"),
         "nodes: some",
@@ -346,6 +371,36 @@ def test_warnings_do_not_fail(tmp_path: Path, prod_doc: Doc) -> None:
         f"{file}:{line}: warning: control_plane: 2 control-plane node(s); the reference design has 3"
         in texts[0]
     )
+
+
+def test_firmware_lock_reaches_the_model(tmp_path: Path, prod_doc: Doc) -> None:
+    prod_doc["profiles"]["xe9680-h100"]["firmware"] = {
+        "hca": "28.39.1002",
+        "vbios": "96.00.74.00.0d",
+    }
+    result = load_inventory(write(tmp_path, prod_doc))
+    profile = result.inventory.compute[0].profile
+    assert (profile.firmware.hca, profile.firmware.vbios) == ("28.39.1002", "96.00.74.00.0D")
+    assert profile.lock_path("hca") == "profiles.xe9680-h100.firmware.hca"
+    assert result.warnings == []
+    unlocked = load_inventory(PROD_YAML).inventory.compute[0].profile.firmware
+    assert (unlocked.hca, unlocked.vbios) == (None, None)
+
+
+def test_firmware_lock_off_the_reference_hardware_warns(tmp_path: Path, prod_doc: Doc) -> None:
+    prod_doc["profiles"]["xe9680-h100"]["firmware"] = {
+        "hca": "22.39.1002",
+        "vbios": "92.00.45.00.06",
+    }
+    file = write(tmp_path, prod_doc)
+    texts = [str(w) for w in load_inventory(file).warnings]
+    assert texts == [
+        f"{file}:{line_of(file, 'hca: 22.39.1002')}: warning: profiles.xe9680-h100.firmware.hca: "
+        "22.39.1002 is not ConnectX-7 firmware (28.x), the reference design's HCA",
+        f"{file}:{line_of(file, 'vbios: 92.00.45.00.06')}: warning: "
+        "profiles.xe9680-h100.firmware.vbios: 92.00.45.00.06 is not an H100 VBIOS (96.00.xx.xx.xx), "
+        "but the profile's GPUs are NVIDIA H100 80GB HBM3",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -164,6 +164,8 @@ def test_fault_words() -> None:
     out, actions = fault.apply(hw, ["hca", "mlx5_3", "rate", "200"])
     assert out["hcas"][0]["rate_gbps"] == 200 and actions == []
     assert fault.apply(hw, ["fabricmanager", "stop"])[1] == ["stop-fm"]
+    out, _ = fault.apply(hw, ["hca", "all", "firmware", "28.37.1014"])
+    assert out["hcas"][0]["firmware"] == "28.37.1014"
     with pytest.raises(ValueError):
         fault.apply(hw, ["gpu", "5", "explode"])
 

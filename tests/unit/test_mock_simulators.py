@@ -177,6 +177,22 @@ def test_ibstat_structure_and_sm_dependency(env: dict[str, str]) -> None:
     assert sim(env, "ibdiags", "mlx5_99", prog="ibstat").returncode != 0
 
 
+def test_hca_firmware_fault_shows_in_ibstat(env: dict[str, str]) -> None:
+    from trainbed.parse.ibstat import parse_ibstat
+
+    edit(env, lambda hw: hardware.fault_hca_firmware(hw, "mlx5_3", "28.37.1014"))
+    cas = {
+        ca.name: ca.firmware_version
+        for ca in parse_ibstat(sim(env, "ibdiags", prog="ibstat").stdout)
+    }
+    assert cas["mlx5_3"] == "28.37.1014" and cas["mlx5_0"] == "28.39.1002"
+    edit(env, lambda hw: hardware.fault_hca_firmware(hw, "all", "28.35.1012"))
+    out = sim(env, "ibdiags", prog="ibstat").stdout
+    assert {ca.firmware_version for ca in parse_ibstat(out)} == {"28.35.1012"}
+    with pytest.raises(KeyError):
+        edit(env, lambda hw: hardware.fault_hca_firmware(hw, "mlx5_99", "1.2.3"))
+
+
 def test_sminfo(env: dict[str, str]) -> None:
     assert sim(env, "ibdiags", prog="sminfo").returncode == 255
     register_sms(env)

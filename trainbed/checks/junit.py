@@ -15,6 +15,13 @@ from pathlib import Path
 _PARAMS = re.compile(r"^(?P<check>[^\[]+)(?:\[(?P<params>.*)\])?$")
 #: `AssertionError: `, `trainbed.checks.remote.Unreachable: `, `Failed: ` in front of a message.
 _EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Z]\w*:\s+")
+#: How a skip that is no verdict starts: the check could not run (its node did not answer).
+COULD_NOT_RUN = "could not run"
+
+
+def could_not_run(why: str) -> str:
+    """The skip message of a check that could not run: `could not run: gpu02: SSH to …`."""
+    return f"{COULD_NOT_RUN}: {why}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,7 @@ class NodeSummary:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    not_run: int = 0
     first_failure: str = ""
     failures: list[CaseResult] = field(default_factory=list)
 
@@ -101,7 +109,10 @@ def read_junit(path: str | Path, hostnames: Iterable[str] = ()) -> list[CaseResu
 def summarise(
     results: Iterable[CaseResult], roles: Mapping[str, str] | None = None
 ) -> list[NodeSummary]:
-    """Per-node counts, in the order of `roles` (inventory order) then as met; failures include errors."""
+    """Per-node counts, in the order of `roles` (inventory order) then as met.
+
+    Failures include errors; checks that could not run are counted apart from other skips.
+    """
     roles = roles or {}
     summaries: dict[str, NodeSummary] = {
         node: NodeSummary(node, role) for node, role in roles.items()
@@ -111,6 +122,8 @@ def summarise(
         summary = summaries.setdefault(node, NodeSummary(node, roles.get(node, "")))
         if result.outcome == "passed":
             summary.passed += 1
+        elif result.outcome == "skipped" and result.message.startswith(COULD_NOT_RUN):
+            summary.not_run += 1
         elif result.outcome == "skipped":
             summary.skipped += 1
         else:
@@ -121,22 +134,33 @@ def summarise(
     return list(summaries.values())
 
 
+def not_run_lines(summaries: Iterable[NodeSummary]) -> list[str]:
+    """One uncut line per node whose checks could not run: its first failure (why), and how many."""
+    return [
+        f"{s.failures[0].message if s.failures else s.node} "
+        f"({s.not_run} other check(s) of {s.node} could not run)"
+        for s in summaries
+        if s.not_run
+    ]
+
+
 def format_table(summaries: Iterable[NodeSummary], width: int = 100) -> str:
-    """A plain-text table: node, role, passed, failed, skipped, first failure (cut to `width`)."""
-    rows = [("node", "role", "passed", "failed", "skipped", "first failure")]
+    """A plain-text table: node, role, passed, failed, skipped, not run, first failure (cut)."""
+    rows = [("node", "role", "passed", "failed", "skipped", "not run", "first failure")]
     for s in summaries:
         first = s.first_failure
         if len(first) > width:
             first = first[: width - 1] + "…"
-        rows.append((s.node, s.role, str(s.passed), str(s.failed), str(s.skipped), first))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        counts = (s.passed, s.failed, s.skipped, s.not_run)
+        rows.append((s.node, s.role, *map(str, counts), first))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
     lines = []
     for row in rows:
         cells = [
             row[0].ljust(widths[0]),
             row[1].ljust(widths[1]),
-            *(cell.rjust(w) for cell, w in zip(row[2:5], widths[2:5], strict=True)),
-            row[5],
+            *(cell.rjust(w) for cell, w in zip(row[2:6], widths[2:6], strict=True)),
+            row[6],
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from trainbed.checks.expected import select_hosts
-from trainbed.checks.junit import format_table
+from trainbed.checks.junit import format_table, not_run_lines
 from trainbed.checks.run import run_checks
 from trainbed.cli.common import load_or_exit
 
@@ -40,6 +40,8 @@ def check(inventory: str, limit: str | None, junit: str | None, workers: str) ->
     result = run_checks(inv, inventory, junit=junit, limit=limit, workers=workers)
     click.echo("")
     click.echo(format_table(result.summaries))
+    for line in not_run_lines(result.summaries):
+        click.echo(line)
     if junit:
         click.echo(f"\nJUnit XML: {junit}")
     failed = sum(s.failed for s in result.summaries)

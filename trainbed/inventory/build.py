@@ -14,6 +14,7 @@ from trainbed.inventory.model import (
     ControlNode,
     Cpu,
     Export,
+    FirmwareLock,
     Gpus,
     Hca,
     InfiniBand,
@@ -89,7 +90,15 @@ def _profile(name: str, doc: dict[str, Any]) -> Profile:
             tuple(gpus.get("bus_ids", ())),
         ),
         local_scratch=doc.get("local_scratch"),
+        firmware=FirmwareLock(
+            doc.get("firmware", {}).get("hca"), _vbios(doc.get("firmware", {}).get("vbios"))
+        ),
     )
+
+
+def _vbios(version: str | None) -> str | None:
+    """nvidia-smi prints VBIOS hex digits in upper case."""
+    return version.upper() if version else None
 
 
 def _software(doc: dict[str, Any], base: Path) -> Software:

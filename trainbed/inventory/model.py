@@ -138,6 +138,14 @@ class Gpus:
 
 
 @dataclass(frozen=True, slots=True)
+class FirmwareLock:
+    """Versions every device of a profile's nodes must run; None: compared across nodes instead."""
+
+    hca: str | None = None
+    vbios: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     name: str
     model: str
@@ -145,6 +153,11 @@ class Profile:
     real_memory_mb: int
     gpus: Gpus
     local_scratch: str | None
+    firmware: FirmwareLock = FirmwareLock()
+
+    def lock_path(self, device: str) -> str:
+        """Where the inventory locks `device`'s version (`hca`, `vbios`)."""
+        return f"profiles.{self.name}.firmware.{device}"
 
 
 @dataclass(frozen=True, slots=True)

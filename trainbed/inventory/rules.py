@@ -203,6 +203,34 @@ def profiles_match_models(doc: Doc) -> Iterator[Finding]:
             )
 
 
+#: Firmware major of the reference design's HCA, the ConnectX-7 (`28.39.1002`; CX-6 Dx is 22).
+CONNECTX7_FIRMWARE_MAJOR = "28"
+#: VBIOS family of GH100 GPUs (`96.00.74.00.01` on H100 SXM; A100s run 92.00, A10s 94.02).
+H100_VBIOS_FAMILY = "96.00."
+
+
+def firmware_locks(doc: Doc) -> Iterator[Finding]:
+    """A locked version that cannot be the reference design's hardware is flagged."""
+    for name, profile in doc["profiles"].items():
+        lock = profile.get("firmware", {})
+        path: PathT = ("profiles", name, "firmware")
+        hca = lock.get("hca")
+        if hca is not None and hca.split(".", 1)[0] != CONNECTX7_FIRMWARE_MAJOR:
+            yield _warn(
+                (*path, "hca"),
+                f"{hca} is not ConnectX-7 firmware ({CONNECTX7_FIRMWARE_MAJOR}.x), the reference "
+                "design's HCA",
+            )
+        vbios = lock.get("vbios")
+        gpu = profile["gpus"]["model"]
+        if vbios is not None and "H100" in gpu and not vbios.upper().startswith(H100_VBIOS_FAMILY):
+            yield _warn(
+                (*path, "vbios"),
+                f"{vbios} is not an H100 VBIOS ({H100_VBIOS_FAMILY}xx.xx.xx), but the profile's "
+                f"GPUs are {gpu}",
+            )
+
+
 def rails_and_switches(doc: Doc) -> Iterator[Finding]:
     ib = doc["networks"]["infiniband"]
     switches = {s["name"]: s for s in doc["switches"]}
@@ -534,6 +562,7 @@ RULES: tuple[Callable[[Doc], Iterator[Finding]], ...] = (
     unique_names,
     addresses_in_subnets,
     profiles_match_models,
+    firmware_locks,
     compute_hardware,
     rails_and_switches,
     subnet_managers,

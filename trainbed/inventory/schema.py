@@ -49,8 +49,11 @@ def _findings(error: ValidationError) -> Iterator[Finding]:
         yield Finding(path, f"missing required field {missing!r}")
         return
     if error.validator == "pattern":
+        what = error.schema.get("description")
         yield Finding(
-            path, f"{error.instance!r} does not match the expected form {error.validator_value}"
+            path,
+            f"{error.instance!r} does not match the expected form {error.validator_value}"
+            + (f" ({what})" if what else ""),
         )
         return
     yield Finding(path, error.message)

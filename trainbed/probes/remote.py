@@ -15,6 +15,7 @@ from typing import Protocol
 import paramiko
 
 from trainbed.errors import TrainbedError
+from trainbed.hostkeys import changed_key, unknown_host
 from trainbed.inventory.model import Inventory
 
 
@@ -107,14 +108,17 @@ class SshRemote:
                 allow_agent=False,
                 look_for_keys=False,
             )
-        except paramiko.BadHostKeyException as exc:
+        except paramiko.BadHostKeyException:
             client.close()
             raise RemoteError(
-                f"{hostname} ({address}): host key does not match {known_hosts}: {exc}"
+                f"{hostname} ({address}): {changed_key(known_hosts, address, ssh.port)}"
             ) from None
         except paramiko.SSHException as exc:
             client.close()
-            raise RemoteError(f"{hostname} ({address}): {exc}") from None
+            why = str(exc)
+            if "not found in known_hosts" in why:  # paramiko's RejectPolicy
+                why = unknown_host(known_hosts, address, ssh.port)
+            raise RemoteError(f"{hostname} ({address}): {why}") from None
         except OSError as exc:
             client.close()
             raise RemoteError(f"{hostname} ({address}): cannot connect: {exc}") from None
