@@ -7,9 +7,23 @@ stale key from it, never the default `~/.ssh/known_hosts`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import Path
+
+
+def trust_digest(known_hosts: Path, strict: str) -> str:
+    """16 hex digits naming what a connection was verified against: the file's path and content.
+
+    A missing or unreadable file has a digest of its own too, distinct from any content.
+    """
+    digest = hashlib.sha256(f"{Path(known_hosts).resolve()}\0{strict}\0".encode())
+    try:
+        digest.update(b"content\0" + Path(known_hosts).read_bytes())
+    except OSError as exc:
+        digest.update(f"unreadable\0{type(exc).__name__}".encode())
+    return digest.hexdigest()[:16]
 
 
 def known_hosts_entry(address: str, port: int = 22) -> str:

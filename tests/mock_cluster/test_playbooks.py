@@ -87,6 +87,49 @@ def ready(deployed: DeployRun, ssh: Ssh) -> None:
     wait_idle(ssh, ["gpu01", "gpu02"], timeout=120)
 
 
+def test_a_changed_host_key_is_refused_inside_ansibles_persist_window(
+    cluster: dict[str, Any], tmp_path: Path
+) -> None:
+    """Ansible keeps masters 60 s; a key changed meanwhile is still refused (issue 11, item 4)."""
+
+    def ping() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ansible", "-i", "inventory/ansible.py", "gpu01", "-m", "ping"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "TRAINBED_INVENTORY": cluster["inventory"], "ANSIBLE_NOCOLOR": "1"},
+            timeout=120,
+        )
+
+    known = Path(cluster["known_hosts"])
+    original = known.read_text()
+    first = ping()
+    assert first.returncode == 0, first.stdout + first.stderr
+    since = time.monotonic()
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")],
+        check=True,
+        timeout=30,
+    )
+    other_key = " ".join((tmp_path / "other.pub").read_text().split()[:2])
+    try:
+        known.write_text(
+            "\n".join(
+                f"{line.split()[0]} {other_key}" if line.startswith("gpu01,") else line
+                for line in original.splitlines()
+            )
+            + "\n"
+        )
+        second = ping()
+        elapsed = time.monotonic() - since
+    finally:
+        known.write_text(original)
+    assert elapsed < 60, "the second ping ran past Ansible's ControlPersist window"
+    assert second.returncode != 0, second.stdout
+    assert "UNREACHABLE" in second.stdout and "Host key verification failed" in second.stdout
+
+
 def test_drain_and_resume_are_idempotent(cluster: dict[str, Any], ssh: Ssh) -> None:
     reason = {"reason": "trainbed test: PSU swap"}
     first = playbook(cluster, "drain.yml", "-l", "gpu02", extra=reason)

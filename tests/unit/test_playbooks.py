@@ -82,6 +82,27 @@ def test_ansible_host_vars_carry_what_the_playbooks_check() -> None:
 # --------------------------------------------------------------------------- judgements
 
 
+def test_ansible_reuses_a_connection_only_while_known_hosts_is_unchanged(tmp_path: Path) -> None:
+    """Ansible's 60 s masters skip host key verification: their directory follows the file."""
+    known = tmp_path / "known_hosts"
+    known.write_text("10.0.0.1 ssh-ed25519 AAAAfirst\n")
+    doc = yaml.safe_load((REPO / "inventory" / "mock.yaml").read_text())
+    doc["ssh"]["known_hosts_file"] = str(known)
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(doc))
+
+    def control_dirs() -> set[str]:
+        hostvars = _ansible_inventory(path, "--list")["_meta"]["hostvars"]
+        return {v["ansible_control_path_dir"] for v in hostvars.values()}
+
+    (first,) = control_dirs()
+    assert first.startswith("~/.ansible/cp/")
+    assert control_dirs() == {first}
+    known.write_text("10.0.0.1 ssh-ed25519 AAAAsecond\n")
+    (second,) = control_dirs()
+    assert second != first
+
+
 def test_slurm_node_from_real_scontrol_output() -> None:
     text = (REAL / "slurm_scontrol_show_node_idle_drain_gres_count_lower.txt").read_text()
     node = daytwo.slurm_node(text, "yigou-dev-102-68")

@@ -11,7 +11,6 @@ file exactly as this run would verify it; after any change to the file every con
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 import testinfra
 from testinfra.backend.base import CommandResult
 
-from trainbed.hostkeys import changed_key, unknown_host
+from trainbed.hostkeys import changed_key, trust_digest, unknown_host
 from trainbed.inventory.model import Inventory, Node, Ssh
 
 #: How long an idle master connection stays up after the last command.
@@ -37,19 +36,6 @@ REACH_PARALLEL = 32
 #: Keepalives: a node that stops answering mid-command is given up after 3 × 5 s.
 SERVER_ALIVE_INTERVAL_S = 5
 SERVER_ALIVE_COUNT_MAX = 3
-
-
-def trust_digest(known_hosts: Path, strict: str) -> str:
-    """16 hex digits naming what a connection was verified against: the file's path and content.
-
-    A missing or unreadable file has a digest of its own too, distinct from any content.
-    """
-    digest = hashlib.sha256(f"{Path(known_hosts).resolve()}\0{strict}\0".encode())
-    try:
-        digest.update(b"content\0" + Path(known_hosts).read_bytes())
-    except OSError as exc:
-        digest.update(f"unreadable\0{type(exc).__name__}".encode())
-    return digest.hexdigest()[:16]
 
 
 def control_dir(ssh: Ssh) -> Path:

@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from trainbed.hostkeys import trust_digest
 from trainbed.inventory.model import Inventory, Node
 from trainbed.render.packages import locked_packages
 
@@ -69,6 +70,7 @@ def cluster_vars(inventory: Inventory) -> dict[str, Any]:
 def ansible_inventory(inventory: Inventory) -> dict[str, Any]:
     """The JSON an Ansible script inventory prints for `--list`."""
     hostvars = {}
+    trust = trust_digest(inventory.ssh.known_hosts_file, inventory.ssh.strict_host_key_checking)
     for node in inventory.nodes:
         ssh_vars = host_vars(inventory, node)
         hostvars[node.hostname] = {
@@ -80,6 +82,9 @@ def ansible_inventory(inventory: Inventory) -> dict[str, Any]:
                 f"-o UserKnownHostsFile={inventory.ssh.known_hosts_file} "
                 f"-o StrictHostKeyChecking={inventory.ssh.strict_host_key_checking}"
             ),
+            # Ansible's persistent masters (60 s) skip verification when reused: keep them apart
+            # per known_hosts path, content and strictness, as the checks do.
+            "ansible_control_path_dir": f"~/.ansible/cp/{trust}",
             **{k: v for k, v in ssh_vars.items() if k.startswith("trainbed_")},
             "trainbed_locked_packages": [
                 {"name": p.name, "version": p.version} for p in locked_packages(inventory, node)
