@@ -61,6 +61,9 @@ class FakeSubmitHost:
     #: (time, node, State= as scontrol prints it, Reason or None), applied in time order.
     node_events: list[tuple[float, str, str, str | None]] = field(default_factory=list)
     signal_at: tuple[float, int] | None = None
+    stuck_reason: str = "ReqNodeNotAvail,_UnavailableNodes:gpu02"
+    #: Send ``signal_at``'s signal from inside the n-th sbatch instead (an interrupt mid-sbatch).
+    signal_in_sbatch: tuple[int, int] | None = None
 
     # -- the clock the watcher runs on
     def clock(self) -> float:
@@ -120,6 +123,8 @@ class FakeSubmitHost:
             )
         job_id = str(100 + len(self.jobs))
         self.jobs[job_id] = FakeJob(job_id, name, fate, text)
+        if self.signal_in_sbatch is not None and len(self.jobs) == self.signal_in_sbatch[0]:
+            os.kill(os.getpid(), self.signal_in_sbatch[1])
         return Completed(command, 0, f"{job_id};cluster\n", "")
 
     def node_state(self, node: str) -> tuple[str, str | None]:
@@ -188,9 +193,7 @@ class FakeSubmitHost:
         for job_id in ids:
             job = self.jobs[job_id]
             self._advance(job)
-            reason = (
-                "ReqNodeNotAvail,_UnavailableNodes:gpu02" if job.fate == "stuck" else job.reason
-            )
+            reason = self.stuck_reason if job.fate == "stuck" else job.reason
             elapsed = int(self.now - job.started) if job.started is not None else 0
             lines.append(
                 f"{job_id}|{job.state}|{reason}|{elapsed // 60}:{elapsed % 60:02d}|"

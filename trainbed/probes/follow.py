@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainbed.inventory.model import Inventory
+from trainbed.parse.slurm import expand_hostlist
 from trainbed.probes import replan
 from trainbed.probes.bound import JOB_MARGIN_S, Budget
 from trainbed.probes.interrupt import Interrupted, no_guard
@@ -87,7 +88,10 @@ class Campaign:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> None:
-        """Submit every job and follow them; returns at the end, the deadline or an interrupt."""
+        """Submit every job and follow them; returns at the end, the deadline or an interrupt.
+
+        Either way it ends with :meth:`sweep`: no job of the run stays queued.
+        """
         try:
             self.submit(self.specs)
             self.follow()
@@ -95,7 +99,28 @@ class Campaign:
             self.interrupted = signal
             self.progress(f"interrupted by {signal.name}: cancelling the run's jobs")
             self.cancel_all(f"the run was interrupted ({signal.name}) before it ended")
+        try:
+            self.sweep()
+        except Interrupted as signal:  # it came during the sweep, which finished first
+            self.interrupted = self.interrupted or signal
         self.account()
+
+    def sweep(self) -> None:
+        """scancel the run's jobs Slurm still queues although they ended for us.
+
+        Slurm requeues a batch job whose node failed at launch even with ``--no-requeue``
+        (``Restarts=1``, pending on ``BeginTime``): without this it would start when the node
+        comes back.
+        """
+        ids = [t.job_id for t in self.tracked.values()]
+        if not ids:
+            return
+        with self.hold():
+            queue = self.slurm.queue(ids) or {}
+            queued = [i for i, s in queue.items() if not s.terminal and s.state != "COMPLETING"]
+            if queued:
+                self.slurm.cancel(*queued)
+                self.progress(f"cancelled job(s) {', '.join(queued)}: Slurm had requeued them")
 
     def submit(self, specs: Sequence[JobSpec]) -> None:
         """sbatch each job (an interrupt waits for sbatch's answer, so no job id is lost)."""
@@ -133,17 +158,29 @@ class Campaign:
         return [t for t in self.tracked.values() if t.final is None]
 
     def follow(self) -> None:
-        """Poll until every job has ended, bounded by the watch deadline (and a poll count)."""
+        """Poll until every job has ended, bounded by the watch deadline (and a poll count).
+
+        Node states are read every :data:`NODE_POLL_S`, at once when a job ends other than
+        COMPLETED (was it its node?), and once more before the verdict.
+        """
         clock = self.budget.clock
         last_nodes = clock()
+        checked_idle = -1  # how many jobs there were at the last look before the verdict
         max_polls = int(max(self.budget.watch_left(), 0) / self.poll_s) + 2
         for _ in range(max_polls):
             if not self.active():
-                return
+                failed = any(t.final and not t.final.completed for t in self.tracked.values())
+                if not failed or checked_idle == len(self.tracked):
+                    return
+                checked_idle = len(self.tracked)
+                self.check_nodes()  # one more look before failures are judged as hardware
+                continue
             if clock() >= self.budget.watch_deadline:
                 break
-            self.watcher.poll(self.active())
-            if clock() - last_nodes >= NODE_POLL_S:
+            before = self.active()
+            self.watcher.poll(before)
+            failed = any(t.final is not None and not t.final.completed for t in before)
+            if failed or clock() - last_nodes >= NODE_POLL_S:
                 last_nodes = clock()
                 self.check_nodes()
             if self.active():
@@ -156,6 +193,8 @@ class Campaign:
         if not active:
             return
         with self.hold():
+            for job in active:
+                job.cancelling = why
             self.slurm.cancel(*(t.job_id for t in active))
             self._wait_dequeued([t.job_id for t in active])
             self.watcher.poll(active)  # what ended meanwhile keeps its own state
@@ -200,13 +239,12 @@ class Campaign:
                 "excluded from the rest of the suite"
             )
         self.remaining = [n for n in self.remaining if n not in bad]
-        hit = [t for t in self.tracked.values() if set(t.nodes) & set(bad) and self._lost(t)]
-        active = [t for t in hit if t.final is None]
-        if active:
-            self.slurm.cancel(*(t.job_id for t in active))
+        hit = [t for t in self.tracked.values() if self._needs(t, set(bad)) and self._lost(t)]
+        if hit:  # ended ones too: Slurm may requeue a job whose node failed at launch
+            self.slurm.cancel(*(t.job_id for t in hit))
         for job in hit:
             self.settled.add(job.name)
-            node = next(n for n in job.nodes if n in bad)
+            node = next((n for n in job.nodes if n in bad), next(iter(bad)))
             why = f"{self.excluded[node].why()}; excluded"
             if job.final is None:
                 self.watcher.abandon(job, "CANCELLED", f"{why}; cancelled by trainbed", why)
@@ -219,6 +257,15 @@ class Campaign:
                 self.not_measured.append(NotMeasured(unit, self.excluded[gone[0]].why()))
         self.schedule = replan.without(self.schedule, lost)
         self.replan()
+
+    def _needs(self, job: Tracked, bad: set[str]) -> bool:
+        """Whether ``job`` needs one of the ``bad`` nodes. The training job asks for any nodes
+        of the partition: it needs them when it runs on one, or when too few remain."""
+        if job.suite != "training":
+            return bool(set(job.nodes) & bad)
+        if job.running_on:
+            return bool(set(expand_hostlist(job.running_on)) & bad)
+        return len(job.nodes) > len(self.remaining)
 
     def _lost(self, job: Tracked) -> bool:
         """A job whose measurements an exclusion takes: not ended, or ended other than COMPLETED."""

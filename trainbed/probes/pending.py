@@ -163,10 +163,12 @@ def classify(text: str | None) -> PendingReason:
     text = (text or "None").strip() or "None"
     name = reason_name(text)
     known = REASONS.get(name) or _limit_kind(name)
-    if known is not None:
+    if known is not None and name == text:
         return PendingReason(text, name, *known)
     spaced = text.replace("_", " ")
     for pattern, kind, meaning in _DESCRIPTIONS:
         if pattern.search(spaced):
             return PendingReason(text, None, kind, meaning)
+    if known is not None:  # ``ReqNodeNotAvail, UnavailableNodes:…``, ``RaisedSignal:9(…)``
+        return PendingReason(text, name, *known)
     return PendingReason(text, None, UNKNOWN, "a reason trainbed does not know; it waits")

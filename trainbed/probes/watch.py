@@ -48,6 +48,7 @@ class Tracked:
     missing: int = 0
     running_on: str | None = None
     unmeasured: str | None = None
+    cancelling: str | None = None  # why trainbed is cancelling it (its CANCELLED is ours)
     final: Job | None = field(default=None)
 
 
@@ -106,6 +107,10 @@ class Watcher:
                     self.finish(job, "UNKNOWN", "vanished from squeue and sacct", None)
                 continue
             job.missing = 0
+            if status.terminal and status.state == "CANCELLED" and job.cancelling:
+                why = job.cancelling
+                self.abandon(job, "CANCELLED", f"{why}; cancelled by trainbed", why)
+                continue
             if status.terminal:
                 reason = _final_reason(status, job.time_limit)
                 self.finish(job, status.state, reason, status.elapsed_s)
