@@ -247,10 +247,17 @@ def test_training_suite_through_the_probe_command(
 
 
 def _slurmd_back(ssh: Any, node: str) -> None:
-    """Start ``node``'s slurmd again and resume it in Slurm (bounded: 120 s)."""
+    """Start ``node``'s slurmd again and resume it in Slurm (bounded: 120 s).
+
+    A job the lost slurmd never confirmed can keep the node COMPLETING after slurmd is back;
+    after 30 s it is cleared the administrator's way (down, then resume).
+    """
     ssh(node, "systemctl start slurmd", check=False)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    start = time.monotonic()
+    state = ""
+    while time.monotonic() < start + 120:
+        if state.startswith("completing") and time.monotonic() > start + 30:
+            ssh("cp1", f"scontrol update nodename={node} state=down reason=test-cleanup", False)
         ssh("cp1", f"scontrol update nodename={node} state=resume", check=False)
         state = ssh("cp1", f"sinfo -h -n {node} -o %T", check=False).stdout.strip()
         if state in ("idle", "mixed", "allocated"):

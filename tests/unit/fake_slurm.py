@@ -64,6 +64,8 @@ class FakeSubmitHost:
     stuck_reason: str = "ReqNodeNotAvail,_UnavailableNodes:gpu02"
     #: Send ``signal_at``'s signal from inside the n-th sbatch instead (an interrupt mid-sbatch).
     signal_in_sbatch: tuple[int, int] | None = None
+    #: From this time on every Slurm command hangs until its timeout (a controller that hangs).
+    hang_from: float | None = None
 
     # -- the clock the watcher runs on
     def clock(self) -> float:
@@ -79,6 +81,9 @@ class FakeSubmitHost:
             path = shlex.split(command)[3]
             path = path if path.startswith("/") else f"/home/probe/{path}"
             return Completed(command, 0, f"{path}\n" if "pwd" in command else "", "")
+        if self.hang_from is not None and self.now >= self.hang_from:
+            self.now += timeout
+            return Completed(command, None, "", "timed out")
         if "sbatch --parsable" in command:
             return self._sbatch(command)
         if command.startswith("squeue"):

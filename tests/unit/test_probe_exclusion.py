@@ -59,6 +59,15 @@ def test_whatever_every_job_does_the_run_ends_within_its_bound(tmp_path, fate):
     assert all(j.state in ("CANCELLED", "TIMEOUT") for j in outcome.jobs)
 
 
+def test_the_bound_holds_when_the_controller_hangs_mid_run(tmp_path):
+    """Every Slurm command from t = 10 s hangs to its timeout: the run still ends in its bound."""
+    inv = inventory_for(tmp_path, 3, 1)
+    host = FakeSubmitHost({"round1": "hang", "all": "hang"}, hang_from=10.0)
+    outcome, _ = _run(inv, host, tmp_path / "out")
+    assert host.now <= outcome.results["bound"]["seconds"]
+    assert {j.name for j in outcome.jobs if j.state == "CANCELLED"} == {"round1", "all"}
+
+
 # --------------------------------------------------------------------------- pure re-planning
 
 

@@ -37,6 +37,10 @@ NOT_SUBMITTED = "NOT_SUBMITTED"
 NODE_POLL_S = 10.0
 #: After an interrupt's scancel: how long to wait for squeue to show none of the jobs queued.
 CANCEL_CHECK_S = 10.0
+#: A Slurm command's timeout while following jobs (never past the watch deadline), and while
+#: ending the run: at most six such commands and CANCEL_CHECK_S fit in FINISH_RESERVE_S.
+SLURM_TIMEOUT_S = 60.0
+FINISH_TIMEOUT_S = 15.0
 
 Stage = Callable[[Sequence[JobSpec]], None]
 
@@ -115,6 +119,7 @@ class Campaign:
         ids = [t.job_id for t in self.tracked.values()]
         if not ids:
             return
+        self.slurm.timeout = FINISH_TIMEOUT_S
         with self.hold():
             queue = self.slurm.queue(ids) or {}
             queued = [i for i, s in queue.items() if not s.terminal and s.state != "COMPLETING"]
@@ -178,6 +183,7 @@ class Campaign:
             if clock() >= self.budget.watch_deadline:
                 break
             before = self.active()
+            self.slurm.timeout = self.budget.timeout(SLURM_TIMEOUT_S)
             self.watcher.poll(before)
             failed = any(t.final is not None and not t.final.completed for t in before)
             if failed or clock() - last_nodes >= NODE_POLL_S:
@@ -192,6 +198,7 @@ class Campaign:
         active = self.active()
         if not active:
             return
+        self.slurm.timeout = FINISH_TIMEOUT_S
         with self.hold():
             for job in active:
                 job.cancelling = why
@@ -225,6 +232,7 @@ class Campaign:
         return unusable(node_health(listed, self.remaining))
 
     def check_nodes(self) -> None:
+        self.slurm.timeout = self.budget.timeout(SLURM_TIMEOUT_S)
         bad = self.read_nodes()
         if bad:
             self.exclude(bad)

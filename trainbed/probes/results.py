@@ -51,13 +51,18 @@ class Coverage:
         return self.interrupted is not None
 
 
+#: How many of an excluded node's measurements its finding names (all are in ``not_measured``).
+LISTED_MAX = 8
+
+
 def excluded_findings(coverage: Coverage) -> list[Finding]:
     """One ``not_measured`` finding per excluded node: its Slurm state, never a fabric verdict."""
     findings = []
     for item in coverage.excluded:
         lost = [n.unit.label() for n in coverage.not_measured if item.node in n.unit.nodes]
         when = "before the run" if item.at_s == 0 else f"{item.at_s:.0f} s into the run"
-        what = f" ({len(lost)}: {', '.join(lost)})" if lost else ""
+        shown = ", ".join(lost[:LISTED_MAX]) + (", …" if len(lost) > LISTED_MAX else "")
+        what = f" ({len(lost)}: {shown})" if lost else ""
         findings.append(
             Finding(
                 NOT_MEASURED,
