@@ -8,6 +8,7 @@ Each job's fate is chosen by its run name (``single-gpu01``, ``round1``, ``all``
 - ``hang``: RUNNING forever (Slurm lost it): the watcher must give up on its own.
 - ``stuck``: PENDING forever with reason ReqNodeNotAvail (a node is down).
 - ``fail``: exits non-zero after writing a failing NCCL output (a GPU is missing).
+- ``completing``: writes its output, then stays COMPLETING in squeue (sacct: COMPLETED).
 
 Nodes answer ``scontrol show node`` in Slurm 22.05's format (as captured on the mock cluster);
 ``node_events`` changes a node's state at a time of the fake clock, as a dead slurmd does: from
@@ -180,6 +181,11 @@ class FakeSubmitHost:
             return
         if job.fate == "hang":
             return
+        if job.fate == "completing":  # the script ended, the node never confirms the epilog
+            if job.state == "RUNNING":
+                self._write_outputs(job)
+                job.state = "COMPLETING"
+            return
         if job.fate == "timeout":
             job.state = "TIMEOUT"
         elif job.fate == "fail":
@@ -212,7 +218,9 @@ class FakeSubmitHost:
         for job_id in ids:
             job = self.jobs[job_id]
             code = {"COMPLETED": "0:0", "FAILED": "1:0", "TIMEOUT": "0:15"}.get(job.state, "0:0")
-            state = "FAILED" if job.state == "COMPLETING" else job.state
+            state = job.state
+            if state == "COMPLETING":  # the accounting record has ended (as on the mock cluster)
+                state = "COMPLETED" if job.fate == "completing" else "FAILED"
             lines.append(f"{job_id}|{state}|{code}|42|{self._nodelist(job)}")
         return Completed(command, 0, "\n".join(lines) + "\n", "")
 

@@ -110,6 +110,15 @@ def test_job_slurm_never_ends_is_cancelled_after_its_limit(inv2, tmp_path):
     assert limit + GRACE_S <= host.now <= limit + GRACE_S + 10
 
 
+def test_a_job_stuck_completing_does_not_hold_the_run(inv2, tmp_path):
+    """squeue keeps it COMPLETING (its node never confirms the end); sacct has its end."""
+    host = FakeSubmitHost({"round1": "completing"})
+    outcome, _ = _run(inv2, host, tmp_path / "out")
+    assert _job(outcome, "round1").state == "COMPLETED"
+    assert outcome.results["passed"] and host.now < 20
+    assert not host.cancelled
+
+
 def test_job_pending_on_a_down_node_is_cancelled_and_the_rest_runs(inv3, tmp_path):
     host = FakeSubmitHost({"pair-1": "stuck"})
     outcome, _ = _run(inv3, host, tmp_path / "out")
