@@ -10,6 +10,7 @@ three nodes or more the matrix decides by itself.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -240,3 +241,164 @@ def test_training_suite_through_the_probe_command(
     (verdict,) = results["training"]
     assert code == 1 and not verdict["passed"]
     assert any("slower than expected" in reason for reason in verdict["reasons"]), verdict
+
+
+# --------------------------------------------------------------------------- issue 11: bound, signals
+
+
+def _slurmd_back(ssh: Any, node: str) -> None:
+    """Start ``node``'s slurmd again and resume it in Slurm (bounded: 120 s).
+
+    A job the lost slurmd never confirmed can keep the node COMPLETING after slurmd is back;
+    after 30 s it is cleared the administrator's way (down, then resume).
+    """
+    ssh(node, "systemctl start slurmd", check=False)
+    start = time.monotonic()
+    state = ""
+    while time.monotonic() < start + 120:
+        if state.startswith("completing") and time.monotonic() > start + 30:
+            ssh("cp1", f"scontrol update nodename={node} state=down reason=test-cleanup", False)
+        ssh("cp1", f"scontrol update nodename={node} state=resume", check=False)
+        state = ssh("cp1", f"sinfo -h -n {node} -o %T", check=False).stdout.strip()
+        if state in ("idle", "mixed", "allocated"):
+            return
+        time.sleep(3)
+    raise AssertionError(f"{node} did not come back in Slurm: {state!r}")
+
+
+def _queued(ssh: Any, job_ids: list[str]) -> list[str]:
+    """The given jobs that squeue still lists as pending, running, configuring or completing."""
+    listed = ssh("cp1", "squeue -h -t PD,R,CF,CG -o %i", check=False).stdout.split()
+    return [j for j in job_ids if j in listed]
+
+
+def _probe_stopping_slurmd(
+    cluster: dict[str, Any], ssh: Any, node: str, out: Path, name: str
+) -> tuple[int, str, float, int]:
+    """Run the probe; stop ``node``'s slurmd once the run has printed its bound (node states
+    were read, nothing submitted yet). (exit status, output, seconds to the verdict, bound)."""
+    inventory = probe_inventory(cluster, name, job_time_limit="3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    bound = 0
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if not bound and "bound: verdict within" in line:
+                bound = int(line.split("within ")[1].split(" s")[0])
+                started = time.monotonic()
+                ssh(node, "systemctl stop slurmd")
+        proc.wait(timeout=max(bound, 60) + 60)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        inventory.unlink(missing_ok=True)
+    return proc.returncode, "".join(lines), took, bound
+
+
+def _assert_not_measured(results: dict[str, Any], node: str, output: str) -> None:
+    excluded = {e["node"]: e for e in results["excluded"]}
+    assert set(excluded) == {node}, results["excluded"]
+    state = excluded[node]["state"]
+    assert "NOT_RESPONDING" in state or state.startswith("DOWN"), state
+    named = [f for f in results["findings"] if f["node"] == node or node in f.get("nodes", [])]
+    assert [f["kind"] for f in named] == ["not_measured"], results["findings"]
+    assert state in named[0]["evidence"]
+    assert not any(node in (v["node_a"], v["node_b"]) for v in results["ib_write_bw"])
+    assert f"not_measured: {node}: not measured: {node} is {state}" in output
+    assert "fails on all" not in output
+
+
+def test_slurmd_stopped_mid_probe_ends_within_its_bound_naming_the_node(
+    cluster: dict[str, Any], ssh: Any, compute: list[str], deployed: DeployRun, tmp_path: Path
+) -> None:
+    """Issue 11, item 1: slurmd stopped on gpu02 while ``probe --suite nccl,ib`` runs."""
+    node = compute[1]
+    out = tmp_path / "out"
+    try:
+        code, output, took, bound = _probe_stopping_slurmd(cluster, ssh, node, out, "slurmd")
+    finally:
+        _slurmd_back(ssh, node)
+    assert bound > 0, output[-3000:]
+    assert code == 1, output[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert took <= bound and results["bound"]["seconds"] == bound
+    assert results["bound"]["elapsed_s"] <= bound
+    _assert_not_measured(results, node, output)
+    others = [n for n in compute if n != node]
+    assert all(v["passed"] for v in results["nccl"] if v["nodes"] == [others[0]])
+    assert not _queued(ssh, [j["job_id"] for j in results["jobs"] if j["job_id"]])
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_probe_leaves_no_job_and_writes_incomplete_results(
+    cluster: dict[str, Any],
+    ssh: Any,
+    inventory: Path,
+    compute: list[str],
+    tmp_path: Path,
+    signum: int,
+    status: int,
+) -> None:
+    """Issue 11, item 2: Ctrl-C (or SIGTERM) once the first job has ended."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if " COMPLETED" in line and proc.poll() is None and len(lines) < 10_000:
+                proc.send_signal(signum)
+                break
+        lines += proc.stdout.readlines() if proc.stdout else []
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(lines)
+    assert proc.returncode == status, output[-3000:]
+    assert "Aborted!" not in output
+    results = json.loads((out / "results.json").read_text())
+    assert results["incomplete"] is True and results["interrupted"] == signal.Signals(signum).name
+    assert not results["passed"] and results["not_measured"]
+    assert any(j["state"] == "COMPLETED" for j in results["jobs"])  # what finished is kept
+    submitted = [j["job_id"] for j in results["jobs"] if j["job_id"]]
+    assert submitted and not _queued(ssh, submitted)
+    assert not any(f["kind"] in ("node", "hca", "link") for f in results["findings"])
+
+
+def test_with_three_compute_nodes_the_others_are_still_measured(
+    ha_cluster: dict[str, Any], ha_ssh: Any, ha_deployed: DeployRun, tmp_path: Path
+) -> None:
+    """Re-pairing: gpu02 lost, gpu01 and gpu03 still measured together (NCCL and ib_write_bw)."""
+    nodes = hosts(ha_cluster, "compute")
+    assert len(nodes) >= 3, nodes
+    node = nodes[1]
+    out = tmp_path / "out"
+    try:
+        code, output, took, bound = _probe_stopping_slurmd(ha_cluster, ha_ssh, node, out, "repair")
+    finally:
+        _slurmd_back(ha_ssh, node)
+    assert code == 1 and took <= bound, output[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    _assert_not_measured(results, node, output)
+    others = [n for n in nodes if n != node]
+    pairs = {frozenset((v["node_a"], v["node_b"])) for v in results["ib_write_bw"] if v["passed"]}
+    assert frozenset(others[:2]) in pairs, results["ib_write_bw"]
+    together = [v for v in results["nccl"] if set(v["nodes"]) == set(others) and v["passed"]]
+    assert together, [(v["name"], v["nodes"], v["passed"]) for v in results["nccl"]]

@@ -8,10 +8,18 @@ Each job's fate is chosen by its run name (``single-gpu01``, ``round1``, ``all``
 - ``hang``: RUNNING forever (Slurm lost it): the watcher must give up on its own.
 - ``stuck``: PENDING forever with reason ReqNodeNotAvail (a node is down).
 - ``fail``: exits non-zero after writing a failing NCCL output (a GPU is missing).
+- ``completing``: writes its output, then stays COMPLETING in squeue (sacct: COMPLETED).
+
+Nodes answer ``scontrol show node`` in Slurm 22.05's format (as captured on the mock cluster);
+``node_events`` changes a node's state at a time of the fake clock, as a dead slurmd does: from
+then on a job that needs the node pends with ``ReqNodeNotAvail, UnavailableNodes:<node>`` and a
+job running on it stays COMPLETING (sacct: FAILED), as the mock cluster's Slurm does.
+``signal_at`` sends the test process a signal at the first squeue at or after a time.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -37,6 +45,7 @@ class FakeJob:
     polls: int = 0
     state: str = "PENDING"
     started: float | None = None
+    reason: str = "None"
 
 
 @dataclass
@@ -50,6 +59,14 @@ class FakeSubmitHost:
     cancelled: list[str] = field(default_factory=list)
     slowdown: float = 1.0  # the simulated NeMo's pace against the white paper's
     workdir: str = ""  # where sbatch ran the last job (a relative --output lands there)
+    #: (time, node, State= as scontrol prints it, Reason or None), applied in time order.
+    node_events: list[tuple[float, str, str, str | None]] = field(default_factory=list)
+    signal_at: tuple[float, int] | None = None
+    stuck_reason: str = "ReqNodeNotAvail,_UnavailableNodes:gpu02"
+    #: Send ``signal_at``'s signal from inside the n-th sbatch instead (an interrupt mid-sbatch).
+    signal_in_sbatch: tuple[int, int] | None = None
+    #: From this time on every Slurm command hangs until its timeout (a controller that hangs).
+    hang_from: float | None = None
 
     # -- the clock the watcher runs on
     def clock(self) -> float:
@@ -65,6 +82,9 @@ class FakeSubmitHost:
             path = shlex.split(command)[3]
             path = path if path.startswith("/") else f"/home/probe/{path}"
             return Completed(command, 0, f"{path}\n" if "pwd" in command else "", "")
+        if self.hang_from is not None and self.now >= self.hang_from:
+            self.now += timeout
+            return Completed(command, None, "", "timed out")
         if "sbatch --parsable" in command:
             return self._sbatch(command)
         if command.startswith("squeue"):
@@ -72,10 +92,14 @@ class FakeSubmitHost:
         if command.startswith("sacct"):
             return self._sacct(command)
         if command.startswith("scancel"):
-            job = self.jobs[shlex.split(command)[1]]
-            self.cancelled.append(job.job_id)
-            job.state = "CANCELLED"
+            for job_id in shlex.split(command)[1:]:
+                job = self.jobs[job_id]
+                self.cancelled.append(job.job_id)
+                if job.state not in ("COMPLETED", "FAILED", "TIMEOUT"):
+                    job.state = "CANCELLED"
             return Completed(command, 0, "", "")
+        if command.startswith("scontrol show node"):
+            return self._scontrol_show_node(command)
         return Completed(command, 127, "", f"unexpected command {command}")
 
     def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
@@ -105,18 +129,62 @@ class FakeSubmitHost:
             )
         job_id = str(100 + len(self.jobs))
         self.jobs[job_id] = FakeJob(job_id, name, fate, text)
+        if self.signal_in_sbatch is not None and len(self.jobs) == self.signal_in_sbatch[0]:
+            os.kill(os.getpid(), self.signal_in_sbatch[1])
         return Completed(command, 0, f"{job_id};cluster\n", "")
+
+    def node_state(self, node: str) -> tuple[str, str | None]:
+        state: tuple[str, str | None] = ("IDLE", None)
+        for at, name, text, reason in sorted(self.node_events, key=lambda e: e[0]):
+            if name == node and at <= self.now:
+                state = (text, reason)
+        return state
+
+    def dead(self, node: str) -> bool:
+        text = self.node_state(node)[0]
+        return text.startswith("DOWN") or "NOT_RESPONDING" in text or "DRAIN" in text
+
+    def _scontrol_show_node(self, command: str) -> Completed:
+        from trainbed.parse.slurm import expand_hostlist
+
+        records = []
+        for node in expand_hostlist(shlex.split(command)[3]):
+            state, reason = self.node_state(node)
+            records.append(
+                f"NodeName={node} Arch=x86_64 CoresPerSocket=2 \n"
+                "   CPUAlloc=0 CPUEfctv=2 CPUTot=2 CPULoad=0.52\n"
+                "   Gres=gpu:8\n"
+                f"   NodeAddr={node} NodeHostName={node} Version=22.05.8\n"
+                f"   State={state} ThreadsPerCore=1 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A\n"
+                "   Partitions=gpu \n"
+                "   CfgTRES=cpu=2,mem=2G,billing=2,gres/gpu=8\n"
+                + (f"   Reason={reason} [slurm@2026-12-01T09:49:03]\n" if reason else "")
+            )
+        return Completed(command, 0, "\n".join(records), "")
 
     def _advance(self, job: FakeJob) -> None:
         job.polls += 1
         if job.state in ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED"):
             return
+        dead = [n for n in self._nodelist(job).split(",") if self.dead(n)]
+        if dead and job.state == "PENDING":
+            job.reason = f"ReqNodeNotAvail, UnavailableNodes:{dead[0]}"
+            return
+        if dead and job.state in ("RUNNING", "COMPLETING"):
+            job.state = "COMPLETING"  # slurmd never confirms the end
+            return
+        job.reason = "None"
         if job.fate == "stuck":
             return
         if job.state == "PENDING":
             job.state, job.started = "RUNNING", self.now
             return
         if job.fate == "hang":
+            return
+        if job.fate == "completing":  # the script ended, the node never confirms the epilog
+            if job.state == "RUNNING":
+                self._write_outputs(job)
+                job.state = "COMPLETING"
             return
         if job.fate == "timeout":
             job.state = "TIMEOUT"
@@ -128,12 +196,15 @@ class FakeSubmitHost:
             job.state = "COMPLETED"
 
     def _squeue(self, command: str) -> Completed:
+        if self.signal_at is not None and self.now >= self.signal_at[0]:
+            signum, self.signal_at = self.signal_at[1], None
+            os.kill(os.getpid(), signum)
         ids = command.rsplit("-j ", 1)[1].split(",")
         lines = []
         for job_id in ids:
             job = self.jobs[job_id]
             self._advance(job)
-            reason = "ReqNodeNotAvail,_UnavailableNodes:gpu02" if job.fate == "stuck" else "None"
+            reason = self.stuck_reason if job.fate == "stuck" else job.reason
             elapsed = int(self.now - job.started) if job.started is not None else 0
             lines.append(
                 f"{job_id}|{job.state}|{reason}|{elapsed // 60}:{elapsed % 60:02d}|"
@@ -147,7 +218,10 @@ class FakeSubmitHost:
         for job_id in ids:
             job = self.jobs[job_id]
             code = {"COMPLETED": "0:0", "FAILED": "1:0", "TIMEOUT": "0:15"}.get(job.state, "0:0")
-            lines.append(f"{job_id}|{job.state}|{code}|42|{self._nodelist(job)}")
+            state = job.state
+            if state == "COMPLETING":  # the accounting record has ended (as on the mock cluster)
+                state = "COMPLETED" if job.fate == "completing" else "FAILED"
+            lines.append(f"{job_id}|{state}|{code}|42|{self._nodelist(job)}")
         return Completed(command, 0, "\n".join(lines) + "\n", "")
 
     @staticmethod

@@ -212,3 +212,79 @@ def test_two_node_cluster(tmp_path: Path) -> None:
         (f["kind"], f["node"], f["rail"], f["peer"]) for f in doc["findings"]
     ]
     assert (kind, {node, peer}, rail) == ("ambiguous", {a, b}, "rail3")
+
+
+# --------------------------------------------------------------------------- coverage: not measured
+
+
+def _coverage(interrupted: str | None = None):
+    from trainbed.probes.bound import run_bound
+    from trainbed.probes.replan import Excluded, NotMeasured, pair_unit
+    from trainbed.probes.results import Coverage
+
+    gone = Excluded(
+        "gpu02", "DOWN+NOT_RESPONDING", "Not responding [slurm@2026-12-01T09:50:55]", 95.0
+    )
+    return Coverage(
+        bound=run_bound([600] * 4),
+        elapsed_s=97.3,
+        excluded=[gone],
+        not_measured=[NotMeasured(pair_unit("gpu01", "gpu02"), gone.why())],
+        interrupted=interrupted,
+    )
+
+
+def test_not_measured_and_incomplete_documents_validate(tmp_path: Path) -> None:
+    inv = h.inventory_for(tmp_path, 2, 1)
+    schedule = {"ib_write_bw": {"rails": ["rail0"], "rounds": [[]]}, "nccl": []}
+    for interrupted in (None, "SIGINT", "SIGTERM"):
+        doc = evaluate(
+            inv,
+            started=STARTED,
+            finished=FINISHED,
+            schedule=schedule,
+            coverage=_coverage(interrupted),
+        )
+        assert results_errors(doc) == [], results_errors(doc)
+        assert doc["incomplete"] is (interrupted is not None) and not doc["passed"]
+        assert doc["bound"]["seconds"] == 4 * 720 + 240 and doc["bound"]["elapsed_s"] == 97.3
+        (finding,) = doc["findings"]
+        assert finding["kind"] == "not_measured" and finding["node"] == "gpu02"
+        assert (
+            "DOWN+NOT_RESPONDING" in finding["evidence"]
+            and "95 s into the run" in finding["evidence"]
+        )
+        assert doc["missing"] == [
+            "ib_write_bw gpu01–gpu02: not measured: gpu02 is DOWN+NOT_RESPONDING in Slurm, "
+            "reason: Not responding [slurm@2026-12-01T09:50:55]"
+        ]
+        markdown = tmp_path / "report.md"
+        from trainbed.probes.report import render_markdown
+
+        markdown.write_text(render_markdown(doc))
+        assert "**Not measured** gpu02" in markdown.read_text()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda d: d.update(interrupted="SIGHUP"), "interrupted"),
+        (lambda d: d.update(incomplete="yes"), "incomplete"),
+        (lambda d: d["excluded"][0].pop("state"), "excluded/0"),
+        (lambda d: d["not_measured"][0].update(why=""), "not_measured/0/why"),
+        (lambda d: d["bound"].pop("seconds"), "bound"),
+    ],
+)
+def test_schema_rejects_broken_coverage(tmp_path: Path, mutate: Any, where: str) -> None:
+    inv = h.inventory_for(tmp_path, 2, 1)
+    schedule = {"ib_write_bw": {"rails": ["rail0"], "rounds": [[]]}, "nccl": []}
+    doc = evaluate(inv, started=STARTED, finished=FINISHED, schedule=schedule, coverage=_coverage())
+    mutate(doc)
+    assert any(e.startswith(where) for e in results_errors(doc)), results_errors(doc)
+
+
+def test_a_document_without_coverage_keys_still_validates(prod: Any) -> None:
+    doc = run_suite(prod)
+    for key in ("not_measured", "excluded", "incomplete", "interrupted"):
+        doc.pop(key)
+    assert results_errors(doc) == []

@@ -157,9 +157,12 @@ def run_cmd(
 
     Connects to the submit host over SSH (host key verified), submits one job per NCCL run and
     one per ib_write_bw round (and, with the training suite, the white paper's NeMo pre-training
-    job), follows them, then judges and localises. Exit 0 when the suite passed, 1 when it
-    failed, 2 when it could not run.
+    job), follows them, then judges and localises. The run ends within its bound (printed
+    first). Exit 0 when the suite passed, 1 when it failed, 2 when it could not run; on SIGINT or
+    SIGTERM the run's jobs are cancelled, partial results written (incomplete) and the exit
+    status is 130 or 143.
     """
+    from trainbed.probes.interrupt import Interrupted, SignalGuard
     from trainbed.probes.remote import RemoteError
     from trainbed.probes.run import ProbeRunError, connect, run_suite
 
@@ -180,19 +183,34 @@ def run_cmd(
         click.echo(f"[{time.monotonic() - start:7.1f}s] {message}")
 
     submit = inv.submit_host
-    progress(f"connecting to {submit.hostname} ({submit.address}) as {inv.ssh.user}")
-    try:
-        remote = connect(inv)
-    except RemoteError as err:
-        click.echo(f"trainbed probe: {err}", err=True)
-        sys.exit(2)
-    try:
-        outcome = run_suite(inv, remote, out, suites=suites, training=training, progress=progress)
-    except (RemoteError, ProbeRunError) as err:
-        click.echo(f"trainbed probe: {err}", err=True)
-        sys.exit(2)
-    finally:
-        remote.close()
+    with SignalGuard() as guard:
+        try:
+            progress(f"connecting to {submit.hostname} ({submit.address}) as {inv.ssh.user}")
+            remote = connect(inv)
+        except RemoteError as err:
+            click.echo(f"trainbed probe: {err}", err=True)
+            sys.exit(2)
+        except Interrupted as signal:  # before any job was submitted: nothing to cancel
+            click.echo(f"trainbed probe: interrupted by {signal.name}", err=True)
+            sys.exit(signal.exit_status)
+        try:
+            outcome = run_suite(
+                inv,
+                remote,
+                out,
+                suites=suites,
+                training=training,
+                progress=progress,
+                guard=guard,
+            )
+        except (RemoteError, ProbeRunError) as err:
+            click.echo(f"trainbed probe: {err}", err=True)
+            sys.exit(2)
+        except Interrupted as signal:  # before the first sbatch: nothing was submitted
+            click.echo(f"trainbed probe: interrupted by {signal.name}", err=True)
+            sys.exit(signal.exit_status)
+        finally:
+            remote.close()
     results = outcome.results
     progress(
         f"{outcome.submitted} Slurm job(s) submitted, {len(outcome.jobs)} in the suite; "
@@ -204,11 +222,16 @@ def run_cmd(
         click.echo(f"  {finding['kind']}: {where}{hca}: {finding['evidence']}")
     for name, path in outcome.paths.items():
         click.echo(f"{name}: {path}")
+    if results.get("bound"):
+        bound = results["bound"]
+        click.echo(f"verdict after {bound['elapsed_s']:g} s (bound {bound['seconds']} s)")
     verdict = "PASSED" if results["passed"] else "FAILED"
+    if results.get("incomplete"):
+        verdict = f"INCOMPLETE (interrupted by {results['interrupted']}), partial results"
     click.echo(
         f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s); reports in {out}"
     )
-    sys.exit(0 if results["passed"] else 1)
+    sys.exit(outcome.exit_status)
 
 
 probe.add_command(run_cmd, name=RUN_COMMAND)

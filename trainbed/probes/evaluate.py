@@ -20,7 +20,7 @@ from trainbed.parse.perftest import parse_ib_write_bw
 from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, judge_nccl
 from trainbed.probes.localise import Hint
-from trainbed.probes.results import SUITES, build_results, empty_versions
+from trainbed.probes.results import SUITES, Coverage, build_results, empty_versions
 from trainbed.probes.schedule import build_schedule
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
 from trainbed.probes.training import TrainingVerdict
@@ -153,8 +153,12 @@ def evaluate(
     hints: Sequence[Hint] = (),
     schedule: Mapping[str, Any] | None = None,
     training: Sequence[TrainingVerdict] = (),
+    coverage: Coverage | None = None,
 ) -> dict[str, Any]:
     """Parse, judge and localise everything the run collected; return the results document.
+
+    ``coverage`` is what the run could not measure (excluded nodes, interrupts) and its bound;
+    ``schedule`` then holds only what was measured.
 
     ``versions`` follows the schema's ``versions`` block (see ``results.node_versions``); NCCL and
     nccl-tests versions the runs printed fill what it leaves None. ``schedule`` defaults to
@@ -190,4 +194,5 @@ def evaluate(
         versions=merged,
         hints=hints,
         training=training,
+        coverage=coverage,
     )

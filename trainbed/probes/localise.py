@@ -39,6 +39,8 @@ from typing import Any
 from trainbed.probes.judge import IbVerdict, NcclVerdict
 
 NODE, HCA, LINK, AMBIGUOUS = "node", "hca", "link", "ambiguous"
+#: Not a fault the matrix found: a node Slurm could not run the suite on (see ``results``).
+NOT_MEASURED = "not_measured"
 _KIND_ORDER = {NODE: 0, HCA: 1, LINK: 2, AMBIGUOUS: 3}
 
 

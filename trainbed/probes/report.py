@@ -42,13 +42,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return [*lines, ""]
 
 
-_KIND_LABEL = {"node": "Node", "hca": "HCA", "link": "Link", "ambiguous": "Ambiguous"}
+_KIND_LABEL = {
+    "node": "Node",
+    "hca": "HCA",
+    "link": "Link",
+    "ambiguous": "Ambiguous",
+    "not_measured": "Not measured",
+}
 
 
 def _finding_line(f: Mapping[str, Any]) -> str:
     """``- **HCA** gpu03 mlx5_4 on rail2: evidence``."""
     rail = f" on {f['rail']}" if f.get("rail") else ""
-    if f["kind"] == "node":
+    if f["kind"] in ("node", "not_measured"):
         what = f"{f['node']}"
     elif f["kind"] == "hca":
         what = f"{f['node']} {f['hca']}{rail}"
@@ -64,6 +70,8 @@ def _finding_line(f: Mapping[str, Any]) -> str:
 def _headline(results: Mapping[str, Any]) -> str:
     s = results.get("summary", {})
     verdict = "PASSED" if results["passed"] else "FAILED"
+    if results.get("incomplete"):
+        verdict = f"INCOMPLETE ({results.get('interrupted') or 'interrupted'}), FAILED"
     parts = []
     if "nccl" in results["suites"]:
         failed = sum(not v["passed"] for v in results["nccl"])
@@ -73,6 +81,8 @@ def _headline(results: Mapping[str, Any]) -> str:
         parts.append(f"{failed} of {len(results['ib_write_bw'])} ib_write_bw measurements failed")
     if results["missing"]:
         parts.append(f"{len(results['missing'])} scheduled measurements missing")
+    if results.get("excluded"):
+        parts.append(f"{len(results['excluded'])} node(s) excluded, not measured")
     parts.append(f"{len(results['findings'])} finding(s)")
     if s.get("jobs_not_completed"):
         parts.append(f"{s['jobs_not_completed']} job(s) did not complete")
@@ -128,6 +138,14 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         f"Inventory `{results['inventory']}`, started {results['started']}, {finished}",
         "",
     ]
+    if results.get("bound"):
+        b = results["bound"]
+        took = f"; took {b['elapsed_s']:g} s" if b.get("elapsed_s") is not None else ""
+        out += [
+            f"Bound: {b['seconds']} s ({b['jobs']} job(s): {b['job_limits_s']} s of time limits "
+            f"+ {b['job_margin_s']} s each + {b['run_margin_s']} s){took}.",
+            "",
+        ]
     if results["findings"]:
         out += ["## Findings", "", *(_finding_line(f) for f in results["findings"]), ""]
 

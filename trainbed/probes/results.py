@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from trainbed.errors import TrainbedError
+from trainbed.probes.bound import Bound
 from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict
-from trainbed.probes.localise import Finding, Hint, localise
+from trainbed.probes.localise import NOT_MEASURED, Finding, Hint, localise
+from trainbed.probes.replan import Excluded, NotMeasured
 from trainbed.probes.thresholds import ProbeThresholds
 from trainbed.probes.training import TrainingVerdict
 
@@ -27,6 +30,52 @@ RESULTS_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "probe-result
 SUITES = ("nccl", "ib_write_bw")
 #: Every suite a document may hold, in report order; "training" runs only when asked for.
 ALL_SUITES = (*SUITES, "training")
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What a run could not measure and why, and the bound it ran under.
+
+    ``excluded``: nodes Slurm could not run jobs on; ``not_measured``: each measurement not taken;
+    ``interrupted``: the signal (``SIGINT``/``SIGTERM``) that ended the run early, if any.
+    """
+
+    bound: Bound | None = None
+    elapsed_s: float | None = None
+    excluded: Sequence[Excluded] = field(default=())
+    not_measured: Sequence[NotMeasured] = field(default=())
+    interrupted: str | None = None
+
+    @property
+    def incomplete(self) -> bool:
+        return self.interrupted is not None
+
+
+#: How many of an excluded node's measurements its finding names (all are in ``not_measured``).
+LISTED_MAX = 8
+
+
+def excluded_findings(coverage: Coverage) -> list[Finding]:
+    """One ``not_measured`` finding per excluded node: its Slurm state, never a fabric verdict."""
+    findings = []
+    for item in coverage.excluded:
+        lost = [n.unit.label() for n in coverage.not_measured if item.node in n.unit.nodes]
+        when = "before the run" if item.at_s == 0 else f"{item.at_s:.0f} s into the run"
+        shown = ", ".join(lost[:LISTED_MAX]) + (", …" if len(lost) > LISTED_MAX else "")
+        what = f" ({len(lost)}: {shown})" if lost else ""
+        findings.append(
+            Finding(
+                NOT_MEASURED,
+                item.node,
+                None,
+                None,
+                None,
+                f"not measured: {item.why()} ({when}); excluded from the rest of the suite, "
+                f"its measurements not taken{what}",
+                nodes=(item.node,),
+            )
+        )
+    return findings
 
 
 class ResultsError(TrainbedError):
@@ -94,22 +143,32 @@ def build_results(
     hints: Sequence[Hint] = (),
     findings: Sequence[Finding] | None = None,
     training: Sequence[TrainingVerdict] = (),
+    coverage: Coverage | None = None,
 ) -> dict[str, Any]:
     """The results document. Findings are localised here unless given.
 
     The suite passes only when something was measured, every scheduled measurement of the
-    selected suites has a verdict, and every verdict passed. With the training suite selected,
+    selected suites has a verdict, every verdict passed, no measurement went "not measured" and
+    the run was not interrupted. ``coverage``'s excluded nodes become ``not_measured`` findings
+    and its measurements not taken join ``missing``; an interrupted run is ``incomplete``. With the training suite selected,
     ``training`` holds its verdicts (none is a missing measurement); without it the document has
     no ``training`` key, as before.
     """
+    coverage = coverage or Coverage()
     if findings is None:
-        findings = localise(ib_write_bw, nccl, hints)
+        findings = [*excluded_findings(coverage), *localise(ib_write_bw, nccl, hints)]
     missing = missing_measurements(schedule, suites, nccl, ib_write_bw)
+    missing += [n.line() for n in coverage.not_measured]
     if "training" in suites and not training:
         missing.append("training")
     verdicts: list[NcclVerdict | IbVerdict | TrainingVerdict] = [*nccl, *ib_write_bw, *training]
     job_list = list(jobs)
-    passed = bool(verdicts) and not missing and all(v.passed for v in verdicts)
+    passed = (
+        bool(verdicts)
+        and not missing
+        and not coverage.incomplete
+        and all(v.passed for v in verdicts)
+    )
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "cluster": cluster,
@@ -125,6 +184,10 @@ def build_results(
         "ib_write_bw": [v.as_dict() for v in ib_write_bw],
         "findings": [f.as_dict() for f in findings],
         "missing": missing,
+        "not_measured": [n.as_dict() for n in coverage.not_measured],
+        "excluded": [e.as_dict() for e in coverage.excluded],
+        "incomplete": coverage.incomplete,
+        "interrupted": coverage.interrupted,
         "passed": passed,
         "summary": {
             "nccl_runs": len(nccl),
@@ -134,8 +197,14 @@ def build_results(
             "jobs": len(job_list),
             "jobs_not_completed": sum(not j.completed for j in job_list),
             "findings": len(findings),
+            "not_measured": len(coverage.not_measured),
         },
     }
+    if coverage.bound is not None:
+        doc["bound"] = {
+            **coverage.bound.as_dict(),
+            "elapsed_s": None if coverage.elapsed_s is None else round(coverage.elapsed_s, 1),
+        }
     if "training" in suites or training:
         doc["training"] = [v.as_dict() for v in training]
         doc["summary"]["training_runs"] = len(training)

@@ -1,16 +1,18 @@
 """``trainbed probe INVENTORY``: run the probe suite through Slurm and write the reports.
 
-Stage the batch scripts in a fresh directory under ``probes.work_dir`` on the submit host (a
-filesystem the compute nodes share), submit them all with ``sbatch --parsable`` (Slurm runs them
-as nodes free up; ``--exclusive`` keeps measurements on one node apart), follow them with
-squeue/sacct, fetch what they wrote over SFTP, then :func:`evaluate` and :func:`write_reports`.
-Whatever happens to one job (refused, timed out, node lost) is recorded and the rest goes on.
+Read the nodes' Slurm states (a node that cannot run jobs is excluded before anything is
+submitted), stage the batch scripts in a fresh directory under ``probes.work_dir`` on the submit
+host (a filesystem the compute nodes share), compute the run's bound (:mod:`bound`), submit and
+follow the jobs (:mod:`follow`: exclusion, re-pairing, interrupts), fetch what they wrote over
+SFTP, then :func:`evaluate` and :func:`write_reports`. Whatever happens to one job (refused,
+timed out, node lost) is recorded and the rest goes on.
 """
 
 from __future__ import annotations
 
 import secrets
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,16 +22,23 @@ from typing import Any
 from trainbed.errors import TrainbedError
 from trainbed.inventory.model import Inventory
 from trainbed.probes import facts as node_facts
+from trainbed.probes import replan
+from trainbed.probes.bound import Budget, run_bound
 from trainbed.probes.evaluate import IbOutput, NcclOutput, evaluate, schedule_for
+from trainbed.probes.follow import REJECTED, Campaign, limit_s
+from trainbed.probes.interrupt import SignalGuard, no_guard
 from trainbed.probes.jobs import Job
+from trainbed.probes.nodes import node_health, unusable
 from trainbed.probes.remote import Remote, SshRemote
+from trainbed.probes.replan import Excluded, NotMeasured
 from trainbed.probes.report import write_reports
+from trainbed.probes.results import Coverage
 from trainbed.probes.scripts import FACTS_DIR, FACTS_SCRIPT, JobSpec, facts_script, suite_jobs
-from trainbed.probes.slurm import Slurm, time_limit_seconds
+from trainbed.probes.slurm import Slurm
 from trainbed.probes.training import judge_training
-from trainbed.probes.watch import Progress, Tracked, Watcher
+from trainbed.probes.watch import Progress
 
-REJECTED = "REJECTED"
+__all__ = ["REJECTED", "ProbeRunError", "RunOutcome", "connect", "run_suite"]
 
 
 class ProbeRunError(TrainbedError):
@@ -44,6 +53,14 @@ class RunOutcome:
     paths: dict[str, Path]
     jobs: tuple[Job, ...]
     remote_dir: str
+    interrupted: int | None = None  # the signal that interrupted the run
+
+    @property
+    def exit_status(self) -> int:
+        """0 passed, 1 failed, 128 + the signal when interrupted (130 SIGINT, 143 SIGTERM)."""
+        if self.interrupted is not None:
+            return 128 + self.interrupted
+        return 0 if self.results["passed"] else 1
 
     @property
     def submitted(self) -> int:
@@ -80,26 +97,6 @@ def stage(remote: Remote, inventory: Inventory, rundir: str, jobs: Sequence[JobS
     for job in jobs:
         for name, content in job.files.items():
             remote.write_text(f"{rundir}/{name}", content, 0o755)
-
-
-def submit_all(
-    slurm: Slurm, rundir: str, jobs: Sequence[JobSpec], progress: Progress
-) -> tuple[list[Tracked], list[Job]]:
-    """sbatch every job; (accepted jobs to follow, refused jobs recorded as REJECTED)."""
-    tracked: list[Tracked] = []
-    rejected: list[Job] = []
-    for spec in jobs:
-        answer = slurm.submit(spec.script, rundir)
-        label = f"{spec.suite} {spec.run_name}"
-        if answer.job_id is None:
-            progress(f"{label}: sbatch refused the job: {answer.error}")
-            rejected.append(
-                Job(None, spec.run_name, spec.suite, spec.nodes, REJECTED, answer.error)
-            )
-            continue
-        progress(f"{label}: submitted as job {answer.job_id} on {','.join(spec.nodes)}")
-        tracked.append(Tracked(answer.job_id, spec.run_name, spec.suite, spec.nodes))
-    return tracked, rejected
 
 
 def _text(remote: Remote, path: str, raw: Path, rundir: str) -> str | None:
@@ -168,6 +165,28 @@ def fetch(
     return Fetched(nccl, ib, facts, training)
 
 
+def plan_run(
+    inventory: Inventory, slurm: Slurm, suites: Sequence[str], at_s: float = 0.0
+) -> tuple[dict[str, Any], dict[str, Excluded], list[NotMeasured]]:
+    """The schedule of the nodes Slurm can run jobs on now, the nodes excluded before the run
+    with their state, and the measurements those nodes will not get."""
+    full = schedule_for(inventory)
+    names = [n.hostname for n in inventory.compute]
+    listed = slurm.nodes(names)
+    bad = unusable(node_health(listed, names)) if listed is not None else {}
+    if not bad:
+        return full, {}, []
+    excluded = {n: Excluded(n, h.state, h.reason, at_s) for n, h in bad.items()}
+    remaining = [n for n in names if n not in bad]
+    schedule = replan.replacement(full["ib_write_bw"]["rails"], remaining, (), 0)
+    lost = [
+        NotMeasured(u, excluded[next(n for n in u.nodes if n in excluded)].why())
+        for u in replan.units(full, suites)
+        if set(u.nodes) & set(excluded)
+    ]
+    return schedule, excluded, lost
+
+
 def run_suite(
     inventory: Inventory,
     remote: Remote,
@@ -179,36 +198,50 @@ def run_suite(
     poll_s: float = 2.0,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
+    guard: SignalGuard | None = None,
 ) -> RunOutcome:
     """Run the selected suites on the cluster behind ``remote``; write the reports to ``out_dir``.
 
     ``training`` (model, nodes) is the NeMo job of the training suite, when it is selected.
+    The run ends within its bound (printed first, recorded in the results); with ``guard``
+    installed, SIGINT/SIGTERM cancel the run's jobs and the partial results are written
+    (``RunOutcome.interrupted`` says which signal).
     """
+    clock = clock or time.monotonic
     started = datetime.now(UTC)
-    schedule = schedule_for(inventory)
+    start = clock()
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    slurm = Slurm(remote)
     rundir = make_run_dir(remote, inventory.probes.work_dir, run_id)
+    schedule, excluded, lost = plan_run(inventory, slurm, suites)
+    for item in excluded.values():
+        progress(f"{item.node}: not measured: Slurm reports {item.state}; excluded before the run")
     specs = suite_jobs(inventory, schedule, suites, rundir, training)
+    bound = run_bound(limit_s(s, inventory) for s in specs)
+    budget = Budget(bound, clock, start)
+    progress(f"bound: {bound.describe()}")
     progress(f"staging {len(specs)} job(s) in {remote.host}:{rundir}")
     stage(remote, inventory, rundir, specs)
-    slurm = Slurm(remote)
-    tracked, rejected = submit_all(slurm, rundir, specs, progress)
-    watcher_args: dict[str, Any] = {"progress": progress, "poll_s": poll_s}
-    if clock is not None:
-        watcher_args["clock"] = clock
-    if sleep is not None:
-        watcher_args["sleep"] = sleep
-    # Jobs with their own time limit (training) are followed after the probes, by that limit.
-    limits = {s.run_name: s.time_limit or inventory.probes.job_time_limit for s in specs}
-    finished_jobs: list[Job] = []
-    for limit in dict.fromkeys(limits.values()):
-        group = [t for t in tracked if limits[t.name] == limit]
-        if group:
-            watcher = Watcher(slurm, limit, time_limit_seconds(limit), **watcher_args)
-            finished_jobs += watcher.watch(group)
-    jobs = _in_order(specs, [*finished_jobs, *rejected])
+    campaign = Campaign(
+        inventory,
+        slurm,
+        rundir,
+        suites,
+        schedule,
+        list(specs),
+        budget,
+        lambda more: stage(remote, inventory, rundir, more),
+        progress,
+        poll_s,
+        sleep or time.sleep,
+        guard.hold if guard is not None else no_guard,
+        excluded=dict(excluded),
+        not_measured=list(lost),
+    )
+    campaign.run()
+    jobs = campaign.all_jobs()
     out = Path(out_dir)
-    fetched = fetch(remote, inventory, rundir, specs, jobs, out / "raw")
+    fetched = fetch(remote, inventory, rundir, campaign.specs, jobs, out / "raw")
     verdicts = (
         []
         if training is None
@@ -226,13 +259,16 @@ def run_suite(
         suites=suites,
         versions=node_facts.versions(inventory, fetched.facts),
         hints=node_facts.port_hints(inventory, fetched.facts),
-        schedule=schedule,
+        schedule=campaign.schedule,
         training=verdicts,
+        coverage=Coverage(
+            bound=bound,
+            elapsed_s=budget.elapsed(),
+            excluded=list(campaign.excluded.values()),
+            not_measured=campaign.not_measured,
+            interrupted=campaign.interrupted.name if campaign.interrupted else None,
+        ),
     )
     paths = write_reports(results, out)
-    return RunOutcome(results, paths, tuple(jobs), rundir)
-
-
-def _in_order(specs: Sequence[JobSpec], jobs: Sequence[Job]) -> list[Job]:
-    by_name = {(j.suite, j.name): j for j in jobs}
-    return [by_name[(s.suite, s.run_name)] for s in specs if (s.suite, s.run_name) in by_name]
+    signum = campaign.interrupted.signum if campaign.interrupted else None
+    return RunOutcome(results, paths, tuple(jobs), rundir, signum)

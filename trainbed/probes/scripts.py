@@ -244,10 +244,11 @@ def suite_jobs(
     suites: Sequence[str],
     rundir: str,
     training: tuple[str, int] | None = None,
+    first_round: int = 1,
 ) -> list[JobSpec]:
     """Every job of the selected suites, in submission order: single-node NCCL runs (the
-    quick per-node gate), then the ib_write_bw rounds, then the multi-node NCCL runs, then the
-    training job (``training`` is its model and node count)."""
+    quick per-node gate), then the ib_write_bw rounds (numbered from ``first_round``), then the
+    multi-node NCCL runs, then the training job (``training`` is its model and node count)."""
     jobs: list[JobSpec] = []
     nccl = schedule["nccl"] if "nccl" in suites else []
     jobs += [nccl_job(inventory, s, rundir, facts=True) for s in nccl if len(s["nodes"]) == 1]
@@ -255,7 +256,8 @@ def suite_jobs(
         plan = schedule["ib_write_bw"]
         jobs += [
             ib_job(inventory, k, rnd, plan["rails"], rundir, facts=True)
-            for k, rnd in enumerate(plan["rounds"], start=1)
+            for k, rnd in enumerate(plan["rounds"], start=first_round)
+            if rnd
         ]
     jobs += [nccl_job(inventory, s, rundir, facts=False) for s in nccl if len(s["nodes"]) > 1]
     if "training" in suites and training is not None:

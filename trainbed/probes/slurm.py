@@ -10,6 +10,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from trainbed.parse.slurm import SlurmNode, compress_hostlist, parse_scontrol_show_node
 from trainbed.probes.remote import Remote
 
 #: Job states after which a job will not change again (squeue ``-t all`` / sacct).
@@ -26,24 +27,6 @@ TERMINAL_STATES = frozenset(
         "DEADLINE",
         "REVOKED",
         "SPECIAL_EXIT",
-    }
-)
-
-#: squeue reasons for a pending job that will not start without someone's intervention.
-STUCK_REASONS = frozenset(
-    {
-        "ReqNodeNotAvail",
-        "NodeDown",
-        "PartitionDown",
-        "PartitionInactive",
-        "PartitionNodeLimit",
-        "PartitionTimeLimit",
-        "BadConstraints",
-        "InvalidQOS",
-        "InvalidAccount",
-        "JobHeldAdmin",
-        "JobHeldUser",
-        "DependencyNeverSatisfied",
     }
 )
 
@@ -183,5 +166,25 @@ class Slurm:
         )
         return parse_sacct(done.stdout) if done.ok else {}
 
-    def cancel(self, job_id: str) -> None:
-        self.remote.run(f"scancel {shlex.quote(job_id)}", self.timeout)
+    def cancel(self, *job_ids: str) -> bool:
+        """``scancel`` exactly ``job_ids`` (one command); True when scancel succeeded."""
+        if not job_ids:
+            return True
+        ids = " ".join(shlex.quote(j) for j in job_ids)
+        return self.remote.run(f"scancel {ids}", self.timeout).ok
+
+    def nodes(self, hostnames: Sequence[str]) -> list[SlurmNode] | None:
+        """``scontrol show node`` of ``hostnames``; None when scontrol did not answer.
+
+        scontrol lists the nodes it knows and exits non-zero when one is unknown: the nodes
+        it did print still count.
+        """
+        if not hostnames:
+            return []
+        done = self.remote.run(
+            f"scontrol show node {shlex.quote(compress_hostlist(hostnames))}", self.timeout
+        )
+        nodes = parse_scontrol_show_node(done.stdout)
+        if not done.ok and not nodes and "not found" not in done.stderr:
+            return None
+        return nodes
