@@ -130,13 +130,13 @@ def postcondition_script(hostname: str, daemons: Sequence[Daemon], settle_s: flo
         "listening() { p=$(printf ':%04X' \"$1\"); cat /proc/net/tcp /proc/net/tcp6 2>/dev/null"
         ' | awk -v p="$p" \'$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }'
         " END { exit !f }'; }",
-        # wait_active UNIT PORT TIMEOUT: sets st to the state seen last.
-        "wait_active() { end=$(( $(date +%s) + $3 )); while :; do"
+        # wait_active UNIT PORT TIMEOUT: sets st (the state seen last) and waited (seconds).
+        "wait_active() { t0=$(date +%s); while :; do waited=$(( $(date +%s) - t0 ));"
         ' st=$(systemctl is-active "$1" 2>/dev/null); st=${st:-unknown};'
         ' if [ "$st" = active ]; then [ -z "$2" ] || listening "$2" && return 0;'
         ' st="active but not listening on port $2"; fi;'
         ' case "$st" in failed|inactive) return 1;; esac;'
-        ' [ "$(date +%s)" -lt "$end" ] || return 1; sleep 0.5; done; }',
+        ' [ "$waited" -lt "$3" ] || return 1; sleep 0.5; done; }',
         # report UNIT WHAT LOGFILE
         f'report() {{ ok=0; echo "{_sh_double(hostname)}: $1 $2; last {JOURNAL_LINES}'
         ' journal lines:" >&2;'
@@ -149,7 +149,8 @@ def postcondition_script(hostname: str, daemons: Sequence[Daemon], settle_s: flo
         lines.append(
             f"if wait_active {unit} {port} {d.timeout_s}; then"
             f" pid{i}=$(systemctl show -p MainPID --value {unit});"
-            f' else pid{i}=; report {unit} "is $st {d.timeout_s} s after its start" {log}; fi'
+            f' else pid{i}=; report {unit} "is $st after its start (waited $waited of'
+            f' {d.timeout_s} s)" {log}; fi'
         )
     lines.append(f"sleep {settle_s}")
     for i, d in enumerate(daemons):

@@ -71,7 +71,9 @@ def test_failed_daemon_fails_naming_host_unit_journal_and_log(fake: Path) -> Non
     proc = run(fake, [Daemon("slurmctld", log_file=str(log), timeout_s=5)])
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
-    assert lines[0] == "cp1: slurmctld is failed 5 s after its start; last 15 journal lines:"
+    assert lines[0] == (
+        "cp1: slurmctld is failed after its start (waited 0 of 5 s); last 15 journal lines:"
+    )
     assert "slurmctld.service: Main process exited, code=exited, status=1/FAILURE" in lines[1]
     assert f"  last lines of {log}:" in lines
     assert lines[-1].strip().startswith("fatal: You are running with a database")
@@ -84,7 +86,10 @@ def test_active_but_not_listening_fails_after_the_bound(fake: Path) -> None:
     unit(fake, "slurmdbd", ["active"], ["77"])
     proc = run(fake, [Daemon("slurmdbd", port=port, timeout_s=1)])
     assert proc.returncode == 1
-    assert f"slurmdbd is active but not listening on port {port} 1 s after its start" in proc.stderr
+    assert (
+        f"slurmdbd is active but not listening on port {port} after its start (waited 1 of 1 s)"
+        in proc.stderr
+    )
 
 
 def test_listening_daemon_passes(fake: Path) -> None:
