@@ -46,7 +46,7 @@ class Daemon:
 
 
 @operation()
-def ordering_point(label: str) -> Generator[StringCommand, None, None]:
+def ordering_point() -> Generator[StringCommand, None, None]:
     """No command: every host adds this at the same place, so it orders operations across hosts."""
     yield from ()
 

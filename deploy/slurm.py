@@ -81,7 +81,7 @@ def munge() -> None:
                 ],
             )
         )
-    ordering_point(name="Order: the cluster munge key exists", label="munge key")
+    ordering_point(name="Order: the cluster munge key exists")
     if context.hostname() != primary:
         mine = host.get_fact(Sha256File, path=secrets.MUNGE_KEY)
         theirs = _primary_key_digest(primary)
@@ -148,7 +148,7 @@ def slurm() -> None:
     config = [op for path, op in pushed.items() if path != RESTART_SIGNATURE_PATH]
     if inv.slurmdbd_host is not None and node.hostname == inv.slurmdbd_host.hostname:
         accounting()
-    ordering_point(name="Order: accounting answers before any slurmctld", label="accounting")
+    ordering_point(name="Order: accounting answers before any slurmctld")
     controller = Daemon(
         "slurmctld", DAEMON_PORTS["slurmctld"], DAEMON_LOG_FILES["slurmctld"], timeout_s=60
     )
@@ -161,7 +161,7 @@ def slurm() -> None:
             mode="0755",
         )
         daemon(controller, name="slurmctld", restart_when=lambda: changed(signature))
-    ordering_point(name="Order: controllers up before any slurmd", label="controllers")
+    ordering_point(name="Order: controllers up before any slurmd")
     if isinstance(node, ComputeNode):
         gres = pushed["/etc/slurm/gres.conf"]
         slurmd = Daemon("slurmd", DAEMON_PORTS["slurmd"], DAEMON_LOG_FILES["slurmd"])
