@@ -8,7 +8,7 @@ added before it on any host and before everything added after it on any host.
 
 `daemon` keeps a unit enabled and running, restarts it when asked, and — when either ran — adds a
 post-condition: within a bounded wait the unit is active (and listening on its port, where it has
-one) and still active, with the same main process, after a short settle. Otherwise the host fails
+one) and still active, not restarted by systemd meanwhile, after a short settle. Otherwise the host fails
 with a message naming it, the unit, its state and its last journal lines (and log file lines). A
 start that fails is left to that post-condition (`_ignore_errors`), so it reports the journal
 rather than systemctl's "see journalctl"; a run that starts and restarts nothing runs no check.
@@ -29,7 +29,7 @@ from deploy import context
 
 #: Seconds a unit may take to become active (and listening) after its start or restart.
 ACTIVE_TIMEOUT_S = 30
-#: Seconds it must then stay active with the same main process (daemons that die on a bad
+#: Seconds it must then stay active, not restarted by systemd (daemons that die on a bad
 #: configuration or a missing peer do so within a second of starting).
 SETTLE_S = 2
 JOURNAL_LINES = 15
@@ -148,18 +148,18 @@ def postcondition_script(hostname: str, daemons: Sequence[Daemon], settle_s: flo
         unit, port, log = q(d.unit), q(str(d.port or "")), q(d.log_file or "")
         lines.append(
             f"if wait_active {unit} {port} {d.timeout_s}; then"
-            f" pid{i}=$(systemctl show -p MainPID --value {unit});"
-            f' else pid{i}=; report {unit} "is $st after its start (waited $waited of'
+            f" n{i}=$(systemctl show -p NRestarts --value {unit}); up{i}=1;"
+            f' else up{i}=; report {unit} "is $st after its start (waited $waited of'
             f' {d.timeout_s} s)" {log}; fi'
         )
     lines.append(f"sleep {settle_s}")
     for i, d in enumerate(daemons):
         unit, log = q(d.unit), q(d.log_file or "")
         lines.append(
-            f'if [ -n "$pid{i}" ]; then st=$(systemctl is-active {unit} 2>/dev/null);'
-            f" now=$(systemctl show -p MainPID --value {unit});"
-            f' if [ "$st" != active ] || [ "$now" != "$pid{i}" ]; then'
-            f' report {unit} "was active, then ${{st:-unknown}} (main pid $pid{i} -> $now)'
+            f'if [ -n "$up{i}" ]; then st=$(systemctl is-active {unit} 2>/dev/null);'
+            f" now=$(systemctl show -p NRestarts --value {unit});"
+            f' if [ "$st" != active ] || [ "$now" != "$n{i}" ]; then'
+            f' report {unit} "was active, then ${{st:-unknown}} (systemd restarts $n{i} -> $now)'
             f' within {settle_s} s" {log}; fi; fi'
         )
     lines.append('[ "$ok" = 1 ]')

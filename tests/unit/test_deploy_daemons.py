@@ -16,10 +16,10 @@ import pytest
 from deploy.daemons import Daemon, postcondition_script
 
 FAKE_SYSTEMCTL = """#!/bin/sh
-# is-active UNIT | show -p MainPID --value UNIT: the next line of $FAKE/UNIT.<states|pids>
+# is-active UNIT | show -p NRestarts --value UNIT: the next line of $FAKE/UNIT.<states|restarts>
 case "$1" in
   is-active) f="$FAKE/$2.states" ;;
-  *) for u; do :; done; f="$FAKE/$u.pids" ;;
+  *) for u; do :; done; f="$FAKE/$u.restarts" ;;
 esac
 head -n 1 "$f"
 [ "$(wc -l < "$f")" -gt 1 ] && sed -i 1d "$f"
@@ -41,9 +41,9 @@ def fake(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def unit(fake: Path, name: str, states: list[str], pids: list[str]) -> None:
+def unit(fake: Path, name: str, states: list[str], restarts: list[str]) -> None:
     (fake / f"{name}.states").write_text("\n".join(states) + "\n")
-    (fake / f"{name}.pids").write_text("\n".join(pids) + "\n")
+    (fake / f"{name}.restarts").write_text("\n".join(restarts) + "\n")
 
 
 def run(fake: Path, daemons: list[Daemon]) -> subprocess.CompletedProcess[str]:
@@ -58,7 +58,7 @@ def run(fake: Path, daemons: list[Daemon]) -> subprocess.CompletedProcess[str]:
 
 
 def test_active_daemon_passes(fake: Path) -> None:
-    unit(fake, "munge", ["active"], ["4242"])
+    unit(fake, "munge", ["active"], ["0"])
     proc = run(fake, [Daemon("munge")])
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
@@ -83,7 +83,7 @@ def test_active_but_not_listening_fails_after_the_bound(fake: Path) -> None:
     with socket.socket() as s:  # a port nothing listens on once this closes
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    unit(fake, "slurmdbd", ["active"], ["77"])
+    unit(fake, "slurmdbd", ["active"], ["0"])
     proc = run(fake, [Daemon("slurmdbd", port=port, timeout_s=1)])
     assert proc.returncode == 1
     assert (
@@ -96,21 +96,31 @@ def test_listening_daemon_passes(fake: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        unit(fake, "slurmdbd", ["activating", "active"], ["77"])
+        unit(fake, "slurmdbd", ["activating", "active"], ["0"])
         proc = run(fake, [Daemon("slurmdbd", port=s.getsockname()[1], timeout_s=10)])
     assert proc.returncode == 0, proc.stderr
 
 
 def test_daemon_that_dies_while_settling_fails(fake: Path) -> None:
-    unit(fake, "slurmd", ["active", "failed"], ["100", "0"])
+    unit(fake, "slurmd", ["active", "failed"], ["0"])
     proc = run(fake, [Daemon("slurmd")])
     assert proc.returncode == 1
-    assert "cp1: slurmd was active, then failed (main pid 100 -> 0) within 0.1 s" in proc.stderr
+    assert (
+        "cp1: slurmd was active, then failed (systemd restarts 0 -> 0) within 0.1 s" in proc.stderr
+    )
+
+
+def test_daemon_restarted_by_systemd_while_settling_fails(fake: Path) -> None:
+    """Restart=on-failure brings a crashed daemon back: active again, but it did not stay up."""
+    unit(fake, "nvidia-dcgm", ["active"], ["0", "1"])
+    proc = run(fake, [Daemon("nvidia-dcgm")])
+    assert proc.returncode == 1
+    assert "cp1: nvidia-dcgm was active, then active (systemd restarts 0 -> 1)" in proc.stderr
 
 
 def test_every_failure_is_reported_not_only_the_first(fake: Path) -> None:
     unit(fake, "nvidia-fabricmanager", ["failed"], ["0"])
-    unit(fake, "nvidia-persistenced", ["active"], ["9"])
+    unit(fake, "nvidia-persistenced", ["active"], ["0"])
     unit(fake, "nvidia-dcgm", ["inactive"], ["0"])
     proc = run(
         fake,
