@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from trainbed.checks import expected, firmware
+from trainbed.checks import expected, fabric_manager, firmware
 from trainbed.checks.remote import Remote
 from trainbed.checks.verdict import check, mismatch, service_problem, service_state
 from trainbed.inventory.model import ComputeNode, Inventory
@@ -131,6 +131,21 @@ def test_fabric_state(remote: Remote, node: ComputeNode) -> None:
         )
         for gpu in _query(remote)
         if (gpu.fabric_state, gpu.fabric_status) != ("Completed", "Success")
+    )
+
+
+def test_fabric_manager_matches_driver(remote: Remote, node: ComputeNode) -> None:
+    """The fabric manager is of the loaded driver's version (it refuses any other)."""
+    if not node.profile.gpus.nvswitch:
+        pytest.skip(f"profile {node.profile.name} has no NVSwitch: no fabric manager")
+    own = remote.run(fabric_manager.VERSION_COMMAND)
+    drivers = fabric_manager.driver_versions(remote.output(fabric_manager.DRIVER_COMMAND))
+    check(
+        [
+            fabric_manager.version_problem(
+                remote.hostname, fabric_manager.fabric_manager_version(own.stdout), drivers
+            )
+        ]
     )
 
 

@@ -7,6 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from deploy import context
+from deploy.daemons import daemon
 from deploy.facts import HeldPackages
 from deploy.push import changed, push
 from trainbed.inventory.model import ComputeNode, Package
@@ -57,13 +58,7 @@ def system_files() -> None:
     if inv.cluster.time_sync == "chrony":
         apt.packages(name="chrony", packages=["chrony"], update=True, cache_time=APT_CACHE_SECONDS)
         chrony = pushed["/etc/chrony/chrony.conf"]
-        systemd.service(name="chrony running", service="chrony", running=True, enabled=True)
-        systemd.service(
-            name="Restart chrony",
-            service="chrony",
-            restarted=True,
-            _if=lambda: changed(chrony),
-        )
+        daemon("chrony", name="chrony running", restart_when=lambda: changed(chrony))
 
 
 @deploy("base: apt repositories and locked versions")

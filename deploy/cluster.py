@@ -2,12 +2,13 @@
 
 Each role is a module beside this one; they push what `trainbed.render` made and compute nothing.
 A host whose OS release differs from the inventory's is refused before anything changes on it.
+The run ends with one line per failed host naming what failed it.
 """
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.operations import python
 
-from deploy import context
+from deploy import context, summary
 from deploy.base import base
 from deploy.containers import containers
 from deploy.facts import OsRelease
@@ -26,6 +27,7 @@ def _refuse(message: str) -> None:
     raise WrongOperatingSystem(message)
 
 
+summary.install(state)
 _expected = context.inventory().cluster.os_release
 _actual = host.get_fact(OsRelease)
 if _actual != _expected:

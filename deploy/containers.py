@@ -13,10 +13,12 @@ from pyinfra.operations import files, systemd
 
 from deploy import context
 from deploy.base import install_locked
+from deploy.daemons import Daemon, prove
 from deploy.push import changed, push
 from trainbed.inventory.model import ComputeNode
 from trainbed.render.containers import PLUGSTACK_PATH, PYXIS_CONF_PATH, enroot_directories
 from trainbed.render.packages import containers_packages
+from trainbed.render.slurm import DAEMON_LOG_FILES, DAEMON_PORTS
 
 
 @deploy("containers")
@@ -33,9 +35,12 @@ def containers() -> None:
     pushed = push(context.files("containers"))
     if isinstance(node, ComputeNode):
         plugstack = (pushed[PLUGSTACK_PATH], pushed[PYXIS_CONF_PATH])
-        systemd.service(
+        restart = systemd.service(
             name="Restart slurmd (SPANK plugins changed)",
             service="slurmd",
             restarted=True,
             _if=lambda: changed(*plugstack),
+            _ignore_errors=True,
         )
+        slurmd = Daemon("slurmd", DAEMON_PORTS["slurmd"], DAEMON_LOG_FILES["slurmd"])
+        prove([(slurmd, [restart])], "slurmd active (SPANK plugins)")

@@ -8,6 +8,7 @@ from pyinfra.operations import systemd
 
 from deploy import context
 from deploy.base import install_locked
+from deploy.daemons import Daemon, prove, service
 from deploy.facts import SystemdUnitFiles
 from deploy.push import changed, push
 from trainbed.render.fabric import opensm_rails
@@ -31,13 +32,15 @@ def infiniband() -> None:
         )
     unit = pushed["/etc/systemd/system/opensm@.service"]
     systemd.daemon_reload(name="Reload units", _if=lambda: changed(unit))
+    started = []
     for rail, _priority in rails:
         conf = pushed[f"/etc/opensm/opensm-{rail.name}.conf"]
-        service = f"opensm@{rail.name}"
-        systemd.service(name=f"OpenSM {rail.name}", service=service, running=True, enabled=True)
-        systemd.service(
-            name=f"Restart OpenSM {rail.name}",
-            service=service,
-            restarted=True,
-            _if=lambda conf=conf: changed(conf, unit),
+        instance = f"opensm@{rail.name}"
+        ops = service(
+            instance,
+            f"OpenSM {rail.name}",
+            restart_name=f"Restart OpenSM {rail.name}",
+            restart_when=lambda conf=conf: changed(conf, unit),
         )
+        started.append((Daemon(instance), ops))
+    prove(started, "OpenSM instances active")

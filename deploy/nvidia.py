@@ -7,6 +7,7 @@ from pyinfra.operations import systemd
 
 from deploy import context
 from deploy.base import install_locked
+from deploy.daemons import Daemon, prove, service
 from deploy.push import changed, push
 from trainbed.render.packages import nvidia_packages
 
@@ -15,15 +16,15 @@ from trainbed.render.packages import nvidia_packages
 def nvidia() -> None:
     inv = context.inventory()
     install_locked(nvidia_packages(inv), "NVIDIA driver stack")
-    # An NVSwitch baseboard cannot run CUDA until the fabric manager has configured the fabric.
-    systemd.service(
-        name="Fabric manager", service="nvidia-fabricmanager", running=True, enabled=True
-    )
-    systemd.service(
-        name="Persistence daemon", service="nvidia-persistenced", running=True, enabled=True
-    )
+    # An NVSwitch baseboard cannot run CUDA until the fabric manager has configured the fabric;
+    # it refuses a driver of another version than its own (both are locked to the inventory's).
+    started = [
+        (Daemon("nvidia-fabricmanager"), service("nvidia-fabricmanager", "Fabric manager")),
+        (Daemon("nvidia-persistenced"), service("nvidia-persistenced", "Persistence daemon")),
+    ]
     if inv.software.nvidia.dcgm is not None:
-        systemd.service(name="DCGM host engine", service="nvidia-dcgm", running=True, enabled=True)
+        started.append((Daemon("nvidia-dcgm"), service("nvidia-dcgm", "DCGM host engine")))
+    prove(started, "NVIDIA daemons active")
     pushed = push(context.files("nvidia"))
     for op in pushed.values():
         # systemd-modules-load loads /etc/modules-load.d now and at every boot (it skips itself

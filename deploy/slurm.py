@@ -3,6 +3,11 @@
 A change to the lines of slurm.conf that Slurm cannot reconfigure (the restart signature the renderer
 writes beside it) restarts the daemons; any other change is applied with `scontrol reconfigure`, so
 slurmd keeps running on nodes the change does not concern.
+
+Order across hosts (ordering points every host shares): the primary's munge key exists before any
+other host copies it; MariaDB and slurmdbd are configured, started and answering before slurmctld
+starts on any host (a first slurmctld without its database exits: "we have no TRES from it"); the
+controllers are up before slurmd starts. Every daemon started or restarted is proved active.
 """
 
 from __future__ import annotations
@@ -14,14 +19,20 @@ from pyinfra import host
 from pyinfra.api import OperationError, deploy
 from pyinfra.api.host import Host
 from pyinfra.facts.files import File, Sha256File
-from pyinfra.operations import files, python, server, systemd
+from pyinfra.operations import files, python, server
 
 from deploy import context, secrets
 from deploy.base import install_locked
+from deploy.daemons import Daemon, daemon, ordering_point, prove
 from deploy.push import changed, push
 from trainbed.inventory.model import ComputeNode
 from trainbed.render.packages import slurm_packages
-from trainbed.render.slurm import RESTART_SIGNATURE_PATH, slurmdbd_grant_sql
+from trainbed.render.slurm import (
+    DAEMON_LOG_FILES,
+    DAEMON_PORTS,
+    RESTART_SIGNATURE_PATH,
+    slurmdbd_grant_sql,
+)
 
 GRANT_SQL = "/var/lib/trainbed/slurmdbd-grant.sql"
 _key_lock = Semaphore()
@@ -61,17 +72,17 @@ def munge() -> None:
     """One key for the cluster: the primary controller's, made there if absent, copied everywhere."""
     primary = _primary()
     ops = []
-    if context.hostname() == primary:
-        if not host.get_fact(File, path=secrets.MUNGE_KEY):
-            ops.append(
-                server.shell(
-                    name="Create the cluster munge key",
-                    commands=[
-                        "umask 077 && dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none"
-                    ],
-                )
+    if context.hostname() == primary and not host.get_fact(File, path=secrets.MUNGE_KEY):
+        ops.append(
+            server.shell(
+                name="Create the cluster munge key",
+                commands=[
+                    "umask 077 && dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none"
+                ],
             )
-    else:
+        )
+    ordering_point(name="Order: the cluster munge key exists")
+    if context.hostname() != primary:
         mine = host.get_fact(Sha256File, path=secrets.MUNGE_KEY)
         theirs = _primary_key_digest(primary)
         if theirs is None or mine != theirs:
@@ -85,16 +96,18 @@ def munge() -> None:
     files.file(
         name="munge key mode", path=secrets.MUNGE_KEY, user="munge", group="munge", mode="0400"
     )
-    systemd.service(name="munge running", service="munge", running=True, enabled=True)
-    systemd.service(
-        name="Restart munge (new key)", service="munge", restarted=True, _if=lambda: changed(*ops)
+    daemon(
+        "munge",
+        name="munge running",
+        restart_name="Restart munge (new key)",
+        restart_when=lambda: changed(*ops),
     )
 
 
 @deploy("slurm: accounting")
 def accounting() -> None:
     inv = context.inventory()
-    systemd.service(name="MariaDB", service="mariadb", running=True, enabled=True)
+    daemon("mariadb", name="MariaDB")
     password = secrets.slurmdbd_password(inv)
     files.directory(name="trainbed state", path="/var/lib/trainbed", mode="0700")
     grant = secrets.put_secret(
@@ -117,10 +130,9 @@ def accounting() -> None:
         group=conf.group,
         name="slurmdbd.conf (holds the database password)",
     )
-    systemd.service(name="slurmdbd", service="slurmdbd", running=True, enabled=True)
-    systemd.service(
-        name="Restart slurmdbd", service="slurmdbd", restarted=True, _if=lambda: changed(dbd_conf)
-    )
+    # The first start creates the accounting tables: it answers on its port only after that.
+    dbd = Daemon("slurmdbd", DAEMON_PORTS["slurmdbd"], DAEMON_LOG_FILES["slurmdbd"], 120)
+    daemon(dbd, name="slurmdbd", restart_when=lambda: changed(dbd_conf))
 
 
 @deploy("slurm")
@@ -136,6 +148,10 @@ def slurm() -> None:
     config = [op for path, op in pushed.items() if path != RESTART_SIGNATURE_PATH]
     if inv.slurmdbd_host is not None and node.hostname == inv.slurmdbd_host.hostname:
         accounting()
+    ordering_point(name="Order: accounting answers before any slurmctld")
+    controller = Daemon(
+        "slurmctld", DAEMON_PORTS["slurmctld"], DAEMON_LOG_FILES["slurmctld"], timeout_s=60
+    )
     if node in inv.slurmctld_hosts:
         files.directory(
             name="slurmctld state",
@@ -144,25 +160,16 @@ def slurm() -> None:
             group="slurm",
             mode="0755",
         )
-        systemd.service(name="slurmctld", service="slurmctld", running=True, enabled=True)
-        systemd.service(
-            name="Restart slurmctld",
-            service="slurmctld",
-            restarted=True,
-            _if=lambda: changed(signature),
-        )
+        daemon(controller, name="slurmctld", restart_when=lambda: changed(signature))
+    ordering_point(name="Order: controllers up before any slurmd")
     if isinstance(node, ComputeNode):
         gres = pushed["/etc/slurm/gres.conf"]
-        systemd.service(name="slurmd", service="slurmd", running=True, enabled=True)
-        systemd.service(
-            name="Restart slurmd",
-            service="slurmd",
-            restarted=True,
-            _if=lambda: changed(signature, gres),
-        )
+        slurmd = Daemon("slurmd", DAEMON_PORTS["slurmd"], DAEMON_LOG_FILES["slurmd"])
+        daemon(slurmd, name="slurmd", restart_when=lambda: changed(signature, gres))
     if node.hostname == _primary():
-        server.shell(
+        reconfigure = server.shell(
             name="scontrol reconfigure",
             commands=["scontrol reconfigure"],
             _if=lambda: changed(*config) and not changed(signature),
         )
+        prove([(controller, [reconfigure])], "slurmctld active after the reconfigure")

@@ -5,6 +5,8 @@
     fault NODE hca mlx5_3 firmware V   the HCA runs firmware V (`hca all firmware V`: every HCA)
     fault NODE gpu 5 remove            a GPU falls off the bus (its /dev/nvidiaN goes too)
     fault NODE fabricmanager stop      NVSwitch fabric fails; nvidia-fabricmanager is stopped
+    fault NODE driver version 535.999  the loaded driver reports another version (a running
+                                       fabric manager of its own version stops; none starts)
     fault NODE nccl wrong              collectives return corrupted data (#wrong > 0)
     fault NODE training slow 1.2       NeMo training steps take 1.2x the paper's pace
     fault NODE clear                   restore the description written at bring-up
@@ -41,6 +43,8 @@ def apply(hw: dict[str, Any], words: list[str]) -> tuple[dict[str, Any], list[st
             return hardware.fault_gpu_remove(hw, int(index)), ["devnodes"]
         case ["fabricmanager", "stop"]:
             return hardware.fault_fabricmanager(hw), ["stop-fm"]
+        case ["driver", "version", version]:
+            return hardware.fault_driver_version(hw, version), []
         case ["nccl", "wrong"]:
             return hardware.fault_nccl_wrong(hw), []
         case ["training", "slow", factor]:

@@ -149,6 +149,12 @@ def fault_fabricmanager(hw: dict[str, Any]) -> dict[str, Any]:
     return hw
 
 
+def fault_driver_version(hw: dict[str, Any], version: str) -> dict[str, Any]:
+    """The loaded driver reports another version (a driver reinstalled under a running node)."""
+    hw.setdefault("driver", {})["version"] = version
+    return hw
+
+
 def fault_nccl_wrong(hw: dict[str, Any]) -> dict[str, Any]:
     """Collectives return corrupted data (#wrong > 0)."""
     hw.setdefault("nccl", {})["wrong"] = True

@@ -224,6 +224,33 @@ def test_stopped_fabric_manager(clean: None, check: Check, cluster, restore) -> 
     )
 
 
+def test_fabric_manager_driver_mismatch(
+    clean: None, check: Check, ssh: Ssh, cluster, restore
+) -> None:
+    """The driver changes under a running fabric manager: it stops and refuses to start, as the
+    real one does, and the check names the node with both versions."""
+    node = hosts(cluster, "compute")[-1]
+    fault(cluster, node, "driver", "version", "535.999.99")
+    restore.append(lambda: fault(cluster, node, "clear"))
+    deadline = time.monotonic() + 30
+    fm = "nvidia-fabricmanager"
+    while ssh(node, f"systemctl is-active {fm}", check=False).stdout.strip() == "active":
+        assert time.monotonic() < deadline, "the fabric manager kept running under another driver"
+        time.sleep(1)
+    assert ssh(node, f"systemctl start {fm}", check=False).returncode != 0
+    journal = ssh(node, f"journalctl -u {fm} -n 20 --no-pager").stdout
+    assert (
+        "fabric manager NVIDIA GPU driver interface version 535.183.01 don't match with driver "
+        "version 535.999.99" in journal
+    ), journal
+    assert_caught(
+        check(),
+        node,
+        "test_fabric_manager_matches_driver",
+        f"{node}: fabric manager 535.183.01, driver 535.999.99",
+    )
+
+
 @pytest.fixture(scope="session")
 def compute(cluster: dict[str, Any]) -> list[str]:
     return hosts(cluster, "compute")

@@ -1,5 +1,7 @@
-"""The deploy on the live mock cluster: converges, is idempotent, survives a dead host, and applies a
-partition change with a reconfigure instead of restarting slurmd."""
+"""The deploy on the live mock cluster: converges in one run (three control-plane nodes too), is
+idempotent, fails a host whose daemon does not stay up (naming it, the unit and its journal),
+survives a dead host, and applies a partition change with a reconfigure instead of restarting
+slurmd."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import pytest
 import yaml
 
 from tests.mock_cluster.conftest import Deploy, DeployRun, Ssh, hosts
+from trainbed.checks.expected import services
+from trainbed.inventory import load_inventory
 
 pytestmark = pytest.mark.mock
 
@@ -127,3 +131,69 @@ def test_partition_change_reconfigures_without_restarting_slurmd(
     assert restored.returncode == 0
     assert "debug" not in ssh(controller, "sinfo -h -o '%P'").stdout
     assert _slurmd_pids(ssh, compute) == before
+
+
+def _inactive_daemons(ssh: Ssh, cluster: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """host → {unit: state} for every unit the deploy enables there that is not active now."""
+    inv = load_inventory(Path(cluster["inventory"])).inventory
+    bad: dict[str, dict[str, str]] = {}
+    for name in hosts(cluster, "control") + hosts(cluster, "compute"):
+        units = [s.unit for s in services(inv, inv.node(name))]
+        states = ssh(name, "systemctl is-active " + " ".join(units), check=False).stdout.split()
+        found = {u: st for u, st in zip(units, states, strict=False) if st != "active"}
+        if found or len(states) != len(units):
+            bad[name] = found or {"(answers)": " ".join(states)}
+    return bad
+
+
+def test_three_control_plane_first_deploy_converges_in_one_run(
+    ha_first_deploy: DeployRun, ha_deploy: Deploy, ha_ssh: Ssh, ha_cluster
+) -> None:
+    """The very first deploy (slurmctld on cp1 and cp2, slurmdbd on cp3) leaves every daemon
+    active by itself: slurmdbd answered before either slurmctld started."""
+    assert ha_first_deploy.returncode == 0, ha_first_deploy.output[-4000:]
+    roles = {n["hostname"]: n["roles"] for n in ha_cluster["nodes"]}
+    assert "slurmdbd" in roles["cp3"] and "slurmctld_backup" in roles["cp2"]
+    assert _inactive_daemons(ha_ssh, ha_cluster) == {}
+    for host, units in {"cp1": "slurmctld", "cp2": "slurmctld", "cp3": "slurmdbd mariadb"}.items():
+        ha_ssh(host, f"systemctl is-active {units} munge")
+    compute = hosts(ha_cluster, "compute")
+    _wait_idle(ha_ssh, "cp1", compute, timeout=60)
+    again = ha_deploy()
+    assert again.returncode == 0, again.output[-3000:]
+    assert again.changed() == {}, f"a second deploy changed: {again.changed()}"
+
+
+DROP_IN = "/run/systemd/system/slurmd.service.d/zz-trainbed-test.conf"
+
+
+def test_a_daemon_that_cannot_start_fails_its_host_with_its_journal(
+    deployed: DeployRun, deploy: Deploy, ssh: Ssh, cluster
+) -> None:
+    """slurmd made unable to start on one node (a runtime drop-in whose ExecStartPre fails): the
+    run fails for that node alone, naming it, the unit and its last journal lines."""
+    victim = hosts(cluster, "compute")[0]
+    refusal = "trainbed-test: slurmd refused to start"
+    unit = f'[Service]\nExecStartPre=/bin/sh -c "echo {refusal} >&2; exit 1"\n'
+    ssh(
+        victim,
+        f"mkdir -p {Path(DROP_IN).parent} && printf '{unit}' > {DROP_IN}"
+        " && systemctl daemon-reload && systemctl stop slurmd",
+    )
+    try:
+        run = deploy()
+        assert run.returncode != 0, run.output[-3000:]
+        failed = run.failed_hosts()
+        assert len(failed) == 1 and victim in failed[0], failed
+        assert f"{victim}: slurmd is failed after its start" in run.output, run.output[-3000:]
+        assert refusal in run.output  # a journal line of the failed start
+        assert f"--> 1 host(s) failed: {victim}" in run.output
+        others = [n for n in hosts(cluster, "control") + hosts(cluster, "compute") if n != victim]
+        for node in others:
+            assert f"{node}: Error" not in run.output and f"[{node}] Error" not in run.output
+    finally:
+        ssh(victim, f"rm -f {DROP_IN} && systemctl daemon-reload")
+    rerun = deploy()
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert ssh(victim, "systemctl is-active slurmd").stdout.strip() == "active"
+    _wait_idle(ssh, hosts(cluster, "control")[0], hosts(cluster, "compute"))

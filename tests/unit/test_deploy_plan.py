@@ -175,3 +175,66 @@ def test_kernel_locked_everywhere(plan: str) -> None:
         assert any(
             c.startswith("apt-mark hold ") and "linux-image-5.15.0-105-generic" in c for c in cmds
         )
+
+
+def _commands_in_order(plan: str) -> list[tuple[str, str]]:
+    """(host, command) in the order they ran; a multi-line command keeps its following lines."""
+    ran: list[tuple[str, str]] = []
+    for line in plan.splitlines():
+        if line.startswith("[@fake/") and ">>> " in line:
+            host = line[len("[@fake/") : line.index("]")]
+            ran.append((host, line.split(">>> ", 1)[1]))
+        elif ran and not line.lstrip().startswith(("[", "-->")) and line.strip():
+            host, text = ran[-1]
+            ran[-1] = (host, f"{text}\n{line}")
+    return ran
+
+
+def _first(plan: str, hosts: tuple[str, ...], *needles: str) -> int:
+    """Position of the first command on one of `hosts` containing one of `needles`."""
+    for number, (host, command) in enumerate(_commands_in_order(plan)):
+        if host in hosts and any(n in command for n in needles):
+            return number
+    raise AssertionError(f"no command with {needles} on {hosts}")
+
+
+def _starts(unit: str) -> tuple[str, str]:
+    return (f"systemctl start {unit}.service", f"systemctl restart {unit}.service")
+
+
+def test_accounting_answers_before_any_controller_starts(plan: str) -> None:
+    """pyinfra runs operation by operation across hosts: cp3's MariaDB and slurmdbd are started
+    and waited on (listening on 6819) before slurmctld starts or restarts on cp1 or cp2."""
+    mariadb = _first(plan, ("cp3",), *_starts("mariadb"))
+    slurmdbd = _first(plan, ("cp3",), *_starts("slurmdbd"))
+    controller = _first(plan, ("cp1", "cp2"), *_starts("slurmctld"))
+    assert mariadb < slurmdbd < controller
+    assert _first(plan, ("cp3",), "wait_active slurmdbd 6819") < controller
+
+
+def test_controllers_up_before_any_slurmd(plan: str) -> None:
+    controller_up = _first(plan, ("cp1", "cp2"), "wait_active slurmctld 6817")
+    compute = ("gpu01", "gpu02", "gpu03", "gpu04", "gpu05", "gpu06")
+    assert controller_up < _first(plan, compute, *_starts("slurmd"))
+
+
+def test_primary_munge_key_before_any_other_munge_restart(plan: str) -> None:
+    made = _first(plan, ("cp1",), "dd if=/dev/urandom of=/etc/munge/munge.key")
+    others = ("cp2", "cp3", "gpu01", "gpu02", "gpu03", "gpu04", "gpu05", "gpu06")
+    assert made < _first(plan, others, *_starts("munge"))
+    lines = plan.splitlines()
+    made_line = next(i for i, line in enumerate(lines) if "dd if=/dev/urandom" in line)
+    copy = next(i for i, line in enumerate(lines) if "Copy the cluster munge key from cp1" in line)
+    assert made_line < copy
+
+
+def test_every_daemon_started_is_proved_active(plan: str) -> None:
+    """After each start, a bounded wait for the unit on that host (the fake hosts start all)."""
+    for host, units in {
+        "cp1": ("munge", "slurmctld", "opensm@rail0", "opensm@rail7"),
+        "cp3": ("munge", "mariadb", "slurmdbd"),
+        "gpu02": ("munge", "slurmd", "nvidia-fabricmanager", "nvidia-persistenced", "nvidia-dcgm"),
+    }.items():
+        for unit in units:
+            started = _first(plan, (host,), *_starts(unit))
+            assert started < _first(plan, (host,), f"wait_active {unit} "), (host, unit)

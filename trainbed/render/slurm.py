@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from trainbed.inventory.model import ComputeNode, Inventory, Rail, Switch
 from trainbed.parse.slurm import compress_hostlist
@@ -11,6 +13,15 @@ from trainbed.render.templates import render
 CGROUP_PLUGINS = ("proctrack/cgroup", "task/cgroup")
 #: Placeholder `trainbed render` writes where the deploy puts the database password.
 PASSWORD_PLACEHOLDER = "<from the password file or environment variable at deploy time>"
+
+
+#: Where each Slurm daemon listens and logs: the templates write these, the deploy waits on them.
+DAEMON_PORTS: Mapping[str, int] = MappingProxyType(
+    {"slurmctld": 6817, "slurmd": 6818, "slurmdbd": 6819}
+)
+DAEMON_LOG_FILES: Mapping[str, str] = MappingProxyType(
+    {d: f"/var/log/slurm/{d}.log" for d in ("slurmctld", "slurmd", "slurmdbd")}
+)
 
 
 def uses_cgroup(inventory: Inventory) -> bool:
@@ -90,6 +101,8 @@ def slurm_conf(inventory: Inventory) -> str:
         job_acct_gather="jobacct_gather/cgroup" if cgroup else "jobacct_gather/linux",
         node_lines=node_lines(inventory),
         partition_lines=partition_lines(inventory),
+        ports=DAEMON_PORTS,
+        log_files=DAEMON_LOG_FILES,
     )
 
 
@@ -148,7 +161,12 @@ def topology_conf(inventory: Inventory) -> str:
 def slurmdbd_conf(inventory: Inventory, password: str = PASSWORD_PLACEHOLDER) -> str:
     """slurmdbd.conf; the password is the caller's (the deploy reads it from the user's source)."""
     return render(
-        "slurmdbd.conf.j2", inv=inventory, source=inventory.source.name, password=password
+        "slurmdbd.conf.j2",
+        inv=inventory,
+        source=inventory.source.name,
+        password=password,
+        ports=DAEMON_PORTS,
+        log_files=DAEMON_LOG_FILES,
     )
 
 

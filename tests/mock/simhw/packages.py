@@ -144,7 +144,12 @@ PACKAGES: dict[str, dict[str, Any]] = {
         "modules": ["hwdesc", "nvidia_daemons"],
         "commands": {"/usr/bin/nv-fabricmanager": "nvidia_daemons"},
         "units": {"nvidia-fabricmanager.service": FABRICMANAGER_UNIT},
-        "files": {"/usr/share/nvidia/nvswitch/fabricmanager.cfg": FABRICMANAGER_CFG},
+        "files": {
+            "/usr/share/nvidia/nvswitch/fabricmanager.cfg": FABRICMANAGER_CFG,
+            # nv-fabricmanager's own version (compiled into the real binary): it refuses a
+            # driver of any other version.
+            "/usr/lib/trainbed-sim/nvidia-fabricmanager-535/fabricmanager-version": f"{DRIVER}\n",
+        },
         "conffiles": ["/usr/share/nvidia/nvswitch/fabricmanager.cfg"],
     },
     "datacenter-gpu-manager": {

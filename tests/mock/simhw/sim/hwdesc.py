@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 SM_HEARTBEAT_S = 2.0
+#: The driver a description without a ``driver`` entry has.
+DEFAULT_DRIVER = "535.183.01"
 SM_STALE_S = 8.0
 
 
@@ -63,7 +65,7 @@ def present_gpus(hw: dict[str, Any]) -> list[dict[str, Any]]:
 
 def driver(hw: dict[str, Any]) -> dict[str, str]:
     """Driver and CUDA versions."""
-    return {"version": "535.183.01", "cuda_version": "12.2", **hw.get("driver", {})}
+    return {"version": DEFAULT_DRIVER, "cuda_version": "12.2", **hw.get("driver", {})}
 
 
 def pid_alive(pid_file: Path) -> bool:
@@ -271,13 +273,13 @@ def serve_until_signal(pid_file: Path | None, tick: float = 1.0, check: Any = No
     return rc
 
 
-def log_line(path: Path, message: str) -> None:
+def log_line(path: Path, message: str, level: str = "INFO") -> None:
     """Append a time-stamped line to a daemon's log file (best effort)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as fh:
             fh.write(
-                f"[{time.strftime('%b %d %Y %H:%M:%S')}] [INFO] [tid {os.getpid()}] {message}\n"
+                f"[{time.strftime('%b %d %Y %H:%M:%S')}] [{level}] [tid {os.getpid()}] {message}\n"
             )
     except OSError:
         pass

@@ -12,7 +12,35 @@ from pathlib import Path
 
 import hwdesc
 
-FM_LOG = Path("/var/log/fabricmanager.log")
+FM_LOG = Path(os.environ.get("TRAINBED_SIM_FM_LOG", "/var/log/fabricmanager.log"))
+#: Beside this module in the fabric manager package: the version it was built for (the real
+#: binary has it compiled in).
+FM_VERSION_FILE = Path(__file__).with_name("fabricmanager-version")
+
+
+def fabricmanager_version() -> str:
+    """The fabric manager's own version (``$TRAINBED_SIM_FM_VERSION`` overrides, for tests)."""
+    override = os.environ.get("TRAINBED_SIM_FM_VERSION")
+    if override:
+        return override
+    try:
+        return FM_VERSION_FILE.read_text().strip()
+    except OSError:
+        return hwdesc.DEFAULT_DRIVER
+
+
+def version_mismatch(own: str, driver: str) -> str | None:
+    """The real fabric manager's refusal of a driver of another version, or None when they match.
+
+    Wording of nv-fabricmanager 525-550 as reported in NVIDIA/gpu-operator#544,
+    siderolabs/pkgs#720 and NVIDIA/gpu-driver-container#735.
+    """
+    if own == driver:
+        return None
+    return (
+        f"fabric manager NVIDIA GPU driver interface version {own} don't match with driver "
+        f"version {driver}. Please update with matching NVIDIA driver package."
+    )
 
 
 def fabricmanager(argv: list[str]) -> int:
@@ -23,10 +51,15 @@ def fabricmanager(argv: list[str]) -> int:
     parser.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     hw = hwdesc.load()
-    version = hwdesc.driver(hw)["version"]
+    version = fabricmanager_version()
     if args.version:
         print(f"Fabric Manager version is : {version}")
         return 0
+    refusal = version_mismatch(version, hwdesc.driver(hw)["version"])
+    if refusal:
+        print(refusal, file=sys.stderr)
+        hwdesc.log_line(FM_LOG, refusal, level="ERROR")
+        return 1
     if not Path(args.config).is_file():
         print(f"Fabric Manager failed to open config file {args.config}", file=sys.stderr)
         return 1
@@ -66,8 +99,15 @@ def fabricmanager(argv: list[str]) -> int:
     )
 
     def healthy() -> int:
-        if hwdesc.load().get("fabric_manager", {}).get("fault"):
+        now = hwdesc.load()
+        if now.get("fabric_manager", {}).get("fault"):
             hwdesc.log_line(FM_LOG, "fatal NVSwitch error, fabric manager exiting")
+            return 1
+        # The driver changed under it (a reinstall without a reboot): it stops, as it would
+        # refuse to start.
+        refusal = version_mismatch(version, hwdesc.driver(now)["version"])
+        if refusal:
+            hwdesc.log_line(FM_LOG, f"{refusal} fabric manager exiting", level="ERROR")
             return 1
         return 0
 
