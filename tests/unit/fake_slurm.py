@@ -8,6 +8,12 @@ Each job's fate is chosen by its run name (``single-gpu01``, ``round1``, ``all``
 - ``hang``: RUNNING forever (Slurm lost it): the watcher must give up on its own.
 - ``stuck``: PENDING forever with reason ReqNodeNotAvail (a node is down).
 - ``fail``: exits non-zero after writing a failing NCCL output (a GPU is missing).
+
+The controllers (cp1 primary, cp2 backup) answer ``scontrol ping`` in Slurm's format. From
+``primary_down_at`` (a clock time) the primary answers nothing; the backup, while it runs, answers
+pings but serves no RPC until ``takeover_after`` seconds later (None: never): in between every
+client command blocks, as in Slurm's retry loop, until the takeover or the command's time-out.
+With no backup running, client commands fail at once with Slurm's connection error.
 """
 
 from __future__ import annotations
@@ -50,6 +56,66 @@ class FakeSubmitHost:
     cancelled: list[str] = field(default_factory=list)
     slowdown: float = 1.0  # the simulated NeMo's pace against the white paper's
     workdir: str = ""  # where sbatch ran the last job (a relative --output lands there)
+    controllers: tuple[str, ...] = ("cp1", "cp2")
+    primary_down_at: float | None = None
+    takeover_after: float | None = None
+    backup_up: bool = True
+    takeover_blip_s: float = 0.0  # the backup answers no ping for this long before it takes over
+    sbatch_calls: int = 0
+
+    def in_control(self) -> str | None:
+        """The controller serving RPCs now, if any."""
+        if self.primary_down_at is None or self.now < self.primary_down_at:
+            return self.controllers[0]
+        if self._takeover_at() is not None and self.now >= self._takeover_at():
+            return self.controllers[1]
+        return None
+
+    def _takeover_at(self) -> float | None:
+        if len(self.controllers) < 2 or not self.backup_up or self.takeover_after is None:
+            return None
+        assert self.primary_down_at is not None
+        return self.primary_down_at + self.takeover_after
+
+    def _blocked(self, command: str, timeout: float) -> Completed | None:
+        """None when a controller serves ``command`` (after a wait, if it blocked); else its failure."""
+        if self.in_control() is not None:
+            return None
+        if not self.backup_up or len(self.controllers) < 2:
+            self.now += 1.0
+            name = command.split("&&")[-1].split()
+            word = next((w for w in name if w in ("sbatch", "squeue", "sinfo", "scancel")), "")
+            prefix = {
+                "sbatch": "sbatch: error: Batch job submission failed: ",
+                "squeue": "slurm_load_jobs error: ",
+                "sinfo": "slurm_load_partitions: ",
+                "scancel": "scancel: error: Kill job error: ",
+            }.get(word, "")
+            error = f"{prefix}Unable to contact slurm controller (connect failure)\n"
+            return Completed(command, 1, "", error)
+        takeover = self._takeover_at()
+        if takeover is not None and takeover - self.now <= timeout:
+            self.now = takeover
+            return None
+        self.now += timeout
+        return Completed(command, None, "", "timed out")
+
+    def _ping(self, command: str) -> Completed:
+        primary_up = self.primary_down_at is None or self.now < self.primary_down_at
+        takeover = self._takeover_at()
+        blip = takeover is not None and takeover - self.takeover_blip_s <= self.now < takeover
+        self.now += 0.1
+        states = [primary_up] + [self.backup_up and not blip] * (len(self.controllers) - 1)
+        roles = ["primary"] + (
+            ["backup"] if len(self.controllers) == 2 else [f"backup{i}" for i in range(1, 9)]
+        )
+        lines = [
+            f"Slurmctld({role}) at {host} is {'UP' if up else 'DOWN'}"
+            for role, host, up in zip(roles, self.controllers, states, strict=False)
+        ]
+        if not all(states):
+            lines += ["*" * 41, "** RESTORE SLURMCTLD DAEMON TO SERVICE **", "*" * 41]
+        return Completed(command, 0 if any(states) else 1, "\n".join(lines) + "\n", "")
 
     # -- the clock the watcher runs on
     def clock(self) -> float:
@@ -65,6 +131,20 @@ class FakeSubmitHost:
             path = shlex.split(command)[3]
             path = path if path.startswith("/") else f"/home/probe/{path}"
             return Completed(command, 0, f"{path}\n" if "pwd" in command else "", "")
+        if command == "scontrol ping":
+            return self._ping(command)
+        if (
+            command.startswith(("squeue", "scancel"))
+            or "sbatch --parsable" in command
+            or ("sinfo" in command)
+        ):
+            if "sbatch --parsable" in command:
+                self.sbatch_calls += 1
+            blocked = self._blocked(command, timeout)
+            if blocked is not None:
+                return blocked
+        if "sinfo" in command:
+            return Completed(command, 0, "gpu\n", "")
         if "sbatch --parsable" in command:
             return self._sbatch(command)
         if command.startswith("squeue"):

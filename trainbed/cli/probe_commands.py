@@ -205,10 +205,12 @@ def run_cmd(
     for name, path in outcome.paths.items():
         click.echo(f"{name}: {path}")
     verdict = "PASSED" if results["passed"] else "FAILED"
+    if outcome.could_not_run:
+        verdict = "COULD NOT RUN (no Slurm controller in control)"
     click.echo(
         f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s); reports in {out}"
     )
-    sys.exit(0 if results["passed"] else 1)
+    sys.exit(2 if outcome.could_not_run else 0 if results["passed"] else 1)
 
 
 probe.add_command(run_cmd, name=RUN_COMMAND)

@@ -42,13 +42,24 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return [*lines, ""]
 
 
-_KIND_LABEL = {"node": "Node", "hca": "HCA", "link": "Link", "ambiguous": "Ambiguous"}
+_KIND_LABEL = {
+    "controller": "Controller",
+    "subnet_manager": "Subnet manager",
+    "node": "Node",
+    "hca": "HCA",
+    "link": "Link",
+    "ambiguous": "Ambiguous",
+}
 
 
 def _finding_line(f: Mapping[str, Any]) -> str:
     """``- **HCA** gpu03 mlx5_4 on rail2: evidence``."""
     rail = f" on {f['rail']}" if f.get("rail") else ""
-    if f["kind"] == "node":
+    if f["kind"] == "controller":
+        what = f"{f['node']}"
+    elif f["kind"] == "subnet_manager":
+        what = f"{f['rail']}"
+    elif f["kind"] == "node":
         what = f"{f['node']}"
     elif f["kind"] == "hca":
         what = f"{f['node']} {f['hca']}{rail}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,12 @@ from typing import Any
 from trainbed.errors import TrainbedError
 from trainbed.inventory.model import Inventory
 from trainbed.probes import facts as node_facts
+from trainbed.probes.controller import (
+    ControllerGuard,
+    ControllerLost,
+    is_controller_error,
+    not_measured,
+)
 from trainbed.probes.evaluate import IbOutput, NcclOutput, evaluate, schedule_for
 from trainbed.probes.jobs import Job
 from trainbed.probes.remote import Remote, SshRemote
@@ -44,6 +51,7 @@ class RunOutcome:
     paths: dict[str, Path]
     jobs: tuple[Job, ...]
     remote_dir: str
+    could_not_run: bool = False  # nothing measured: no controller was in control
 
     @property
     def submitted(self) -> int:
@@ -83,14 +91,36 @@ def stage(remote: Remote, inventory: Inventory, rundir: str, jobs: Sequence[JobS
 
 
 def submit_all(
-    slurm: Slurm, rundir: str, jobs: Sequence[JobSpec], progress: Progress
+    slurm: Slurm,
+    rundir: str,
+    jobs: Sequence[JobSpec],
+    progress: Progress,
+    guard: ControllerGuard | None = None,
 ) -> tuple[list[Tracked], list[Job]]:
-    """sbatch every job; (accepted jobs to follow, refused jobs recorded as REJECTED)."""
+    """sbatch every job; (accepted jobs to follow, refused jobs recorded as REJECTED).
+
+    With a ``guard``, a controller error asks the controller at once and the job is submitted
+    once more when one is in control; once none is, the job and every later one are recorded
+    as not measured (controller) without another sbatch.
+    """
     tracked: list[Tracked] = []
     rejected: list[Job] = []
     for spec in jobs:
-        answer = slurm.submit(spec.script, rundir)
         label = f"{spec.suite} {spec.run_name}"
+        if guard is not None and guard.lost:
+            why = guard.report.lost or "no controller in control"
+            rejected.append(not_measured(spec.run_name, spec.suite, spec.nodes, why))
+            continue
+        answer = slurm.submit(spec.script, rundir)
+        if answer.job_id is None and guard is not None and is_controller_error(answer.error):
+            progress(f"{label}: sbatch failed: {answer.error}; asking the controller")
+            if guard.check(f"sbatch {spec.run_name}: {answer.error}"):
+                answer = slurm.submit(spec.script, rundir)
+            if answer.job_id is None and is_controller_error(answer.error):
+                why = guard.report.lost or f"sbatch: {answer.error}"
+                progress(f"{label}: not measured (controller): {why}")
+                rejected.append(not_measured(spec.run_name, spec.suite, spec.nodes, why))
+                continue
         if answer.job_id is None:
             progress(f"{label}: sbatch refused the job: {answer.error}")
             rejected.append(
@@ -191,8 +221,16 @@ def run_suite(
     specs = suite_jobs(inventory, schedule, suites, rundir, training)
     progress(f"staging {len(specs)} job(s) in {remote.host}:{rundir}")
     stage(remote, inventory, rundir, specs)
-    slurm = Slurm(remote)
-    tracked, rejected = submit_all(slurm, rundir, specs, progress)
+    guard = ControllerGuard(
+        remote,
+        [n.hostname for n in inventory.slurmctld_hosts],
+        progress,
+        clock or time.monotonic,
+        sleep or time.sleep,
+    )
+    slurm = Slurm(remote, on_error=guard.on_slurm_error)
+    guard.check("before submitting")
+    tracked, rejected = submit_all(slurm, rundir, specs, progress, guard)
     watcher_args: dict[str, Any] = {"progress": progress, "poll_s": poll_s}
     if clock is not None:
         watcher_args["clock"] = clock
@@ -203,9 +241,14 @@ def run_suite(
     finished_jobs: list[Job] = []
     for limit in dict.fromkeys(limits.values()):
         group = [t for t in tracked if limits[t.name] == limit]
-        if group:
+        if group and guard.lost:
+            finished_jobs += _controller_lost(group, guard)
+        elif group:
             watcher = Watcher(slurm, limit, time_limit_seconds(limit), **watcher_args)
-            finished_jobs += watcher.watch(group)
+            try:
+                finished_jobs += watcher.watch(group)
+            except ControllerLost:
+                finished_jobs += _controller_lost(group, guard)
     jobs = _in_order(specs, [*finished_jobs, *rejected])
     out = Path(out_dir)
     fetched = fetch(remote, inventory, rundir, specs, jobs, out / "raw")
@@ -226,11 +269,27 @@ def run_suite(
         suites=suites,
         versions=node_facts.versions(inventory, fetched.facts),
         hints=node_facts.port_hints(inventory, fetched.facts),
+        ports=node_facts.port_facts(inventory, fetched.facts),
         schedule=schedule,
         training=verdicts,
+        extra_findings=guard.report.findings(measured=any(j.measured for j in jobs)),
+        controller=guard.report.as_dict(),
     )
     paths = write_reports(results, out)
-    return RunOutcome(results, paths, tuple(jobs), rundir)
+    nothing = guard.lost and not any(j.measured for j in jobs)
+    return RunOutcome(results, paths, tuple(jobs), rundir, could_not_run=nothing)
+
+
+def _controller_lost(group: Sequence[Tracked], guard: ControllerGuard) -> list[Job]:
+    """The jobs of ``group``: those that ended as they ended, the others not measured."""
+    why = guard.report.lost or "no controller in control"
+    return [
+        t.final
+        or not_measured(
+            t.name, t.suite, t.nodes, f"{why}; job {t.job_id} may still run later", t.job_id
+        )
+        for t in group
+    ]
 
 
 def _in_order(specs: Sequence[JobSpec], jobs: Sequence[Job]) -> list[Job]:
