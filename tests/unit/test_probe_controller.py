@@ -45,8 +45,8 @@ def test_primary_down_and_no_takeover_names_the_controller_and_measures_nothing(
     host = FakeSubmitHost(primary_down_at=0.0, takeover_after=None)
     outcome, said = _run(inv2, host, tmp_path / "out")
     results = outcome.results
-    assert outcome.could_not_run and not results["passed"]
     assert not _blames_compute(results, inv2), results["findings"]
+    assert outcome.could_not_run and not results["passed"]
     (finding,) = results["findings"]
     assert finding["kind"] == "controller" and finding["node"] == "cp1"
     assert "controller cp1: slurmctld not answering (scontrol ping: DOWN)" in finding["evidence"]
@@ -68,10 +68,11 @@ def test_primary_down_and_no_takeover_names_the_controller_and_measures_nothing(
 def test_every_controller_down_gives_up_without_waiting_for_a_takeover(inv2, tmp_path):
     host = FakeSubmitHost(primary_down_at=0.0, backup_up=False)
     outcome, _ = _run(inv2, host, tmp_path / "out")
-    assert outcome.could_not_run
+    assert not _blames_compute(outcome.results, inv2), outcome.results["findings"]
     (finding,) = outcome.results["findings"]
     assert finding["kind"] == "controller"
     assert "every slurmctld DOWN for" in finding["evidence"]
+    assert outcome.could_not_run
     assert outcome.results["controller"]["down"] == ["cp1", "cp2"]
     # 30 s for a backup between standby and control, then no more
     assert host.now < 60 and host.sbatch_calls == 0
@@ -114,9 +115,9 @@ def test_controller_dying_at_the_first_sbatch_is_noticed_at_once(inv2, tmp_path)
     host = FakeSubmitHost(primary_down_at=0.05, takeover_after=None)
     outcome, _ = _run(inv2, host, tmp_path / "out")
     results = outcome.results
+    assert not _blames_compute(results, inv2), results["findings"]
     assert host.sbatch_calls == 1
     assert outcome.could_not_run
-    assert not _blames_compute(results, inv2), results["findings"]
     assert all(j.state == "NOT_MEASURED" for j in outcome.jobs)
     assert [f["kind"] for f in results["findings"]] == ["controller"]
     # one sbatch time-out, then at most the takeover bound

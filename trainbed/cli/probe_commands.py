@@ -200,6 +200,8 @@ def run_cmd(
     )
     for finding in results["findings"]:
         where = finding.get("node") or ", ".join(finding.get("nodes", []))
+        if finding["kind"] == "subnet_manager":
+            where = finding["rail"]
         hca = f" {finding['hca']}" if finding.get("hca") else ""
         click.echo(f"  {finding['kind']}: {where}{hca}: {finding['evidence']}")
     for name, path in outcome.paths.items():
