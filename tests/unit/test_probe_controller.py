@@ -143,3 +143,15 @@ def test_controller_lost_while_jobs_run_leaves_them_not_measured(inv2, tmp_path)
     assert not _blames_compute(results, inv2), results["findings"]
     assert [f["kind"] for f in results["findings"]] == ["controller"]
     assert outcome.could_not_run
+
+
+def test_backup_in_control_before_the_run_is_not_given_a_delay(inv2, tmp_path):
+    host = FakeSubmitHost(primary_down_at=-600.0, takeover_after=140.0)
+    outcome, _ = _run(inv2, host, tmp_path / "out")
+    assert all(j.state == "COMPLETED" for j in outcome.jobs)
+    (finding,) = outcome.results["findings"]
+    assert finding["evidence"] == (
+        "controller cp1: slurmctld not answering (scontrol ping: DOWN); "
+        "backup cp2 in control (took over before the run)"
+    )
+    assert outcome.results["controller"]["takeover"] == {"backup": "cp2", "delay_s": None}

@@ -38,10 +38,15 @@ TAKEOVER_WAIT_S = SLURMCTLD_TIMEOUT_S + 90.0
 ALL_DOWN_S = 30.0
 #: The most the run spends waiting for controllers in all; past it, no more waits.
 WAIT_BUDGET_S = 2 * TAKEOVER_WAIT_S
-POLL_S = 5.0
+POLL_S = 2.0
 PING_TIMEOUT_S = 30.0
-#: A controller in control answers ``sinfo`` within Slurm's MessageTimeout (10 s by default).
-RPC_TIMEOUT_S = 15.0
+#: A controller in control answers ``sinfo`` in well under a second; Slurm's own MessageTimeout
+#: is 10 s. A fresh command per poll: one left blocking would back off up to half the
+#: SlurmctldTimeout between retries and see a takeover late. The takeover delay is thus known to
+#: within one poll (RPC_TIMEOUT_S + POLL_S).
+RPC_TIMEOUT_S = 10.0
+#: An RPC served this fast at the first try: the backup was in control before the run asked.
+PROMPT_S = 2.0
 
 #: Slurm's client error texts (src/common/slurm_errno.c) for a controller that cannot be reached,
 #: and the remote runner's own "timed out" when a command blocked in Slurm's retry loop.
@@ -92,10 +97,11 @@ class ControllerCheck:
 
 @dataclass(frozen=True, slots=True)
 class Takeover:
-    """A backup that took control after the primary stopped answering."""
+    """A backup that took control after the primary stopped answering; ``delay_s`` None when it
+    was in control already when the run first asked."""
 
     backup: str
-    delay_s: float
+    delay_s: float | None
 
 
 @dataclass(slots=True)
@@ -137,7 +143,9 @@ class ControllerReport:
             f"controller {host}: slurmctld not answering (scontrol ping: DOWN)"
             for host in self.down
         ]
-        if self.takeover is not None:
+        if self.takeover is not None and self.takeover.delay_s is None:
+            parts.append(f"backup {self.takeover.backup} in control (took over before the run)")
+        elif self.takeover is not None:
             parts.append(
                 f"backup {self.takeover.backup} took over after {self.takeover.delay_s:.0f} s"
             )
@@ -156,7 +164,10 @@ class ControllerReport:
             "checks": [c.as_dict() for c in self.checks],
             "down": list(self.down),
             "takeover": (
-                {"backup": takeover.backup, "delay_s": round(takeover.delay_s, 1)}
+                {
+                    "backup": takeover.backup,
+                    "delay_s": None if takeover.delay_s is None else round(takeover.delay_s, 1),
+                }
                 if takeover
                 else None
             ),
@@ -195,6 +206,7 @@ class ControllerGuard:
         self.budget_s = budget_s
         self.started = clock()
         self.waited_s = 0.0
+        self.waits = 0
         self.report = ControllerReport(tuple(controllers))
         self._primary_down_at: float | None = None
 
@@ -222,6 +234,7 @@ class ControllerGuard:
         if pings and pings[0].up:
             # The primary takes control back from a backup as soon as it answers again.
             self._record(trigger, pings, True, error)
+            self._primary_down_at = None
             return True
         self._record(trigger, pings, False, error)
         if pings and self._primary_down_at is None:
@@ -234,12 +247,14 @@ class ControllerGuard:
 
     def _wait(self, trigger: str, pings: tuple[ControllerPing, ...]) -> bool:
         start = self.clock()
+        self.waits += 1
         bound = min(self.takeover_s, max(0.0, self.budget_s - self.waited_s))
         self.progress(
             f"controller: {_describe(pings)}; waiting up to {bound:.0f} s "
             "for a controller to take control"
         )
         all_down_since: float | None = None
+        first = True
         while True:
             if pings and not any(p.up for p in pings):
                 all_down_since = self.clock() if all_down_since is None else all_down_since
@@ -249,16 +264,19 @@ class ControllerGuard:
                     )
             else:
                 all_down_since = None
+            asked = self.clock()
             if self.rpc_answered():
-                self._answered(trigger, pings)
+                prompt = first and self.clock() - asked < PROMPT_S
+                self._answered(trigger, pings, already=prompt and self.waits == 1)
                 return True
+            first = False
             if self.clock() - start >= bound:
                 return self._give_up(pings, f"none in control after {self.clock() - start:.0f} s")
             self.sleep(POLL_S)
             pings, error = self.ping()
             self._record(trigger, pings, False, error)
 
-    def _answered(self, trigger: str, pings: tuple[ControllerPing, ...]) -> None:
+    def _answered(self, trigger: str, pings: tuple[ControllerPing, ...], already: bool) -> None:
         fresh, error = self.ping()  # who answers now that a controller serves RPCs
         pings = fresh or pings
         self._record(trigger, pings, True, error)
@@ -266,10 +284,11 @@ class ControllerGuard:
         if backup is None or self._primary_down_at is None:
             self.progress("controller: in control again")
             return
-        delay = self.clock() - self._primary_down_at
+        delay = None if already else self.clock() - self._primary_down_at
         if self.report.takeover is None:
             self.report.takeover = Takeover(backup, delay)
-        self.progress(f"controller: backup {backup} took over after {delay:.0f} s")
+        when = "before the run" if delay is None else f"after {delay:.0f} s"
+        self.progress(f"controller: backup {backup} in control, took over {when}")
 
     def _give_up(self, pings: tuple[ControllerPing, ...], why: str) -> bool:
         self.report.lost = why
@@ -283,7 +302,7 @@ class ControllerGuard:
         self.report.checks.append(ControllerCheck(at, trigger, pings, in_control, error))
 
     def on_slurm_error(self, command: str, done: Completed) -> None:
-        """Hook for :class:`~trainbed.probes.slurm.Slurm` when squeue or scancel fails.
+        """Hook for :class:`~trainbed.probes.slurm.Slurm` when squeue fails.
 
         Raises :class:`ControllerLost` when it was a controller error and no controller took
         control within the bound; returns otherwise (the caller retries as it would).
