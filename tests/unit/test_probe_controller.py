@@ -6,6 +6,7 @@ fake's: a blocked Slurm command costs its whole time-out there, as on a real sub
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,20 @@ def test_backup_in_control_before_the_run_is_not_given_a_delay(inv2, tmp_path):
         "backup cp2 in control (took over before the run)"
     )
     assert outcome.results["controller"]["takeover"] == {"backup": "cp2", "delay_s": None}
+
+
+def test_cli_exits_2_when_no_controller_let_anything_be_measured(inv2, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from trainbed.cli import main
+
+    host = FakeSubmitHost(primary_down_at=0.0, backup_up=False)
+    monkeypatch.setattr("trainbed.probes.run.connect", lambda inventory: host)
+    # The CLI runs on the real clock: the fake's stands in for it during this test.
+    monkeypatch.setattr(time, "monotonic", host.clock)
+    monkeypatch.setattr(time, "sleep", host.sleep)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["probe", str(inv2.source), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "controller: cp1: controller cp1: slurmctld not answering" in result.output
+    assert "COULD NOT RUN" in result.output
