@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from trainbed.probes.remote import Completed, Remote
 
-#: Called with the command's name and its result when squeue or scancel fails; it may raise to
-#: stop the caller (see :class:`trainbed.probes.controller.ControllerGuard`).
+#: Called with the command's name and its result when squeue fails (other than for purged
+#: jobs); it may raise to stop the caller (see :class:`trainbed.probes.controller.ControllerGuard`).
 ErrorHook = Callable[[str, Completed], None]
 
 #: Job states after which a job will not change again (squeue ``-t all`` / sacct).
