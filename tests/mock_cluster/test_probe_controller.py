@@ -61,6 +61,9 @@ def primary_stopped(
     primary = next(h for h, r in roles.items() if "slurmctld_primary" in r)
     backup = next(h for h, r in roles.items() if "slurmctld_backup" in r)
     submit = next((h for h, r in roles.items() if "login" in r), backup)
+    # A no-op when it runs. The first deploy's convergence is test_deploy's business: this test
+    # needs a primary in control to stop.
+    ha_ssh(primary, "systemctl start slurmctld")
     _wait("primary in control before the test", lambda: _primary_in_control(ha_ssh, submit), 180)
     ha_ssh(primary, "systemctl stop slurmctld")
     try:
