@@ -43,6 +43,7 @@ class FakeJob:
     polls: int = 0
     state: str = "PENDING"
     started: float | None = None
+    submitted: float = 0.0
 
 
 @dataclass
@@ -61,6 +62,7 @@ class FakeSubmitHost:
     takeover_after: float | None = None
     backup_up: bool = True
     takeover_blip_s: float = 0.0  # the backup answers no ping for this long before it takes over
+    takeover_loses_jobs: bool = False  # the backup does not share the primary's saved state
     sbatch_calls: int = 0
 
     def in_control(self) -> str | None:
@@ -184,7 +186,7 @@ class FakeSubmitHost:
                 "Requested node configuration is not available\n",
             )
         job_id = str(100 + len(self.jobs))
-        self.jobs[job_id] = FakeJob(job_id, name, fate, text)
+        self.jobs[job_id] = FakeJob(job_id, name, fate, text, submitted=self.now)
         return Completed(command, 0, f"{job_id};cluster\n", "")
 
     def _advance(self, job: FakeJob) -> None:
@@ -207,8 +209,17 @@ class FakeSubmitHost:
             self._write_outputs(job)
             job.state = "COMPLETED"
 
+    def _known(self, job_id: str) -> bool:
+        """Whether the controller in control knows ``job_id``."""
+        takeover = self._takeover_at()
+        if not self.takeover_loses_jobs or takeover is None or self.now < takeover:
+            return True
+        return self.jobs[job_id].submitted >= takeover
+
     def _squeue(self, command: str) -> Completed:
-        ids = command.rsplit("-j ", 1)[1].split(",")
+        ids = [i for i in command.rsplit("-j ", 1)[1].split(",") if self._known(i)]
+        if not ids:
+            return Completed(command, 1, "", "slurm_load_jobs error: Invalid job id specified\n")
         lines = []
         for job_id in ids:
             job = self.jobs[job_id]
@@ -222,7 +233,7 @@ class FakeSubmitHost:
         return Completed(command, 0, "\n".join(lines) + "\n", "")
 
     def _sacct(self, command: str) -> Completed:
-        ids = command.rsplit("-j ", 1)[1].split(",")
+        ids = [i for i in command.rsplit("-j ", 1)[1].split(",") if self._known(i)]
         lines = []
         for job_id in ids:
             job = self.jobs[job_id]

@@ -146,6 +146,19 @@ def test_controller_lost_while_jobs_run_leaves_them_not_measured(inv2, tmp_path)
     assert outcome.could_not_run
 
 
+def test_jobs_the_backup_does_not_know_after_a_takeover_blame_no_node(inv2, tmp_path):
+    """As on the mock cluster, whose controllers keep their state apart: after the takeover the
+    jobs vanish from squeue and sacct. Not their nodes' doing."""
+    host = FakeSubmitHost(primary_down_at=1.0, takeover_after=100.0, takeover_loses_jobs=True)
+    outcome, _ = _run(inv2, host, tmp_path / "out")
+    results = outcome.results
+    assert not _blames_compute(results, inv2), results["findings"]
+    lost = [j for j in outcome.jobs if j.state == "NOT_MEASURED"]
+    assert lost and all("unknown to cp2 after it took over" in j.reason for j in lost)
+    (finding,) = results["findings"]
+    assert "backup cp2 took over after" in finding["evidence"]
+
+
 def test_backup_in_control_before_the_run_is_not_given_a_delay(inv2, tmp_path):
     host = FakeSubmitHost(primary_down_at=-600.0, takeover_after=140.0)
     outcome, _ = _run(inv2, host, tmp_path / "out")

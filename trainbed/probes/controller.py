@@ -59,6 +59,10 @@ CONTROLLER_ERRORS = (
 )
 
 
+#: The trigger of the check the run makes before its first sbatch.
+BEFORE_SUBMITTING = "before submitting"
+
+
 def is_controller_error(message: str | None) -> bool:
     """True when a Slurm client's message says the controller did not answer."""
     text = (message or "").lower()
@@ -182,6 +186,23 @@ def not_measured(
     return Job(job_id, name, suite, tuple(nodes), NOT_MEASURED, f"controller: {why}")
 
 
+#: The watcher's state for a job neither squeue nor sacct knows any more.
+VANISHED = "UNKNOWN"
+
+
+def lost_in_takeover(job: Job, guard: ControllerGuard) -> Job:
+    """``job`` as not measured when it vanished after a backup took control mid-run.
+
+    A backup that does not share the primary's StateSaveLocation starts without its jobs: they
+    vanish from squeue and sacct, which says nothing about their nodes.
+    """
+    if not guard.changed_hands or job.state != VANISHED or job.job_id is None:
+        return job
+    backup = guard.report.takeover.backup if guard.report.takeover else "the backup"
+    why = f"job {job.job_id} unknown to {backup} after it took over (state not shared?)"
+    return not_measured(job.name, job.suite, job.nodes, why, job.job_id)
+
+
 Progress = Callable[[str], None]
 
 
@@ -207,6 +228,9 @@ class ControllerGuard:
         self.started = clock()
         self.waited_s = 0.0
         self.waits = 0
+        #: A backup took control after jobs were submitted: jobs it does not know were lost
+        #: with the controller, not by their nodes.
+        self.changed_hands = False
         self.report = ControllerReport(tuple(controllers))
         self._primary_down_at: float | None = None
 
@@ -287,6 +311,7 @@ class ControllerGuard:
         delay = None if already else self.clock() - self._primary_down_at
         if self.report.takeover is None:
             self.report.takeover = Takeover(backup, delay)
+        self.changed_hands = self.changed_hands or trigger != BEFORE_SUBMITTING
         when = "before the run" if delay is None else f"after {delay:.0f} s"
         self.progress(f"controller: backup {backup} in control, took over {when}")
 

@@ -22,9 +22,11 @@ from trainbed.errors import TrainbedError
 from trainbed.inventory.model import Inventory
 from trainbed.probes import facts as node_facts
 from trainbed.probes.controller import (
+    BEFORE_SUBMITTING,
     ControllerGuard,
     ControllerLost,
     is_controller_error,
+    lost_in_takeover,
     not_measured,
 )
 from trainbed.probes.evaluate import IbOutput, NcclOutput, evaluate, schedule_for
@@ -229,7 +231,7 @@ def run_suite(
         sleep or time.sleep,
     )
     slurm = Slurm(remote, on_error=guard.on_slurm_error)
-    guard.check("before submitting")
+    guard.check(BEFORE_SUBMITTING)
     tracked, rejected = submit_all(slurm, rundir, specs, progress, guard)
     watcher_args: dict[str, Any] = {"progress": progress, "poll_s": poll_s}
     if clock is not None:
@@ -249,6 +251,7 @@ def run_suite(
                 finished_jobs += watcher.watch(group)
             except ControllerLost:
                 finished_jobs += _controller_lost(group, guard)
+    finished_jobs = [lost_in_takeover(j, guard) for j in finished_jobs]
     jobs = _in_order(specs, [*finished_jobs, *rejected])
     out = Path(out_dir)
     fetched = fetch(remote, inventory, rundir, specs, jobs, out / "raw")
