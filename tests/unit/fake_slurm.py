@@ -233,7 +233,8 @@ class FakeSubmitHost:
         return Completed(command, 0, "\n".join(lines) + "\n", "")
 
     def _sacct(self, command: str) -> Completed:
-        ids = [i for i in command.rsplit("-j ", 1)[1].split(",") if self._known(i)]
+        # Accounting (slurmdbd) keeps every job, whichever controller knows it.
+        ids = command.rsplit("-j ", 1)[1].split(",")
         lines = []
         for job_id in ids:
             job = self.jobs[job_id]

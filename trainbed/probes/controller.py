@@ -186,20 +186,23 @@ def not_measured(
     return Job(job_id, name, suite, tuple(nodes), NOT_MEASURED, f"controller: {why}")
 
 
-#: The watcher's state for a job neither squeue nor sacct knows any more.
-VANISHED = "UNKNOWN"
-
-
 def lost_in_takeover(job: Job, guard: ControllerGuard) -> Job:
-    """``job`` as not measured when it vanished after a backup took control mid-run.
+    """``job`` as not measured when it did not end by itself after a backup took control mid-run.
 
-    A backup that does not share the primary's StateSaveLocation starts without its jobs: they
-    vanish from squeue and sacct, which says nothing about their nodes.
+    A backup that does not share the primary's StateSaveLocation starts without the primary's
+    jobs: squeue no longer lists them while accounting still shows them pending or running, and
+    the run gives up on them (cancelled or vanished, with no elapsed time from Slurm). That says
+    nothing about their nodes.
     """
-    if not guard.changed_hands or job.state != VANISHED or job.job_id is None:
+    if not guard.changed_hands or job.job_id is None or job.completed:
         return job
+    if job.elapsed_s is not None or not job.measured:
+        return job  # Slurm ended it (it has an elapsed time), or it is not measured already
     backup = guard.report.takeover.backup if guard.report.takeover else "the backup"
-    why = f"job {job.job_id} unknown to {backup} after it took over (state not shared?)"
+    why = (
+        f"job {job.job_id} did not end after {backup} took over ({job.state}: {job.reason}); "
+        f"{backup} may not know it (StateSaveLocation not shared?)"
+    )
     return not_measured(job.name, job.suite, job.nodes, why, job.job_id)
 
 
