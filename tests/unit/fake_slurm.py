@@ -15,6 +15,12 @@ Nodes answer ``scontrol show node`` in Slurm 22.05's format (as captured on the 
 then on a job that needs the node pends with ``ReqNodeNotAvail, UnavailableNodes:<node>`` and a
 job running on it stays COMPLETING (sacct: FAILED), as the mock cluster's Slurm does.
 ``signal_at`` sends the test process a signal at the first squeue at or after a time.
+
+The controllers (cp1 primary, cp2 backup) answer ``scontrol ping`` in Slurm's format. From
+``primary_down_at`` (a clock time) the primary answers nothing; the backup, while it runs, answers
+pings but serves no RPC until ``takeover_after`` seconds later (None: never): in between every
+client command blocks, as in Slurm's retry loop, until the takeover or the command's time-out.
+With no backup running, client commands fail at once with Slurm's connection error.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class FakeJob:
     state: str = "PENDING"
     started: float | None = None
     reason: str = "None"
+    submitted: float = 0.0
 
 
 @dataclass
@@ -67,6 +74,67 @@ class FakeSubmitHost:
     signal_in_sbatch: tuple[int, int] | None = None
     #: From this time on every Slurm command hangs until its timeout (a controller that hangs).
     hang_from: float | None = None
+    controllers: tuple[str, ...] = ("cp1", "cp2")
+    primary_down_at: float | None = None
+    takeover_after: float | None = None
+    backup_up: bool = True
+    takeover_blip_s: float = 0.0  # the backup answers no ping for this long before it takes over
+    takeover_loses_jobs: bool = False  # the backup does not share the primary's saved state
+    sbatch_calls: int = 0
+
+    def in_control(self) -> str | None:
+        """The controller serving RPCs now, if any."""
+        if self.primary_down_at is None or self.now < self.primary_down_at:
+            return self.controllers[0]
+        if self._takeover_at() is not None and self.now >= self._takeover_at():
+            return self.controllers[1]
+        return None
+
+    def _takeover_at(self) -> float | None:
+        if len(self.controllers) < 2 or not self.backup_up or self.takeover_after is None:
+            return None
+        assert self.primary_down_at is not None
+        return self.primary_down_at + self.takeover_after
+
+    def _blocked(self, command: str, timeout: float) -> Completed | None:
+        """None when a controller serves ``command`` (after a wait, if it blocked); else its failure."""
+        if self.in_control() is not None:
+            return None
+        if not self.backup_up or len(self.controllers) < 2:
+            self.now += 1.0
+            name = command.split("&&")[-1].split()
+            word = next((w for w in name if w in ("sbatch", "squeue", "sinfo", "scancel")), "")
+            prefix = {
+                "sbatch": "sbatch: error: Batch job submission failed: ",
+                "squeue": "slurm_load_jobs error: ",
+                "sinfo": "slurm_load_partitions: ",
+                "scancel": "scancel: error: Kill job error: ",
+            }.get(word, "")
+            error = f"{prefix}Unable to contact slurm controller (connect failure)\n"
+            return Completed(command, 1, "", error)
+        takeover = self._takeover_at()
+        if takeover is not None and takeover - self.now <= timeout:
+            self.now = takeover
+            return None
+        self.now += timeout
+        return Completed(command, None, "", "timed out")
+
+    def _ping(self, command: str) -> Completed:
+        primary_up = self.primary_down_at is None or self.now < self.primary_down_at
+        takeover = self._takeover_at()
+        blip = takeover is not None and takeover - self.takeover_blip_s <= self.now < takeover
+        self.now += 0.1
+        states = [primary_up] + [self.backup_up and not blip] * (len(self.controllers) - 1)
+        roles = ["primary"] + (
+            ["backup"] if len(self.controllers) == 2 else [f"backup{i}" for i in range(1, 9)]
+        )
+        lines = [
+            f"Slurmctld({role}) at {host} is {'UP' if up else 'DOWN'}"
+            for role, host, up in zip(roles, self.controllers, states, strict=False)
+        ]
+        if not all(states):
+            lines += ["*" * 41, "** RESTORE SLURMCTLD DAEMON TO SERVICE **", "*" * 41]
+        return Completed(command, 0 if any(states) else 1, "\n".join(lines) + "\n", "")
 
     # -- the clock the watcher runs on
     def clock(self) -> float:
@@ -85,6 +153,20 @@ class FakeSubmitHost:
         if self.hang_from is not None and self.now >= self.hang_from:
             self.now += timeout
             return Completed(command, None, "", "timed out")
+        if command == "scontrol ping":
+            return self._ping(command)
+        if (
+            command.startswith(("squeue", "scancel"))
+            or "sbatch --parsable" in command
+            or ("sinfo" in command)
+        ):
+            if "sbatch --parsable" in command:
+                self.sbatch_calls += 1
+            blocked = self._blocked(command, timeout)
+            if blocked is not None:
+                return blocked
+        if "sinfo" in command:
+            return Completed(command, 0, "gpu\n", "")
         if "sbatch --parsable" in command:
             return self._sbatch(command)
         if command.startswith("squeue"):
@@ -128,7 +210,7 @@ class FakeSubmitHost:
                 "Requested node configuration is not available\n",
             )
         job_id = str(100 + len(self.jobs))
-        self.jobs[job_id] = FakeJob(job_id, name, fate, text)
+        self.jobs[job_id] = FakeJob(job_id, name, fate, text, submitted=self.now)
         if self.signal_in_sbatch is not None and len(self.jobs) == self.signal_in_sbatch[0]:
             os.kill(os.getpid(), self.signal_in_sbatch[1])
         return Completed(command, 0, f"{job_id};cluster\n", "")
@@ -195,11 +277,20 @@ class FakeSubmitHost:
             self._write_outputs(job)
             job.state = "COMPLETED"
 
+    def _known(self, job_id: str) -> bool:
+        """Whether the controller in control knows ``job_id``."""
+        takeover = self._takeover_at()
+        if not self.takeover_loses_jobs or takeover is None or self.now < takeover:
+            return True
+        return self.jobs[job_id].submitted >= takeover
+
     def _squeue(self, command: str) -> Completed:
         if self.signal_at is not None and self.now >= self.signal_at[0]:
             signum, self.signal_at = self.signal_at[1], None
             os.kill(os.getpid(), signum)
-        ids = command.rsplit("-j ", 1)[1].split(",")
+        ids = [i for i in command.rsplit("-j ", 1)[1].split(",") if self._known(i)]
+        if not ids:
+            return Completed(command, 1, "", "slurm_load_jobs error: Invalid job id specified\n")
         lines = []
         for job_id in ids:
             job = self.jobs[job_id]
@@ -213,6 +304,7 @@ class FakeSubmitHost:
         return Completed(command, 0, "\n".join(lines) + "\n", "")
 
     def _sacct(self, command: str) -> Completed:
+        # Accounting (slurmdbd) keeps every job, whichever controller knows it.
         ids = command.rsplit("-j ", 1)[1].split(",")
         lines = []
         for job_id in ids:

@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trainbed.parse.slurm import (
+    ControllerPing,
     compress_hostlist,
     expand_hostlist,
+    parse_scontrol_ping,
     parse_scontrol_show_node,
     parse_sinfo,
     split_state,
@@ -191,3 +193,45 @@ def test_padded_numbered_hosts_round_trip_in_order(
 ) -> None:
     hosts = [f"{prefix}{n:0{width}d}" for n in sorted(numbers)]
     assert expand_hostlist(compress_hostlist(hosts)) == hosts
+
+
+# --------------------------------------------------------------------------- scontrol ping
+
+
+def test_scontrol_ping_primary_down_backup_up() -> None:
+    # Real output (captured, see SOURCES.md): Slurm 22.05.8 as root, with the banner.
+    pings = parse_scontrol_ping(
+        _read("slurm_scontrol_ping_22.05.8_primary_down_backup_up_root.txt")
+    )
+    assert pings == [
+        ControllerPing("primary", "cp1", False),
+        ControllerPing("backup", "cp2", True),
+    ]
+
+
+def test_scontrol_ping_three_controllers_and_the_old_one_line_format() -> None:
+    # Not captured samples: lines built from the format strings in SchedMD/slurm
+    # src/scontrol/scontrol.c. Since 18.08 `_ping_slurmctld`/`_print_ping` print
+    # "Slurmctld(%s) at %s is %s\n" per SlurmctldHost, mode "primary", "backup" (two hosts) or
+    # "backup%d" (more); before, one line "Slurmctld(primary/backup) at %s/%s are %s/%s\n".
+    three = "Slurmctld(primary) at cp1 is UP\nSlurmctld(backup1) at cp2 is DOWN\n"
+    three += "Slurmctld(backup2) at cp3 is UP\n"
+    assert [(p.role, p.host, p.up) for p in parse_scontrol_ping(three)] == [
+        ("primary", "cp1", True),
+        ("backup1", "cp2", False),
+        ("backup2", "cp3", True),
+    ]
+    old = "Slurmctld(primary/backup) at head1/head2 are UP/DOWN\n"
+    assert [(p.host, p.up) for p in parse_scontrol_ping(old)] == [
+        ("head1", True),
+        ("head2", False),
+    ]
+    no_backup = "Slurmctld(primary/backup) at head1/(NULL) are DOWN/DOWN\n"
+    assert [(p.host, p.up) for p in parse_scontrol_ping(no_backup)] == [("head1", False)]
+
+
+def test_scontrol_ping_without_controller_lines_is_empty() -> None:
+    assert parse_scontrol_ping("") == []
+    assert (
+        parse_scontrol_ping("scontrol: error: resolve_ctls_from_dns_srv: res_nsearch error\n") == []
+    )

@@ -8,6 +8,7 @@ from tests.unit.fake_slurm import FakeSubmitHost
 from tests.unit.probe_helpers import inventory_for
 from trainbed.probes import replan
 from trainbed.probes.bound import JOB_MARGIN_S, RUN_MARGIN_S, run_bound
+from trainbed.probes.controller import WAIT_BUDGET_S
 from trainbed.probes.results import validate_results
 from trainbed.probes.run import run_suite
 from trainbed.probes.schedule import build_schedule, pair_rounds
@@ -43,7 +44,8 @@ def test_the_run_prints_its_bound_first_and_records_it(tmp_path):
     bound = outcome.results["bound"]
     jobs = len(outcome.jobs)
     limit = time_limit_seconds(inv.probes.job_time_limit)
-    assert bound["seconds"] == jobs * (limit + JOB_MARGIN_S) + RUN_MARGIN_S
+    assert bound["seconds"] == jobs * (limit + JOB_MARGIN_S) + RUN_MARGIN_S + WAIT_BUDGET_S
+    assert bound["controller_wait_s"] == WAIT_BUDGET_S
     assert bound["jobs"] == jobs and 0 <= bound["elapsed_s"] <= bound["seconds"]
     first_submit = next(i for i, line in enumerate(said) if "submitted as job" in line)
     assert any(line.startswith("bound: ") for line in said[:first_submit])
@@ -60,12 +62,17 @@ def test_whatever_every_job_does_the_run_ends_within_its_bound(tmp_path, fate):
 
 
 def test_the_bound_holds_when_the_controller_hangs_mid_run(tmp_path):
-    """Every Slurm command from t = 10 s hangs to its timeout: the run still ends in its bound."""
+    """Every Slurm command from t = 10 s hangs to its timeout: the run still ends in its bound,
+    the hung jobs are not measured (controller) and no node is blamed for them."""
     inv = inventory_for(tmp_path, 3, 1)
     host = FakeSubmitHost({"round1": "hang", "all": "hang"}, hang_from=10.0)
     outcome, _ = _run(inv, host, tmp_path / "out")
     assert host.now <= outcome.results["bound"]["seconds"]
-    assert {j.name for j in outcome.jobs if j.state == "CANCELLED"} == {"round1", "all"}
+    lost = {j.name for j in outcome.jobs if j.state == "NOT_MEASURED"}
+    assert lost == {"round1", "all"}
+    assert all(j.reason.startswith("controller: ") for j in outcome.jobs if j.name in lost)
+    kinds = {f["kind"] for f in outcome.results["findings"]}
+    assert kinds == {"controller"}, outcome.results["findings"]
 
 
 # --------------------------------------------------------------------------- pure re-planning

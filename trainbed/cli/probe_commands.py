@@ -218,6 +218,8 @@ def run_cmd(
     )
     for finding in results["findings"]:
         where = finding.get("node") or ", ".join(finding.get("nodes", []))
+        if finding["kind"] == "subnet_manager":
+            where = finding["rail"]
         hca = f" {finding['hca']}" if finding.get("hca") else ""
         click.echo(f"  {finding['kind']}: {where}{hca}: {finding['evidence']}")
     for name, path in outcome.paths.items():
@@ -228,6 +230,8 @@ def run_cmd(
     verdict = "PASSED" if results["passed"] else "FAILED"
     if results.get("incomplete"):
         verdict = f"INCOMPLETE (interrupted by {results['interrupted']}), partial results"
+    elif outcome.could_not_run:
+        verdict = "COULD NOT RUN (no Slurm controller in control)"
     click.echo(
         f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s); reports in {out}"
     )

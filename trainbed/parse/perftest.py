@@ -69,9 +69,12 @@ _RE_COLUMN = re.compile(
 _RE_UNIT = re.compile(r"\[([^\]]*)\]")
 _RE_ROW = re.compile(r"^\s*\d+\s+\d+\s+[\d.]")
 _RE_REMOTE = re.compile(r"^\s*remote address:")
+# ``Port number 1 state is Init`` (perftest_parameters.c ``set_link_layer``: the port is not
+# Active) and ``Local lid 0x0 detected`` are failures too, and the most telling ones.
 _RE_FAILURE = re.compile(
     r"Couldn't|Unable to|[Ff]ailed|\bERROR\b|\b[Ee]rror\b"
     r"|No IB devices found|IB device \S+ not found"
+    r"|Port number \d+ state is|Local lid 0x0 detected"
 )
 # perftest sometimes prints two messages on one line (a missing "\n", perftest PR 228).
 _RE_SECOND_MESSAGE = re.compile(r"(?<=\S) (?=(?:Unable to|Couldn't|Failed to) )")

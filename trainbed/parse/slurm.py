@@ -1,4 +1,5 @@
-"""Parsers for Slurm command output (``scontrol show node``, ``sinfo``) and hostlist syntax.
+"""Parsers for Slurm command output (``scontrol show node``, ``sinfo``, ``scontrol ping``) and
+hostlist syntax.
 
 The parsers never raise: unrecognised lines are skipped and missing fields are ``None``.
 ``expand_hostlist`` is different: it feeds slurm.conf and partitions, so a malformed hostlist
@@ -199,6 +200,53 @@ def parse_sinfo(text: str) -> list[SinfoRow]:
             )
         )
     return rows
+
+
+# --------------------------------------------------------------------------- scontrol ping
+
+# Slurm >= 18.08 (one line per SlurmctldHost, src/scontrol/scontrol.c ``_ping_slurmctld`` /
+# ``_print_ping``): ``Slurmctld(primary) at cp1 is UP``, ``Slurmctld(backup) at cp2 is DOWN``,
+# ``backup2``... when there are more than two.
+_PING_ONE = re.compile(
+    r"^Slurmctld\((?P<role>primary|backup\d*)\) at (?P<host>\S+) is (?P<state>UP|DOWN)\s*$"
+)
+# Slurm < 18.08: ``Slurmctld(primary/backup) at cp1/cp2 are UP/DOWN``.
+_PING_PAIR = re.compile(
+    r"^Slurmctld\(primary/backup\) at (?P<primary>\S+)/(?P<backup>\S+) are "
+    r"(?P<pstate>UP|DOWN)/(?P<bstate>UP|DOWN)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class ControllerPing:
+    """One slurmctld as ``scontrol ping`` reports it: ``role`` ``primary``, ``backup`` or
+    ``backupN``; ``up`` whether it answered the ping."""
+
+    role: str
+    host: str
+    up: bool
+
+
+def parse_scontrol_ping(text: str) -> list[ControllerPing]:
+    """The controllers of ``scontrol ping`` output, primary first; other lines are ignored.
+
+    ``UP`` means the daemon answered; a backup in standby answers too, so ``UP`` does not say
+    which controller is in control. ``(NULL)`` hosts (no backup configured, old format) are
+    left out.
+    """
+    pings: list[ControllerPing] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if m := _PING_ONE.match(line):
+            pings.append(ControllerPing(m["role"], m["host"], m["state"] == "UP"))
+        elif m := _PING_PAIR.match(line):
+            for role, host, state in (
+                ("primary", m["primary"], m["pstate"]),
+                ("backup", m["backup"], m["bstate"]),
+            ):
+                if host != "(NULL)":
+                    pings.append(ControllerPing(role, host, state == "UP"))
+    return pings
 
 
 # --------------------------------------------------------------------------- hostlists

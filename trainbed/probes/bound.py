@@ -3,7 +3,8 @@
 Derived from the run's own schedule, before anything is submitted: every job's time limit plus
 :data:`JOB_MARGIN_S` (Slurm's start-up, KillWait and OverTimeLimit, step cleanup), as if every
 job ran one after the other, plus :data:`RUN_MARGIN_S` for everything around the jobs (staging,
-submission, the final cancel, fetching and judging). The run enforces it with a :class:`Budget`:
+submission, the final cancel, fetching and judging), plus the most the run may wait for a Slurm
+controller to take control (:mod:`trainbed.probes.controller`). The run enforces it with a :class:`Budget`:
 it stops following jobs :data:`FINISH_RESERVE_S` before the bound, cancels what is left and
 judges what came back; re-planned jobs are submitted only when they fit.
 """
@@ -24,18 +25,21 @@ FINISH_RESERVE_S = 120
 
 @dataclass(frozen=True, slots=True)
 class Bound:
-    """``seconds`` = Σ (time limit + job margin) over ``jobs`` jobs + the run margin."""
+    """``seconds`` = Σ (time limit + job margin) over ``jobs`` jobs + the run margin + the
+    controller wait."""
 
     seconds: int
     jobs: int
     job_limits_s: int
     job_margin_s: int = JOB_MARGIN_S
     run_margin_s: int = RUN_MARGIN_S
+    controller_wait_s: int = 0
 
     def describe(self) -> str:
+        wait = f" + {self.controller_wait_s} s for a controller" if self.controller_wait_s else ""
         return (
             f"verdict within {self.seconds} s: {self.jobs} job(s) × (time limit + "
-            f"{self.job_margin_s} s) + {self.run_margin_s} s"
+            f"{self.job_margin_s} s) + {self.run_margin_s} s{wait}"
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -45,14 +49,17 @@ class Bound:
             "job_limits_s": self.job_limits_s,
             "job_margin_s": self.job_margin_s,
             "run_margin_s": self.run_margin_s,
+            "controller_wait_s": self.controller_wait_s,
         }
 
 
-def run_bound(limits_s: Iterable[int]) -> Bound:
-    """The bound of a run whose jobs have the time limits ``limits_s`` (seconds)."""
+def run_bound(limits_s: Iterable[int], controller_wait_s: int = 0) -> Bound:
+    """The bound of a run whose jobs have the time limits ``limits_s`` (seconds) and that may
+    wait ``controller_wait_s`` in all for a controller."""
     limits = list(limits_s)
     total = sum(limits)
-    return Bound(total + len(limits) * JOB_MARGIN_S + RUN_MARGIN_S, len(limits), total)
+    seconds = total + len(limits) * JOB_MARGIN_S + RUN_MARGIN_S + controller_wait_s
+    return Bound(seconds, len(limits), total, controller_wait_s=controller_wait_s)
 
 
 class Budget:

@@ -17,11 +17,13 @@ from typing import Any
 from trainbed.inventory.model import Inventory
 from trainbed.parse.nccl import parse_nccl
 from trainbed.parse.perftest import parse_ib_write_bw
+from trainbed.probes.facts import PortFact
 from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, judge_nccl
-from trainbed.probes.localise import Hint
+from trainbed.probes.localise import Finding, Hint
 from trainbed.probes.results import SUITES, Coverage, build_results, empty_versions
 from trainbed.probes.schedule import build_schedule
+from trainbed.probes.subnet import sm_less_rails
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
 from trainbed.probes.training import TrainingVerdict
 
@@ -75,6 +77,8 @@ def judge_nccl_outputs(
         out = by_name.get(spec["name"])
         runs = parse_nccl(out.text)["runs"] if out and out.text is not None else []
         job = _job_for(out.job_id if out else None, spec["name"], jobs)
+        if job is not None and not job.measured:
+            continue  # no verdict: it shows in ``missing`` and blames no node
         verdicts.append(judge_nccl(spec, runs, thresholds, job))
     return verdicts
 
@@ -94,6 +98,9 @@ def judge_ib_outputs(
         for a, b in rnd:
             for rail in plan["rails"]:
                 out = by_key.get((frozenset((a, b)), rail))
+                job = _job_for(out.job_id if out else None, f"{a}-{b}", jobs)
+                if job is not None and not job.measured:
+                    continue  # no verdict: it shows in ``missing`` and blames no node
                 runs = parse_ib_write_bw(out.text)["runs"] if out and out.text is not None else []
                 verdicts.append(
                     judge_ib_write_bw(
@@ -105,7 +112,7 @@ def judge_ib_outputs(
                         hca_b=hca_on_rail(inventory, b, rail),
                         runs=runs,
                         thresholds=thresholds,
-                        job=_job_for(out.job_id if out else None, f"{a}-{b}", jobs),
+                        job=job,
                     )
                 )
     return verdicts
@@ -154,6 +161,9 @@ def evaluate(
     schedule: Mapping[str, Any] | None = None,
     training: Sequence[TrainingVerdict] = (),
     coverage: Coverage | None = None,
+    extra_findings: Sequence[Finding] = (),
+    controller: Mapping[str, Any] | None = None,
+    ports: Mapping[tuple[str, str], PortFact] | None = None,
 ) -> dict[str, Any]:
     """Parse, judge and localise everything the run collected; return the results document.
 
@@ -162,7 +172,10 @@ def evaluate(
 
     ``versions`` follows the schema's ``versions`` block (see ``results.node_versions``); NCCL and
     nccl-tests versions the runs printed fill what it leaves None. ``schedule`` defaults to
-    :func:`schedule_for` the inventory; only the suites in ``suites`` are judged.
+    :func:`schedule_for` the inventory; only the suites in ``suites`` are judged. Jobs recorded
+    as not measured get no verdict. ``extra_findings`` (a controller fault) come first and fail
+    the suite; ``controller`` is what the controller checks saw. ``ports`` (the run's ibstat,
+    by node and rail) name a rail with no master subnet manager.
     """
     schedule = schedule if schedule is not None else schedule_for(inventory)
     thresholds = derive_thresholds(inventory)
@@ -195,4 +208,7 @@ def evaluate(
         hints=hints,
         training=training,
         coverage=coverage,
+        extra_findings=extra_findings,
+        controller=controller,
+        rail_findings=sm_less_rails(ib, ports or {}),
     )

@@ -8,6 +8,7 @@ environment the probes ran in, and ibstat is read at the time of the ib_write_bw
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from trainbed.inventory.model import Inventory
@@ -106,3 +107,47 @@ def port_hints(inventory: Inventory, facts: Mapping[str, str]) -> list[Hint]:
                 )
             )
     return hints
+
+
+@dataclass(frozen=True, slots=True)
+class PortFact:
+    """One compute node's port on one rail as the run's ibstat showed it (None: not listed)."""
+
+    node: str
+    rail: str
+    device: str
+    port: int
+    state: str | None
+    physical_state: str | None
+    sm_lid: int | None
+
+    def describe(self) -> str:
+        """``gpu01 mlx5_3 port 1 Initializing (LinkUp, SM lid 0)``."""
+        if self.state is None:
+            return f"{self.node} {self.device} port {self.port} not listed by ibstat"
+        extra = [x for x in (self.physical_state, f"SM lid {self.sm_lid}") if x is not None]
+        tail = f" ({', '.join(extra)})" if extra else ""
+        return f"{self.node} {self.device} port {self.port} {self.state}{tail}"
+
+
+def port_facts(inventory: Inventory, facts: Mapping[str, str]) -> dict[tuple[str, str], PortFact]:
+    """(node, rail) → that node's port on the rail, for every node that reported facts."""
+    ports: dict[tuple[str, str], PortFact] = {}
+    for node in inventory.compute:
+        text = facts.get(node.hostname)
+        if text is None:
+            continue
+        cas = {ca.name: ca for ca in parse_ibstat(sections(text).get("ibstat", ""))}
+        for hca in node.hcas:
+            ca = cas.get(hca.device)
+            port = next((p for p in ca.ports if p.number == hca.port), None) if ca else None
+            ports[(node.hostname, hca.rail)] = PortFact(
+                node.hostname,
+                hca.rail,
+                hca.device,
+                hca.port,
+                port.state if port else None,
+                port.physical_state if port else None,
+                port.sm_lid if port else None,
+            )
+    return ports

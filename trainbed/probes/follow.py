@@ -9,6 +9,11 @@ remaining nodes (:mod:`trainbed.probes.replan`) when they still fit in the bound
 deadline whatever is left is cancelled. On :class:`~trainbed.probes.interrupt.Interrupted`
 every job not known to have ended is cancelled by id, what ended is recorded, and the rest is
 "not measured" (the run is incomplete).
+
+With a :class:`~trainbed.probes.controller.ControllerGuard`, an sbatch that fails with a
+controller error asks the controller at once (waiting, bounded, for a backup) and is tried once
+more; once no controller is in control nothing more is submitted and every job not measured yet
+is "not measured (controller)", never a fault of its nodes.
 """
 
 from __future__ import annotations
@@ -23,12 +28,18 @@ from trainbed.inventory.model import Inventory
 from trainbed.parse.slurm import expand_hostlist
 from trainbed.probes import replan
 from trainbed.probes.bound import JOB_MARGIN_S, Budget
+from trainbed.probes.controller import (
+    ControllerGuard,
+    ControllerLost,
+    is_controller_error,
+    not_measured,
+)
 from trainbed.probes.interrupt import Interrupted, no_guard
 from trainbed.probes.jobs import Job
 from trainbed.probes.nodes import node_health, unusable
 from trainbed.probes.replan import Excluded, NotMeasured, Unit
 from trainbed.probes.scripts import JobSpec, suite_jobs
-from trainbed.probes.slurm import Slurm, time_limit_seconds
+from trainbed.probes.slurm import Slurm, Submitted, time_limit_seconds
 from trainbed.probes.watch import Progress, Tracked, Watcher
 
 REJECTED = "REJECTED"
@@ -82,6 +93,7 @@ class Campaign:
     interrupted: Interrupted | None = None
     generation: int = 0
     settled: set[str] = field(default_factory=set)  # jobs whose units an exclusion accounted
+    controller: ControllerGuard | None = None
 
     def __post_init__(self) -> None:
         self.watcher = Watcher(self.slurm, self.progress, self.budget.clock)
@@ -99,15 +111,35 @@ class Campaign:
         try:
             self.submit(self.specs)
             self.follow()
+        except ControllerLost as lost:
+            self.controller_lost(str(lost))
         except Interrupted as signal:
             self.interrupted = signal
             self.progress(f"interrupted by {signal.name}: cancelling the run's jobs")
-            self.cancel_all(f"the run was interrupted ({signal.name}) before it ended")
+            try:
+                self.cancel_all(f"the run was interrupted ({signal.name}) before it ended")
+            except ControllerLost as lost:
+                self.controller_lost(str(lost))
         try:
-            self.sweep()
+            if self.controller is None or not self.controller.lost:
+                self.sweep()
+        except ControllerLost as lost:
+            self.controller_lost(str(lost))
         except Interrupted as signal:  # it came during the sweep, which finished first
             self.interrupted = self.interrupted or signal
         self.account()
+
+    def controller_lost(self, why: str) -> None:
+        """No controller in control: jobs not known to have ended are not measured (controller);
+        they cannot be cancelled (nothing answers scancel) and may still run later."""
+        for job in self.active():
+            job.final = not_measured(
+                job.name,
+                job.suite,
+                job.nodes,
+                f"{why}; job {job.job_id} may still run later",
+                job.job_id,
+            )
 
     def sweep(self) -> None:
         """scancel the run's jobs Slurm still queues although they ended for us.
@@ -128,7 +160,10 @@ class Campaign:
                 self.progress(f"cancelled job(s) {', '.join(queued)}: Slurm had requeued them")
 
     def submit(self, specs: Sequence[JobSpec]) -> None:
-        """sbatch each job (an interrupt waits for sbatch's answer, so no job id is lost)."""
+        """sbatch each job (an interrupt waits for sbatch's answer, so no job id is lost).
+
+        A controller error asks the controller (outside that wait) and tries once more.
+        """
         for spec in specs:
             label = f"{spec.suite} {spec.run_name}"
             if not self.budget.fits(limit_s(spec, self.inventory) + JOB_MARGIN_S):
@@ -136,23 +171,50 @@ class Campaign:
                 self.progress(f"{label}: not submitted: {why}")
                 self.jobs[spec.run_name] = self._unsubmitted(spec, why)
                 continue
-            with self.hold():
-                answer = self.slurm.submit(spec.script, self.rundir)
-                if answer.job_id is None:
-                    self.progress(f"{label}: sbatch refused the job: {answer.error}")
-                    self.jobs[spec.run_name] = Job(
-                        None, spec.run_name, spec.suite, spec.nodes, REJECTED, answer.error
+            if self.controller is not None and self.controller.lost:
+                why = self.controller.report.lost or "no controller in control"
+                self.jobs[spec.run_name] = not_measured(spec.run_name, spec.suite, spec.nodes, why)
+                continue
+            answer = self._sbatch(spec)
+            if (
+                self.controller is not None
+                and answer is not None
+                and is_controller_error(answer.error)
+            ):
+                self.progress(f"{label}: sbatch failed: {answer.error}; asking the controller")
+                if self.controller.check(f"sbatch {spec.run_name}: {answer.error}"):
+                    answer = self._sbatch(spec)
+                if answer is not None and is_controller_error(answer.error):
+                    why = self.controller.report.lost or f"sbatch: {answer.error}"
+                    self.progress(f"{label}: not measured (controller): {why}")
+                    self.jobs[spec.run_name] = not_measured(
+                        spec.run_name, spec.suite, spec.nodes, why
                     )
                     continue
-                self.tracked[spec.run_name] = Tracked(
-                    answer.job_id,
-                    spec.run_name,
-                    spec.suite,
-                    spec.nodes,
-                    spec.time_limit or self.inventory.probes.job_time_limit,
-                    limit_s(spec, self.inventory),
+            if answer is not None:
+                self.progress(f"{label}: sbatch refused the job: {answer.error}")
+                self.jobs[spec.run_name] = Job(
+                    None, spec.run_name, spec.suite, spec.nodes, REJECTED, answer.error
                 )
-            self.progress(f"{label}: submitted as job {answer.job_id} on {','.join(spec.nodes)}")
+                continue
+            job_id = self.tracked[spec.run_name].job_id
+            self.progress(f"{label}: submitted as job {job_id} on {','.join(spec.nodes)}")
+
+    def _sbatch(self, spec: JobSpec) -> Submitted | None:
+        """sbatch ``spec`` and track it; None when accepted, else sbatch's refusal."""
+        with self.hold():
+            answer = self.slurm.submit(spec.script, self.rundir)
+            if answer.job_id is None:
+                return answer
+            self.tracked[spec.run_name] = Tracked(
+                answer.job_id,
+                spec.run_name,
+                spec.suite,
+                spec.nodes,
+                spec.time_limit or self.inventory.probes.job_time_limit,
+                limit_s(spec, self.inventory),
+            )
+        return None
 
     def _unsubmitted(self, spec: JobSpec, why: str) -> Job:
         job = Job(None, spec.run_name, spec.suite, spec.nodes, NOT_SUBMITTED, why)

@@ -8,6 +8,9 @@ from typing import Any
 #: sacct states of a job that ran to the end. Anything else (FAILED, TIMEOUT, NODE_FAIL,
 #: CANCELLED, OUT_OF_MEMORY, PREEMPTED, or REJECTED for an sbatch refusal) did not.
 COMPLETED_STATES = frozenset({"COMPLETED"})
+#: A job that never ran for a reason outside the nodes it was for (its ``reason`` says which,
+#: e.g. ``controller: ...``): it has no verdict and blames no node.
+NOT_MEASURED = "NOT_MEASURED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +34,17 @@ class Job:
     def completed(self) -> bool:
         return self.state.split()[0].upper() in COMPLETED_STATES
 
+    @property
+    def measured(self) -> bool:
+        """False for a job kept from running by something other than its nodes."""
+        return self.state != NOT_MEASURED
+
     def describe(self) -> str:
         """``job 1234 TIMEOUT: reason`` — a one-line account for verdict reasons."""
         ident = f"job {self.job_id}" if self.job_id else f"job {self.name} (not submitted)"
         tail = f": {self.reason}" if self.reason else ""
+        if not self.measured:
+            return f"{ident} not measured{tail}"
         return f"{ident} {self.state}{tail}"
 
     def as_dict(self) -> dict[str, Any]:

@@ -41,7 +41,10 @@ from trainbed.probes.judge import IbVerdict, NcclVerdict
 NODE, HCA, LINK, AMBIGUOUS = "node", "hca", "link", "ambiguous"
 #: Not a fault the matrix found: a node Slurm could not run the suite on (see ``results``).
 NOT_MEASURED = "not_measured"
-_KIND_ORDER = {NODE: 0, HCA: 1, LINK: 2, AMBIGUOUS: 3}
+#: Faults outside the compute nodes: a Slurm controller not answering (``node`` is the
+#: controller host); a rail with no master subnet manager (``rail`` set, ``node`` None).
+CONTROLLER, SUBNET_MANAGER = "controller", "subnet_manager"
+_KIND_ORDER = {CONTROLLER: 0, SUBNET_MANAGER: 1, NODE: 2, HCA: 3, LINK: 4, AMBIGUOUS: 5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,8 +384,14 @@ def localise(
     ib_verdicts: Sequence[IbVerdict],
     nccl_verdicts: Sequence[NcclVerdict] = (),
     hints: Sequence[Hint] = (),
+    rail_findings: Sequence[Finding] = (),
 ) -> list[Finding]:
-    """Every finding of the suite: the ib_write_bw matrix, then NCCL runs (see the module doc)."""
-    ib = localise_ib(ib_verdicts, nccl_verdicts, hints)
+    """Every finding of the suite: the ib_write_bw matrix, then NCCL runs (see the module doc).
+
+    ``rail_findings`` explain every failure on their rail (a rail with no subnet manager, see
+    :mod:`trainbed.probes.subnet`): that rail's verdicts stay out of the matrix.
+    """
+    covered = {f.rail for f in rail_findings}
+    ib = localise_ib([v for v in ib_verdicts if v.rail not in covered], nccl_verdicts, hints)
     # A node-level ib tie-break on a node whose single-node run failed is the same fault: merged.
-    return _merge([*ib, *localise_nccl(nccl_verdicts, ib)])
+    return _merge([*rail_findings, *ib, *localise_nccl(nccl_verdicts, [*rail_findings, *ib])])

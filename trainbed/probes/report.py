@@ -43,6 +43,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 _KIND_LABEL = {
+    "controller": "Controller",
+    "subnet_manager": "Subnet manager",
     "node": "Node",
     "hca": "HCA",
     "link": "Link",
@@ -54,7 +56,11 @@ _KIND_LABEL = {
 def _finding_line(f: Mapping[str, Any]) -> str:
     """``- **HCA** gpu03 mlx5_4 on rail2: evidence``."""
     rail = f" on {f['rail']}" if f.get("rail") else ""
-    if f["kind"] in ("node", "not_measured"):
+    if f["kind"] == "controller":
+        what = f"{f['node']}"
+    elif f["kind"] == "subnet_manager":
+        what = f"{f['rail']}"
+    elif f["kind"] in ("node", "not_measured"):
         what = f"{f['node']}"
     elif f["kind"] == "hca":
         what = f"{f['node']} {f['hca']}{rail}"

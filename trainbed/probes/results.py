@@ -108,19 +108,32 @@ def missing_measurements(
     suites: Sequence[str],
     nccl: Sequence[NcclVerdict],
     ib_write_bw: Sequence[IbVerdict],
+    jobs: Iterable[Job] = (),
 ) -> list[str]:
-    """Scheduled measurements of the selected suites that have no verdict."""
+    """Scheduled measurements of the selected suites that have no verdict.
+
+    One whose job was not measured says why: ``nccl single-gpu01: not measured (controller)``.
+    """
+    why = {j.name: (j.reason or "").split(":")[0] for j in jobs if not j.measured}
+
+    def entry(text: str, job_name: str) -> str:
+        return f"{text}: not measured ({why[job_name]})" if job_name in why else text
+
     missing: list[str] = []
     if "nccl" in suites:
         judged = {v.name for v in nccl}
-        missing += [f"nccl {run['name']}" for run in schedule["nccl"] if run["name"] not in judged]
+        missing += [
+            entry(f"nccl {run['name']}", run["name"])
+            for run in schedule["nccl"]
+            if run["name"] not in judged
+        ]
     if "ib_write_bw" in suites:
         judged_ib = {(frozenset(v.pair), v.rail) for v in ib_write_bw}
         plan = schedule["ib_write_bw"]
-        for rnd in plan["rounds"]:
+        for number, rnd in enumerate(plan["rounds"], start=1):
             for a, b in rnd:
                 missing += [
-                    f"ib_write_bw {a}–{b} {rail}"
+                    entry(f"ib_write_bw {a}–{b} {rail}", f"round{number}")
                     for rail in plan["rails"]
                     if (frozenset((a, b)), rail) not in judged_ib
                 ]
@@ -144,29 +157,41 @@ def build_results(
     findings: Sequence[Finding] | None = None,
     training: Sequence[TrainingVerdict] = (),
     coverage: Coverage | None = None,
+    extra_findings: Sequence[Finding] = (),
+    controller: Mapping[str, Any] | None = None,
+    rail_findings: Sequence[Finding] = (),
 ) -> dict[str, Any]:
     """The results document. Findings are localised here unless given.
 
     The suite passes only when something was measured, every scheduled measurement of the
-    selected suites has a verdict, every verdict passed, no measurement went "not measured" and
-    the run was not interrupted. ``coverage``'s excluded nodes become ``not_measured`` findings
-    and its measurements not taken join ``missing``; an interrupted run is ``incomplete``. With the training suite selected,
-    ``training`` holds its verdicts (none is a missing measurement); without it the document has
-    no ``training`` key, as before.
+    selected suites has a verdict, every verdict passed, no measurement went "not measured",
+    the run was not interrupted and there is no ``extra_findings`` (faults outside the
+    measurements: a controller found down). ``coverage``'s excluded nodes become
+    ``not_measured`` findings and its measurements not taken join ``missing``; an interrupted
+    run is ``incomplete``. With the training suite selected, ``training`` holds its verdicts
+    (none is a missing measurement); without it the document has no ``training`` key, as
+    before. ``controller`` (the controller checks) is kept under that key when given.
+    ``rail_findings`` explain a whole rail's failures (see
+    :func:`~trainbed.probes.localise.localise`).
     """
     coverage = coverage or Coverage()
+    job_list = list(jobs)
     if findings is None:
-        findings = [*excluded_findings(coverage), *localise(ib_write_bw, nccl, hints)]
-    missing = missing_measurements(schedule, suites, nccl, ib_write_bw)
+        findings = [
+            *excluded_findings(coverage),
+            *localise(ib_write_bw, nccl, hints, rail_findings),
+        ]
+    findings = [*extra_findings, *findings]
+    missing = missing_measurements(schedule, suites, nccl, ib_write_bw, job_list)
     missing += [n.line() for n in coverage.not_measured]
     if "training" in suites and not training:
         missing.append("training")
     verdicts: list[NcclVerdict | IbVerdict | TrainingVerdict] = [*nccl, *ib_write_bw, *training]
-    job_list = list(jobs)
     passed = (
         bool(verdicts)
         and not missing
         and not coverage.incomplete
+        and not extra_findings
         and all(v.passed for v in verdicts)
     )
     doc: dict[str, Any] = {
@@ -205,6 +230,8 @@ def build_results(
             **coverage.bound.as_dict(),
             "elapsed_s": None if coverage.elapsed_s is None else round(coverage.elapsed_s, 1),
         }
+    if controller is not None:
+        doc["controller"] = json.loads(json.dumps(controller))
     if "training" in suites or training:
         doc["training"] = [v.as_dict() for v in training]
         doc["summary"]["training_runs"] = len(training)

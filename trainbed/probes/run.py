@@ -24,6 +24,12 @@ from trainbed.inventory.model import Inventory
 from trainbed.probes import facts as node_facts
 from trainbed.probes import replan
 from trainbed.probes.bound import Budget, run_bound
+from trainbed.probes.controller import (
+    BEFORE_SUBMITTING,
+    WAIT_BUDGET_S,
+    ControllerGuard,
+    lost_in_takeover,
+)
 from trainbed.probes.evaluate import IbOutput, NcclOutput, evaluate, schedule_for
 from trainbed.probes.follow import REJECTED, Campaign, limit_s
 from trainbed.probes.interrupt import SignalGuard, no_guard
@@ -54,12 +60,16 @@ class RunOutcome:
     jobs: tuple[Job, ...]
     remote_dir: str
     interrupted: int | None = None  # the signal that interrupted the run
+    could_not_run: bool = False  # nothing measured: no controller was in control
 
     @property
     def exit_status(self) -> int:
-        """0 passed, 1 failed, 128 + the signal when interrupted (130 SIGINT, 143 SIGTERM)."""
+        """0 passed, 1 failed, 2 nothing measured (no controller in control), 128 + the signal
+        when interrupted (130 SIGINT, 143 SIGTERM)."""
         if self.interrupted is not None:
             return 128 + self.interrupted
+        if self.could_not_run:
+            return 2
         return 0 if self.results["passed"] else 1
 
     @property
@@ -211,13 +221,21 @@ def run_suite(
     started = datetime.now(UTC)
     start = clock()
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    slurm = Slurm(remote)
+    controller = ControllerGuard(
+        remote,
+        [n.hostname for n in inventory.slurmctld_hosts],
+        progress,
+        clock,
+        sleep or time.sleep,
+    )
+    slurm = Slurm(remote, on_error=controller.on_slurm_error)
     rundir = make_run_dir(remote, inventory.probes.work_dir, run_id)
+    controller.check(BEFORE_SUBMITTING)  # before the node states: slurmctld answers for them
     schedule, excluded, lost = plan_run(inventory, slurm, suites)
     for item in excluded.values():
         progress(f"{item.node}: not measured: Slurm reports {item.state}; excluded before the run")
     specs = suite_jobs(inventory, schedule, suites, rundir, training)
-    bound = run_bound(limit_s(s, inventory) for s in specs)
+    bound = run_bound((limit_s(s, inventory) for s in specs), controller_wait_s=int(WAIT_BUDGET_S))
     budget = Budget(bound, clock, start)
     progress(f"bound: {bound.describe()}")
     progress(f"staging {len(specs)} job(s) in {remote.host}:{rundir}")
@@ -237,9 +255,10 @@ def run_suite(
         guard.hold if guard is not None else no_guard,
         excluded=dict(excluded),
         not_measured=list(lost),
+        controller=controller,
     )
     campaign.run()
-    jobs = campaign.all_jobs()
+    jobs = [lost_in_takeover(j, controller) for j in campaign.all_jobs()]
     out = Path(out_dir)
     fetched = fetch(remote, inventory, rundir, campaign.specs, jobs, out / "raw")
     verdicts = (
@@ -259,6 +278,7 @@ def run_suite(
         suites=suites,
         versions=node_facts.versions(inventory, fetched.facts),
         hints=node_facts.port_hints(inventory, fetched.facts),
+        ports=node_facts.port_facts(inventory, fetched.facts),
         schedule=campaign.schedule,
         training=verdicts,
         coverage=Coverage(
@@ -268,7 +288,10 @@ def run_suite(
             not_measured=campaign.not_measured,
             interrupted=campaign.interrupted.name if campaign.interrupted else None,
         ),
+        extra_findings=controller.report.findings(measured=any(j.measured for j in jobs)),
+        controller=controller.report.as_dict(),
     )
     paths = write_reports(results, out)
     signum = campaign.interrupted.signum if campaign.interrupted else None
-    return RunOutcome(results, paths, tuple(jobs), rundir, signum)
+    nothing = controller.lost and not any(j.measured for j in jobs)
+    return RunOutcome(results, paths, tuple(jobs), rundir, signum, could_not_run=nothing)

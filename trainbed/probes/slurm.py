@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from trainbed.parse.slurm import SlurmNode, compress_hostlist, parse_scontrol_show_node
-from trainbed.probes.remote import Remote
+from trainbed.probes.remote import Completed, Remote
+
+#: Called with the command's name and its result when squeue fails (other than for purged
+#: jobs); it may raise to stop the caller (see :class:`trainbed.probes.controller.ControllerGuard`).
+ErrorHook = Callable[[str, Completed], None]
 
 #: Job states after which a job will not change again (squeue ``-t all`` / sacct).
 TERMINAL_STATES = frozenset(
@@ -128,19 +132,31 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
 class Slurm:
     """Slurm's client commands, run on the submit host."""
 
-    def __init__(self, remote: Remote, timeout: float = 60.0) -> None:
+    def __init__(
+        self, remote: Remote, timeout: float = 60.0, on_error: ErrorHook | None = None
+    ) -> None:
         self.remote = remote
         self.timeout = timeout
+        self.on_error = on_error
 
     def submit(self, script: str, workdir: str) -> Submitted:
-        """``sbatch --parsable SCRIPT`` from ``workdir``."""
+        """``sbatch --parsable SCRIPT`` from ``workdir``.
+
+        sbatch is killed on the submit host a little before ``timeout``: one left blocking in
+        Slurm's retry loop (no controller in control) would otherwise submit the job later,
+        behind the run's back.
+        """
+        limit = max(1, int(self.timeout) - 5)
         done = self.remote.run(
-            f"cd {shlex.quote(workdir)} && sbatch --parsable {shlex.quote(script)}",
+            f"cd {shlex.quote(workdir)} && "
+            f"timeout -s KILL {limit} sbatch --parsable {shlex.quote(script)}",
             self.timeout,
         )
         first = done.stdout.strip().split(";")[0]
         if done.ok and first.isdigit():
             return Submitted(first)
+        if done.returncode in (None, 137) and not done.stderr.strip():
+            return Submitted(None, f"timed out after {limit} s")
         message = (done.stderr or done.stdout).strip() or f"sbatch exited {done.returncode}"
         return Submitted(None, message.splitlines()[-1].removeprefix("sbatch: error: "))
 
@@ -153,7 +169,11 @@ class Slurm:
         )
         if not done.ok:
             # squeue refuses a list whose jobs have all been purged: none of them is queued.
-            return {} if "Invalid job id" in done.stderr else None
+            if "Invalid job id" in done.stderr:
+                return {}
+            if self.on_error is not None:
+                self.on_error("squeue", done)
+            return None
         return parse_squeue(done.stdout)
 
     def accounting(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
