@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -31,15 +32,20 @@ def known_hosts_entry(address: str, port: int = 22) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
+def shown(known_hosts: str | Path) -> str:
+    """The file as a person reads it: ``inventory/../.mock/known_hosts`` → ``.mock/known_hosts``."""
+    return os.path.normpath(os.fspath(known_hosts))
+
+
 def remove_key_hint(known_hosts: str | Path, address: str, port: int = 22) -> str:
     """The command that removes a host's stale key from the inventory's known_hosts file."""
-    return f"ssh-keygen -f {known_hosts} -R {known_hosts_entry(address, port)}"
+    return f"ssh-keygen -f {shown(known_hosts)} -R {known_hosts_entry(address, port)}"
 
 
 def changed_key(known_hosts: str | Path, address: str, port: int = 22) -> str:
     """The refusal of a host whose key differs from the one in `known_hosts`."""
     return (
-        f"host key differs from the one in {known_hosts} (if the node was reinstalled, verify "
+        f"host key differs from the one in {shown(known_hosts)} (if the node was reinstalled, verify "
         f"its new key, then: {remove_key_hint(known_hosts, address, port)})"
     )
 
@@ -47,7 +53,7 @@ def changed_key(known_hosts: str | Path, address: str, port: int = 22) -> str:
 def unknown_host(known_hosts: str | Path, address: str, port: int = 22) -> str:
     """The refusal of a host `known_hosts` has no key for, under strict host key checking."""
     return (
-        f"no host key for {known_hosts_entry(address, port)} in {known_hosts} "
+        f"no host key for {known_hosts_entry(address, port)} in {shown(known_hosts)} "
         "(strict host key checking: add the node's verified key there)"
     )
 
@@ -60,6 +66,7 @@ _PYINFRA_UNKNOWN = re.compile(r"No host key for (\S+) found in known_hosts")
 
 def reword_pyinfra(message: str, known_hosts: str | Path) -> str:
     """pyinfra's host key messages with the inventory's known_hosts file; others unchanged."""
+    known_hosts = shown(known_hosts)
     hint = _PYINFRA_HINT.match(message)
     if hint:
         return f"{hint.group(1)}ssh-keygen -f {known_hosts} -R {hint.group(2)}"

@@ -444,7 +444,7 @@ def _variant(cluster: dict[str, Any], tmp_path: Path, edit: Callable[[dict], Non
     for repo in doc["software"]["repositories"]:
         repo["signed_by"] = absolute(repo["signed_by"])
     edit(doc)
-    path = tmp_path / "inventory.yaml"
+    path = tmp_path / source.name  # rendered headers name the inventory file: keep its name
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return str(path)
 

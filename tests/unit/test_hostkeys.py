@@ -17,6 +17,8 @@ from trainbed.hostkeys import (
     known_hosts_entry,
     remove_key_hint,
     reword_pyinfra,
+    shown,
+    unknown_host,
 )
 from trainbed.inventory import load_inventory
 from trainbed.inventory.pyinfra_module import groups_for
@@ -60,7 +62,8 @@ def test_the_pyinfra_inventory_module_installs_the_hint(caplog, monkeypatch) -> 
     assert len([f for f in logger.filters if isinstance(f, PyinfraHostKeyHint)]) == 1
     with caplog.at_level(logging.WARNING, logger="pyinfra"):
         logger.warning("    ssh-keygen -R 172.31.250.21")
-    assert caplog.messages == [f"    ssh-keygen -f {known} -R 172.31.250.21"]
+    assert caplog.messages == [f"    ssh-keygen -f {shown(known)} -R 172.31.250.21"]
+    assert ".." not in shown(known)
 
 
 @pytest.fixture
@@ -102,3 +105,15 @@ def _key(directory: Path) -> Path:
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True, timeout=30
     )
     return path
+
+
+def test_refusals_name_the_file_without_dot_dot() -> None:
+    known = "/site/inventory/../.mock/known_hosts"
+    assert changed_key(known, "10.0.0.2").startswith(
+        "host key differs from the one in /site/.mock/known_hosts (if"
+    )
+    assert "ssh-keygen -f /site/.mock/known_hosts -R 10.0.0.2" in changed_key(known, "10.0.0.2")
+    assert " in /site/.mock/known_hosts " in unknown_host(known, "10.0.0.2")
+    assert reword_pyinfra("    ssh-keygen -R 10.0.0.2", known) == (
+        "    ssh-keygen -f /site/.mock/known_hosts -R 10.0.0.2"
+    )

@@ -24,7 +24,7 @@ from typing import Any
 import testinfra
 from testinfra.backend.base import CommandResult
 
-from trainbed.hostkeys import changed_key, trust_digest, unknown_host
+from trainbed.hostkeys import changed_key, shown, trust_digest, unknown_host
 from trainbed.inventory.model import Inventory, Node, Ssh
 
 #: How long an idle master connection stays up after the last command.
@@ -103,7 +103,7 @@ def ssh_failure(stderr: str, known_hosts: Path, address: str, port: int = 22) ->
     if _NO_KEY.search(stderr):
         return unknown_host(known_hosts, address, port)
     if "Host key verification failed" in stderr:
-        return f"host key verification against {known_hosts} failed"
+        return f"host key verification against {shown(known_hosts)} failed"
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     return _CONNECT_PREFIX.sub("", lines[-1]) if lines else "no message"
 
