@@ -15,7 +15,7 @@ from trainbed.render.packages import nvidia_packages
 @deploy("nvidia")
 def nvidia() -> None:
     inv = context.inventory()
-    install_locked(nvidia_packages(inv), "NVIDIA driver stack")
+    install_locked(nvidia_packages(inv, context.node()), "NVIDIA driver stack")
     # An NVSwitch baseboard cannot run CUDA until the fabric manager has configured the fabric;
     # it refuses a driver of another version than its own (both are locked to the inventory's).
     started = [
