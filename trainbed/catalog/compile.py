@@ -123,13 +123,14 @@ def _directories(inventory: Inventory, node: Node) -> list[Directory]:
     return out
 
 
-def _daemon(name: str, timeout_s: int | None = None) -> Unit:
+def _daemon(name: str, stage: str, timeout_s: int | None = None) -> Unit:
     return Unit(
         name,
         "slurm",
         port=DAEMON_PORTS[name],
         log_file=DAEMON_LOG_FILES[name],
         start_timeout_s=timeout_s,
+        stage=stage,
     )
 
 
@@ -154,14 +155,14 @@ def _units(inventory: Inventory, node: Node) -> list[Unit]:
         out += [
             Unit(f"opensm@{rail.name}", "infiniband", template=OPENSM_TEMPLATE) for rail, _ in rails
         ]
-    out.append(Unit("munge", "slurm"))
+    out.append(Unit("munge", "slurm", stage="key"))
     if is_slurmdbd_host(inventory, node):
         # The first start creates the accounting tables: it answers on its port only after that.
-        out += [Unit("mariadb", "slurm"), _daemon("slurmdbd", 120)]
+        out += [Unit("mariadb", "slurm", stage="database"), _daemon("slurmdbd", "accounting", 120)]
     if is_controller(inventory, node):
-        out.append(_daemon("slurmctld", 60))
+        out.append(_daemon("slurmctld", "controller", 60))
     if is_compute(node):
-        out.append(_daemon("slurmd"))
+        out.append(_daemon("slurmd", "worker"))
     for mount in _mounts(inventory, node):
         kind = "automount" if mount.automount else "mount"
         state = True if mount.mount_now else None
@@ -188,15 +189,10 @@ def _triggers(inventory: Inventory, node: Node, files: list[File]) -> list[Trigg
         out.append(Trigger("Restart chrony", (CHRONY_CONF,), "restart", "base", "chrony"))
     apt = tuple(p for p in by_role.get("apt", ()) if p.startswith("/etc/apt/sources.list.d/"))
     keys = tuple(f.path for f in files if f.source is not None)
-    out.append(
-        Trigger(
-            "Refresh package lists (sources changed)",
-            keys + apt,
-            "command",
-            "apt",
-            command="apt-get update",
+    if keys + apt:
+        out.append(
+            Trigger("Refresh package lists (sources changed)", keys + apt, "apt-update", "apt")
         )
-    )
     for module in _modules(inventory, node):
         out.append(
             Trigger(

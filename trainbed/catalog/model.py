@@ -99,6 +99,8 @@ class Unit:
     `start_timeout_s`, listening on `port` when given (`log_file` is shown on failure).
     `template` names the template unit an instance (`opensm@rail0`) comes from; `only_if_present`
     units are managed only where the unit file exists (a distribution unit switched off).
+    `stage` places a Slurm daemon in the deploy's order across hosts: `key` (munge), `database`,
+    `accounting`, `controller`, `worker`.
     """
 
     name: str
@@ -111,6 +113,7 @@ class Unit:
     start_timeout_s: int | None = None
     template: str | None = None
     only_if_present: bool = False
+    stage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +125,13 @@ class Module:
     role: str
 
 
-Action = Literal["restart", "daemon-reload", "command"]
+Action = Literal["restart", "daemon-reload", "apt-update", "command"]
 
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """When any of the files `on` changes in a run (and none of `unless`), `action` follows:
-    restart `unit`, reload systemd's units, or run `command` on the node."""
+    restart `unit`, reload systemd's units, refresh apt's package lists, or run `command`."""
 
     name: str
     on: tuple[str, ...]
