@@ -259,3 +259,9 @@ def test_without_nvswitch_deploy_and_checks_agree(tmp_path: Path) -> None:
     assert "nvidia-fabricmanager" not in cmds and fm.spec not in cmds
     assert "nvidia-fabricmanager" not in expected.units(inv, inv.node("gpu01"))
     assert fm.name not in expected.packages(inv, inv.node("gpu01"))
+
+
+def test_every_node_gets_its_catalog(plan: str) -> None:
+    for host in ("cp1", "cp2", "cp3", "gpu01", "gpu06"):
+        cmds = commands(plan, host)
+        assert "chmod 644 /etc/trainbed/catalog.json" in cmds, host
