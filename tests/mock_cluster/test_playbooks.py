@@ -22,10 +22,10 @@ from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts
 pytestmark = pytest.mark.mock
 
 MUNGE_OPS = (
-    "slurm | slurm: munge | Create the cluster munge key",
-    "slurm | slurm: munge | Copy the cluster munge key from cp1",
-    "slurm | slurm: munge | munge key mode",
-    "slurm | slurm: munge | Restart munge (new key)",
+    "slurm | slurm: cluster key | Create the cluster munge key",
+    "slurm | slurm: cluster key | Copy the cluster munge key from cp1",
+    "slurm | slurm: cluster key | /etc/munge/munge.key mode",
+    "slurm | slurm: cluster key | Restart munge (new key)",
 )
 FAST = {"job_poll_interval": 2, "check_interval": 2, "check_timeout": 30, "register_timeout": 60}
 

@@ -238,3 +238,30 @@ def test_every_daemon_started_is_proved_active(plan: str) -> None:
         for unit in units:
             started = _first(plan, (host,), *_starts(unit))
             assert started < _first(plan, (host,), f"wait_active {unit} "), (host, unit)
+
+
+def test_without_nvswitch_deploy_and_checks_agree(tmp_path: Path) -> None:
+    """`gpus.nvswitch: false`: the deploy neither installs nor starts the fabric manager, and the
+    checks expect neither (both read the catalog)."""
+    from trainbed.checks import expected
+    from trainbed.inventory import load_inventory
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "run").mkdir()
+    site = _site(tmp_path / "site")
+    site.write_text(site.read_text().replace("nvswitch: true", "nvswitch: false"))
+    proc = _deploy(tmp_path / "run", TRAINBED_INVENTORY=str(site))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    cmds = "\n".join(commands(proc.stdout + proc.stderr, "gpu01"))
+    inv = load_inventory(site).inventory
+    fm = inv.software.nvidia.fabricmanager
+    assert "nvidia-driver-535-server=" in cmds and "nvidia-persistenced" in cmds
+    assert "nvidia-fabricmanager" not in cmds and fm.spec not in cmds
+    assert "nvidia-fabricmanager" not in expected.units(inv, inv.node("gpu01"))
+    assert fm.name not in expected.packages(inv, inv.node("gpu01"))
+
+
+def test_every_node_gets_its_catalog(plan: str) -> None:
+    for host in ("cp1", "cp2", "cp3", "gpu01", "gpu06"):
+        cmds = commands(plan, host)
+        assert "chmod 644 /etc/trainbed/catalog.json" in cmds, host
