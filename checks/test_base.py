@@ -1,9 +1,8 @@
-"""base: every node — reachable over SSH, OS release, locked packages, managed files, limits, time."""
+"""base: every node — reachable over SSH, OS release, RDMA limits, time (the catalog's resources:
+test_catalog.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import shlex
 import time
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from trainbed.checks import expected
 from trainbed.checks.remote import Remote
 from trainbed.checks.verdict import check, mismatch, service_problem, service_state
-from trainbed.inventory.model import Inventory, Node, Package
+from trainbed.inventory.model import Inventory, Node
 
 pytestmark = pytest.mark.nodes(expected.ALL)
 
@@ -35,63 +34,6 @@ def test_os_release(remote: Remote, inventory: Inventory) -> None:
     actual = remote.output('. /etc/os-release && echo "$ID-$VERSION_ID"').strip()
     want = inventory.cluster.os_release
     assert actual == want, mismatch(f"{remote.hostname} OS release", want, actual)
-
-
-def _dpkg(remote: Remote, names: list[str]) -> dict[str, tuple[str, str]]:
-    """name → (version, status abbreviation) of the installed packages among `names`."""
-    out = remote.run(
-        "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' "
-        + " ".join(shlex.quote(n) for n in names)
-    ).stdout
-    found = {}
-    for line in out.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3:
-            found[parts[0]] = (parts[1], parts[2].strip())
-    return found
-
-
-@pytest.mark.each("package", expected.packages)
-def test_locked_package(remote: Remote, inventory: Inventory, node: Node, package: Package) -> None:
-    """Installed at exactly the inventory's version, and on hold."""
-    names = list(expected.packages(inventory, node))
-    installed = _dpkg(remote, names)
-    held = set(remote.output("apt-mark showhold").split())
-    what = f"{remote.hostname} {package.name}"
-    version, status = installed.get(package.name, ("not installed", ""))
-    # db:Status-Abbrev: wanted (h = hold, i = install), state (i = installed), error flag
-    if status[1:2] != "i" and version != "not installed":
-        version = f"{version} (dpkg status {status})"
-    check(
-        [
-            mismatch(f"{what} version", package.version, version)
-            if version != package.version
-            else None,
-            mismatch(f"{what} apt hold", "held", "not held") if package.name not in held else None,
-        ]
-    )
-
-
-def _managed_paths(inventory: Inventory, node: Node) -> dict[str, str]:
-    return {path: path for path in expected.managed_files(inventory, node)}
-
-
-@pytest.mark.each("path", _managed_paths)
-def test_managed_file(remote: Remote, inventory: Inventory, node: Node, path: str) -> None:
-    """Each file the deploy pushed still has the content rendered from the inventory."""
-    files = expected.managed_files(inventory, node)
-    listed = " ".join(shlex.quote(p) for p in files)
-    sums = {}
-    for line in remote.run(f"sha256sum {listed} 2>/dev/null").stdout.splitlines():
-        digest, _, name = line.partition("  ")
-        sums[name] = digest
-    want = hashlib.sha256(files[path].encode()).hexdigest()
-    got = sums.get(path)
-    assert got == want, mismatch(
-        f"{remote.hostname} {path}",
-        f"the rendered content (sha256 {want[:12]})",
-        f"sha256 {got[:12]}" if got else "missing",
-    )
 
 
 def test_limits(remote: Remote, inventory: Inventory, node: Node) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from trainbed.checks import expected, firmware
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch, service_problem, service_state
+from trainbed.checks.verdict import check, mismatch
 from trainbed.inventory.model import Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
 from trainbed.parse.ibv_devinfo import normalize_guid
@@ -92,10 +92,3 @@ def test_subnet_manager(remote: Remote, rail: Hca) -> None:
     assert result.rc == 0 and "SMINFO_MASTER" in result.stdout, mismatch(
         what, "a master answering", answer
     )
-
-
-@pytest.mark.nodes("opensm")
-@pytest.mark.each("unit", lambda inv, node: expected.role_services(inv, node, "infiniband"))
-def test_service(remote: Remote, unit: str) -> None:
-    """One `opensm@<rail>` per rail this host manages, enabled and running."""
-    check([service_problem(remote.hostname, unit, *service_state(remote, unit))])

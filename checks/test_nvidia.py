@@ -6,12 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
-from trainbed.checks import expected, fabric_manager, firmware
+from trainbed.checks import fabric_manager, firmware
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch, service_problem, service_state
+from trainbed.checks.verdict import check, mismatch
 from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.parse.nvidia_smi import GpuInfo, normalize_bus_id, parse_csv_query, parse_query
-from trainbed.render.files import PEERMEM_LOAD_PATH
 
 pytestmark = pytest.mark.nodes("compute")
 
@@ -27,12 +26,6 @@ def _gpus(remote: Remote) -> list[dict]:
 
 def _query(remote: Remote) -> list[GpuInfo]:
     return parse_query(remote.output("nvidia-smi -q"))
-
-
-@pytest.mark.each("unit", lambda inv, node: expected.role_services(inv, node, "nvidia"))
-def test_service(remote: Remote, unit: str) -> None:
-    """Fabric manager, persistence daemon and DCGM enabled and running."""
-    check([service_problem(remote.hostname, unit, *service_state(remote, unit))])
 
 
 def test_gpu_count(remote: Remote, node: ComputeNode) -> None:
@@ -146,19 +139,6 @@ def test_fabric_manager_matches_driver(remote: Remote, node: ComputeNode) -> Non
                 remote.hostname, fabric_manager.fabric_manager_version(own.stdout), drivers
             )
         ]
-    )
-
-
-def test_peermem_configured(remote: Remote, inventory: Inventory) -> None:
-    """GPUDirect RDMA: nvidia-peermem is listed for systemd-modules-load at every boot."""
-    if not inventory.networks.infiniband.gpudirect_rdma:
-        pytest.skip("networks.infiniband.gpudirect_rdma is false")
-    result = remote.run(f"cat {PEERMEM_LOAD_PATH}")
-    listed = result.rc == 0 and "nvidia-peermem" in result.stdout.split()
-    assert listed, mismatch(
-        f"{remote.hostname} {PEERMEM_LOAD_PATH}",
-        "a line nvidia-peermem",
-        "missing" if result.rc else "no such line",
     )
 
 

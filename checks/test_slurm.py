@@ -9,7 +9,7 @@ import pytest
 
 from trainbed.checks import expected, slurm_config
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch, service_problem, service_state
+from trainbed.checks.verdict import check, mismatch
 from trainbed.inventory.model import ComputeNode, Inventory, Node
 from trainbed.parse.slurm import parse_scontrol_show_node
 from trainbed.render.slurm import slurm_conf
@@ -22,23 +22,10 @@ SCHEDULABLE = frozenset({"IDLE", "ALLOCATED", "MIXED", "COMPLETING"})
 BAD_FLAGS = frozenset({"DRAIN", "NOT_RESPONDING", "FAIL", "MAINTENANCE", "REBOOT_REQUESTED"})
 
 
-@pytest.mark.each("unit", lambda inv, node: expected.role_services(inv, node, "slurm"))
-def test_service(remote: Remote, unit: str) -> None:
-    """munge everywhere, slurmd on compute, slurmctld and slurmdbd (with MariaDB) on their hosts."""
-    check([service_problem(remote.hostname, unit, *service_state(remote, unit))])
-
-
 def test_slurm_version(remote: Remote, inventory: Inventory) -> None:
     want = inventory.software.slurm.version
     got = remote.output("scontrol --version").split()[-1]
     assert got == want, mismatch(f"{remote.hostname} Slurm version", want, got)
-
-
-def test_munge_key_file(remote: Remote) -> None:
-    got = remote.output(f"stat -c '%a %U' {MUNGE_KEY}").strip()
-    assert got == "400 munge", mismatch(
-        f"{remote.hostname} {MUNGE_KEY} mode and owner", "400 munge", got
-    )
 
 
 def _key_digest(remote: Remote) -> str:

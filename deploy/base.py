@@ -1,17 +1,16 @@
-"""base: every node we log in to — hosts, time, apt sources and pins, RDMA limits, service users."""
+"""base: every node we log in to — users, hosts, time, apt sources and pins, RDMA limits, the catalog."""
 
 from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, server
 
-from deploy import context
-from deploy.daemons import daemon
+from deploy import context, triggers
+from deploy.daemons import Daemon, daemon, prove, service
 from deploy.facts import HeldPackages
-from deploy.push import changed, push
-from trainbed.inventory.model import ComputeNode, Package
-from trainbed.render.system import keyring_path
+from deploy.push import push
+from trainbed.catalog.model import Catalog, Package, Unit
 
 #: Sources and keys rarely change; refresh the package lists at most daily otherwise.
 APT_CACHE_SECONDS = 86400
@@ -19,20 +18,20 @@ APT_CACHE_SECONDS = 86400
 
 @deploy("base: system users with fixed IDs")
 def service_users() -> None:
-    """munge and slurm users exist with the inventory's IDs before any package creates them."""
-    slurm = context.inventory().slurm
-    for name, uid, home in (
-        ("munge", slurm.munge_uid, "/nonexistent"),
-        ("slurm", slurm.slurm_uid, "/var/lib/slurm"),
-    ):
-        server.group(name=f"Group {name}", group=name, gid=uid, system=True)
+    """The catalog's users exist with their IDs before any package creates them."""
+    catalog = context.role("base")
+    gids = {g.name: g.gid for g in catalog.groups}
+    for user in catalog.users:
+        server.group(
+            name=f"Group {user.group}", group=user.group, gid=gids[user.group], system=True
+        )
         server.user(
-            name=f"User {name}",
-            user=name,
-            uid=uid,
-            group=name,
-            home=home,
-            shell="/usr/sbin/nologin",
+            name=f"User {user.name}",
+            user=user.name,
+            uid=user.uid,
+            group=user.group,
+            home=user.home,
+            shell=user.shell,
             system=True,
             ensure_home=False,
         )
@@ -40,72 +39,101 @@ def service_users() -> None:
 
 @deploy("base: system files")
 def system_files() -> None:
-    inv = context.inventory()
-    pushed = push(context.files("base"))
-    files.link(
-        name="Time zone",
-        path="/etc/localtime",
-        target=f"/usr/share/zoneinfo/{inv.cluster.timezone}",
-    )
-    sysctl = pushed["/etc/sysctl.d/90-trainbed-rdma.conf"]
+    catalog = context.role("base")
+    pushed = push((*catalog.files, context.catalog_file()))
+    for link in catalog.links:
+        files.link(name=f"Link {link.path}", path=link.path, target=link.target)
+    managed = {u.name for u in catalog.units}
     # systemd-sysctl skips itself where /proc/sys is read-only (containers): no special case here.
-    systemd.service(
-        name="Apply sysctl settings",
-        service="systemd-sysctl",
-        restarted=True,
-        _if=lambda: changed(sysctl),
-    )
-    if inv.cluster.time_sync == "chrony":
-        apt.packages(name="chrony", packages=["chrony"], update=True, cache_time=APT_CACHE_SECONDS)
-        chrony = pushed["/etc/chrony/chrony.conf"]
-        daemon("chrony", name="chrony running", restart_when=lambda: changed(chrony))
+    for trigger in catalog.triggers:
+        if trigger.action != "restart" or trigger.unit not in managed:
+            triggers.apply(trigger, pushed)
+    unlocked(catalog, update=True)
+    for unit in catalog.units:
+        daemon(
+            daemon_of(unit),
+            name=f"{unit.name} running",
+            restart_when=triggers.restart_when(catalog, unit.name, pushed),
+        )
 
 
 @deploy("base: apt repositories and locked versions")
 def apt_sources() -> None:
-    inv = context.inventory()
-    node = context.node()
-    key_ops = [
-        files.put(
-            name=f"Signing key of {repo.name}",
-            src=str(repo.signed_by),
-            dest=keyring_path(repo),
-            mode="0644",
+    catalog = context.role("apt")
+    ops = {
+        f.path: files.put(
+            name=f"Signing key {f.path}",
+            src=f.source,
+            dest=f.path,
+            mode=f.mode,
             create_remote_dir=True,
         )
-        for repo in inv.software.repositories
-        if node.kind in repo.on
-    ]
-    source_ops = [
-        op
-        for path, op in push(context.files("apt")).items()
-        if path.startswith("/etc/apt/sources.list.d/")
-    ]
-    apt.update(
-        name="Refresh package lists (sources changed)", _if=lambda: changed(*key_ops, *source_ops)
-    )
+        for f in catalog.files
+        if f.source is not None
+    }
+    ops.update(push(catalog.files))
+    for trigger in catalog.triggers:
+        triggers.apply(trigger, ops)
     apt.update(name="Refresh package lists", cache_time=APT_CACHE_SECONDS)
-    install_locked(list(inv.software.kernel), "Kernel")
-    if isinstance(node, ComputeNode):
-        apt.packages(
-            name="No unattended upgrades on compute nodes",
-            packages=["unattended-upgrades"],
-            present=False,
+    install_locked(catalog.packages, "Kernel")
+    unlocked(catalog)
+
+
+def daemon_of(unit: Unit) -> Daemon:
+    """The post-condition's view of a catalog unit."""
+    if unit.start_timeout_s is None:
+        return Daemon(unit.name, unit.port, unit.log_file)
+    return Daemon(unit.name, unit.port, unit.log_file, unit.start_timeout_s)
+
+
+def start_proved(catalog: Catalog, ops: triggers.Ops, name: str) -> None:
+    """Every unit of the role enabled and running, restarted on its triggers; then one
+    post-condition for those that started or restarted."""
+    started = [
+        (
+            daemon_of(unit),
+            service(
+                unit.name,
+                f"{unit.name} running",
+                restart_name=f"Restart {unit.name}",
+                restart_when=triggers.restart_when(catalog, unit.name, ops),
+            ),
         )
+        for unit in catalog.units
+        if unit.running
+    ]
+    if started:
+        prove(started, name)
 
 
-def install_locked(packages: list[Package], what: str) -> None:
+def unlocked(catalog: Catalog, update: bool = False) -> None:
+    """The role's packages of any version (present) and those that must be absent."""
+    for package in catalog.packages:
+        if package.version is not None:
+            continue
+        if package.present:
+            apt.packages(
+                name=f"{package.name} installed",
+                packages=[package.name],
+                **({"update": True, "cache_time": APT_CACHE_SECONDS} if update else {}),
+            )
+        else:
+            apt.packages(name=f"{package.name} absent", packages=[package.name], present=False)
+
+
+def install_locked(packages: tuple[Package, ...], what: str) -> None:
     """Install exact versions (downgrading if needed) and hold them."""
-    if not packages:
+    locked = [p for p in packages if p.version is not None]
+    if not locked:
         return
     apt.packages(
         name=f"{what}: exact versions",
-        packages=[p.spec for p in packages],
+        packages=[p.spec for p in locked],
         allow_downgrades=True,
         extra_install_args="--allow-change-held-packages",
     )
     held = host.get_fact(HeldPackages)
-    to_hold = sorted(p.name for p in packages if p.name not in held)
+    to_hold = sorted(p.name for p in locked if p.held and p.name not in held)
     if to_hold:
         server.shell(name=f"{what}: hold", commands=[f"apt-mark hold {' '.join(to_hold)}"])
 

@@ -1,6 +1,7 @@
 """Entry point: `pyinfra inventory/<site>.py deploy/cluster.py` provisions every node.
 
-Each role is a module beside this one; they push what `trainbed.render` made and compute nothing.
+Each role is a module beside this one; it applies its part of the host's catalog
+(`trainbed.catalog`) and decides nothing.
 A host whose OS release differs from the inventory's is refused before anything changes on it.
 The run ends with one line per failed host naming what failed it.
 """
@@ -16,29 +17,25 @@ from deploy.infiniband import infiniband
 from deploy.nvidia import nvidia
 from deploy.slurm import slurm
 from deploy.storage import storage
-from trainbed.inventory.model import ComputeNode
+from trainbed.inventory.roles import is_compute
 
 
 class WrongOperatingSystem(Exception):
     """The host runs another OS release than the inventory says."""
 
 
-def _refuse(message: str) -> None:
-    raise WrongOperatingSystem(message)
-
-
 summary.install(state)
 _expected = context.inventory().cluster.os_release
 _actual = host.get_fact(OsRelease)
 if _actual != _expected:
-    python.call(
+    python.raise_exception(
+        WrongOperatingSystem,
+        f"{context.hostname()} runs {_actual or 'an unknown OS'}, the inventory says {_expected}: not touched",
         name="Check the OS release",
-        function=_refuse,
-        message=f"{context.hostname()} runs {_actual or 'an unknown OS'}, the inventory says {_expected}: not touched",
     )
 else:
     base()
-    if isinstance(context.node(), ComputeNode):
+    if is_compute(context.node()):
         nvidia()
     infiniband()
     slurm()

@@ -1,7 +1,7 @@
-"""What a role needs about the current host: its validated inventory and its rendered files.
+"""What a role needs about the current host: its validated inventory and its compiled catalog.
 
-Nothing here computes configuration: the inventory comes from the library's loader and the files
-from its renderer, cached per inventory file for the whole pyinfra run.
+Nothing here computes configuration: the inventory comes from the library's loader and the
+catalog from `trainbed.catalog`, cached per host for the whole pyinfra run.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from pyinfra import inventory as pyinfra_inventory
 from pyinfra.api.host import Host
 
 from deploy import secrets
+from trainbed.catalog import CATALOG_PATH, Catalog, compile_catalog
+from trainbed.catalog.compile import SLURMDBD_CONF
+from trainbed.catalog.model import File
 from trainbed.inventory import Inventory, load_inventory
 from trainbed.inventory.model import Node
-from trainbed.render import RenderedFile, render_host
+from trainbed.render import render_host
 
 
 @cache
@@ -45,17 +48,29 @@ def node() -> Node:
     return inventory().node(hostname())
 
 
-def files(role: str) -> list[RenderedFile]:
-    """The current host's rendered files that `role` pushes (secrets excluded)."""
-    return [f for f in _host_files(hostname()) if f.role == role and not secrets.is_secret(f.path)]
+def catalog() -> Catalog:
+    """The current host's whole catalog."""
+    return _catalog(host.data.get("trainbed_inventory"), hostname())
+
+
+def role(name: str) -> Catalog:
+    """The resources deploy role `name` applies on the current host."""
+    return catalog().of(name)
+
+
+def catalog_file() -> File:
+    """The catalog's own JSON, installed for node-local tools (no secret in it)."""
+    return File(CATALOG_PATH, "base", catalog().to_json())
 
 
 @cache
-def _host_files(hostname: str) -> tuple[RenderedFile, ...]:
-    return tuple(render_host(inventory(), hostname).values())
+def _catalog(path: str, hostname: str) -> Catalog:
+    return compile_catalog(_inventory(path), hostname)
 
 
-def slurmdbd_conf() -> RenderedFile:
+def slurmdbd_conf() -> File:
     """slurmdbd.conf with the real password; only on the accounting host."""
     inv = inventory()
-    return render_host(inv, hostname(), secrets.slurmdbd_password(inv))[secrets.SLURMDBD_CONF]
+    spec = catalog().file(SLURMDBD_CONF)
+    content = render_host(inv, hostname(), secrets.slurmdbd_password(inv))[spec.path].content
+    return File(spec.path, spec.role, content, spec.mode, spec.owner, spec.group, secret=True)

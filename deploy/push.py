@@ -1,29 +1,32 @@
-"""Push rendered files, uploading only those that differ on the host.
+"""Push the catalog's files, uploading only those that differ on the host.
 
 One fact per push reads every file's digest, mode and owner, so a run that changes nothing adds no
 operation for them. The returned map holds the upload operation of each file that differs (None for
-the others); `changed(...)` reads it at execution time to decide restarts.
+the others); triggers read it at execution time to decide restarts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable
 
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
 from deploy.facts import FileStates
-from trainbed.render import RenderedFile
+from trainbed.catalog.model import File
 
 
-def _state(f: RenderedFile) -> tuple[str, str]:
-    return (f"{int(f.mode, 8):o}:{f.user}:{f.group}", hashlib.sha1(f.content.encode()).hexdigest())
+def _state(f: File) -> tuple[str, str]:
+    assert f.content is not None
+    return (f"{int(f.mode, 8):o}:{f.owner}:{f.group}", hashlib.sha1(f.content.encode()).hexdigest())
 
 
-def push(rendered: list[RenderedFile]) -> dict[str, OperationMeta | None]:
-    """Upload every file as the renderer made it where the host's copy differs; path → its upload."""
+def push(catalog_files: Iterable[File]) -> dict[str, OperationMeta | None]:
+    """Upload every file with content where the host's copy differs; path → its upload."""
+    rendered = [f for f in catalog_files if f.content is not None and not f.secret]
     if not rendered:
         return {}
     on_host = host.get_fact(FileStates, paths=tuple(f.path for f in rendered))
@@ -36,7 +39,7 @@ def push(rendered: list[RenderedFile]) -> dict[str, OperationMeta | None]:
                 src=io.StringIO(f.content),
                 dest=f.path,
                 mode=f.mode,
-                user=f.user,
+                user=f.owner,
                 group=f.group,
                 create_remote_dir=True,
             )

@@ -18,17 +18,9 @@ from pyinfra.operations import files, python
 
 from trainbed.inventory import Inventory
 
-SLURMDBD_CONF = "/etc/slurm/slurmdbd.conf"
-MUNGE_KEY = "/etc/munge/munge.key"
-SECRET_PATHS = frozenset({SLURMDBD_CONF, MUNGE_KEY})
-
 
 class SecretMissing(OperationError):
     """A secret the inventory points at is not where it says."""
-
-
-def is_secret(path: str) -> bool:
-    return path in SECRET_PATHS
 
 
 def slurmdbd_password(inventory: Inventory) -> str:

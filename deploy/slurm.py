@@ -1,8 +1,8 @@
-"""slurm: munge with one cluster key, MariaDB and slurmdbd, slurmctld, slurmd, configs from the renderer.
+"""slurm: munge with one cluster key, MariaDB and slurmdbd, slurmctld, slurmd, configs from the catalog.
 
 A change to the lines of slurm.conf that Slurm cannot reconfigure (the restart signature the renderer
 writes beside it) restarts the daemons; any other change is applied with `scontrol reconfigure`, so
-slurmd keeps running on nodes the change does not concern.
+slurmd keeps running on nodes the change does not concern (both are the catalog's triggers).
 
 Order across hosts (ordering points every host shares): the primary's munge key exists before any
 other host copies it; MariaDB and slurmdbd are configured, started and answering before slurmctld
@@ -18,23 +18,19 @@ from gevent.lock import Semaphore
 from pyinfra import host
 from pyinfra.api import OperationError, deploy
 from pyinfra.api.host import Host
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File, Sha256File
 from pyinfra.operations import files, python, server
 
-from deploy import context, secrets
-from deploy.base import install_locked
-from deploy.daemons import Daemon, daemon, ordering_point, prove
-from deploy.push import changed, push
-from trainbed.inventory.model import ComputeNode
-from trainbed.render.packages import slurm_packages
-from trainbed.render.slurm import (
-    DAEMON_LOG_FILES,
-    DAEMON_PORTS,
-    RESTART_SIGNATURE_PATH,
-    slurmdbd_grant_sql,
-)
+from deploy import context, secrets, triggers
+from deploy.base import daemon_of, install_locked
+from deploy.daemons import daemon, ordering_point, prove
+from deploy.push import push
+from trainbed.catalog.compile import GRANT_SQL, MUNGE_KEY
+from trainbed.catalog.model import Catalog, Unit
+from trainbed.inventory.roles import is_slurmdbd_host
+from trainbed.render.slurm import slurmdbd_grant_sql
 
-GRANT_SQL = "/var/lib/trainbed/slurmdbd-grant.sql"
 _key_lock = Semaphore()
 _key_cache: dict[str, secrets.Secret] = {}
 
@@ -48,128 +44,132 @@ def _cluster_key(primary: Host) -> secrets.Secret:
     with _key_lock:
         if primary.name not in _key_cache:
             buffer = io.BytesIO()
-            if not primary.get_file(secrets.MUNGE_KEY, buffer):
-                raise OperationError(f"cannot read the munge key from {primary.name}")
+            if not primary.get_file(MUNGE_KEY, buffer):
+                raise OperationError(f"cannot read the cluster key from {primary.name}")
             _key_cache[primary.name] = secrets.Secret(buffer.getvalue())
         return _key_cache[primary.name]
 
 
 def _install_cluster_key(primary_name: str) -> None:
     key = _cluster_key(context.pyinfra_host(primary_name))
-    if not host.put_file(io.BytesIO(key.reveal()), secrets.MUNGE_KEY):
-        raise OperationError("upload of the munge key failed")
+    if not host.put_file(io.BytesIO(key.reveal()), MUNGE_KEY):
+        raise OperationError("upload of the cluster key failed")
 
 
 def _primary_key_digest(primary_name: str) -> str | None:
     try:
-        return context.pyinfra_host(primary_name).get_fact(Sha256File, path=secrets.MUNGE_KEY)
+        return context.pyinfra_host(primary_name).get_fact(Sha256File, path=MUNGE_KEY)
     except Exception:  # the primary is down: its own failure is reported; keep this node's key
         return None
 
 
-@deploy("slurm: munge")
-def munge() -> None:
+def _stage(catalog: Catalog, stage: str) -> Unit | None:
+    """The role's unit at this stage of the order across hosts, if the host runs one."""
+    return next((u for u in catalog.units if u.stage == stage), None)
+
+
+@deploy("slurm: cluster key")
+def munge(catalog: Catalog) -> None:
     """One key for the cluster: the primary controller's, made there if absent, copied everywhere."""
+    key = catalog.file(MUNGE_KEY)
+    unit = _stage(catalog, "key")
+    assert unit is not None
     primary = _primary()
-    ops = []
-    if context.hostname() == primary and not host.get_fact(File, path=secrets.MUNGE_KEY):
-        ops.append(
-            server.shell(
-                name="Create the cluster munge key",
-                commands=[
-                    "umask 077 && dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none"
-                ],
-            )
+    ops: dict[str, OperationMeta | None] = {}
+    if key.create and not host.get_fact(File, path=key.path):
+        ops[key.path] = server.shell(
+            name=f"Create the cluster {unit.name} key", commands=[key.create]
         )
-    ordering_point(name="Order: the cluster munge key exists")
+    ordering_point(name=f"Order: the cluster {unit.name} key exists")
     if context.hostname() != primary:
-        mine = host.get_fact(Sha256File, path=secrets.MUNGE_KEY)
+        mine = host.get_fact(Sha256File, path=key.path)
         theirs = _primary_key_digest(primary)
         if theirs is None or mine != theirs:
-            ops.append(
-                python.call(
-                    name=f"Copy the cluster munge key from {primary}",
-                    function=_install_cluster_key,
-                    primary_name=primary,
-                )
+            ops[key.path] = python.call(
+                name=f"Copy the cluster {unit.name} key from {primary}",
+                function=_install_cluster_key,
+                primary_name=primary,
             )
     files.file(
-        name="munge key mode", path=secrets.MUNGE_KEY, user="munge", group="munge", mode="0400"
+        name=f"{key.path} mode", path=key.path, user=key.owner, group=key.group, mode=key.mode
     )
     daemon(
-        "munge",
-        name="munge running",
-        restart_name="Restart munge (new key)",
-        restart_when=lambda: changed(*ops),
+        daemon_of(unit),
+        name=f"{unit.name} running",
+        restart_name=f"Restart {unit.name} (new key)",
+        restart_when=triggers.restart_when(catalog, unit.name, ops),
     )
 
 
 @deploy("slurm: accounting")
-def accounting() -> None:
+def accounting(catalog: Catalog) -> None:
     inv = context.inventory()
-    daemon("mariadb", name="MariaDB")
+    database, dbd = _stage(catalog, "database"), _stage(catalog, "accounting")
+    assert database is not None and dbd is not None
+    daemon(daemon_of(database), name=database.name)
     password = secrets.slurmdbd_password(inv)
-    files.directory(name="trainbed state", path="/var/lib/trainbed", mode="0700")
-    grant = secrets.put_secret(
-        GRANT_SQL,
-        slurmdbd_grant_sql(inv, password).encode(),
-        mode="0600",
-        name="Database grant (secret)",
-    )
-    server.shell(
-        name="Apply the database grant",
-        commands=[f"mysql < {GRANT_SQL}"],
-        _if=lambda: changed(grant),
-    )
+    grant = catalog.file(GRANT_SQL)
+    ops: dict[str, OperationMeta | None] = {
+        grant.path: secrets.put_secret(
+            grant.path,
+            slurmdbd_grant_sql(inv, password).encode(),
+            mode=grant.mode,
+            name="Database grant (secret)",
+        )
+    }
+    for trigger in catalog.triggers:
+        if trigger.action == "command" and grant.path in trigger.on:
+            triggers.apply(trigger, ops)
     conf = context.slurmdbd_conf()
-    dbd_conf = secrets.put_secret(
+    assert conf.content is not None
+    ops[conf.path] = secrets.put_secret(
         conf.path,
         conf.content.encode(),
         mode=conf.mode,
-        user=conf.user,
+        user=conf.owner,
         group=conf.group,
-        name="slurmdbd.conf (holds the database password)",
+        name=f"{conf.path} (holds the database password)",
     )
     # The first start creates the accounting tables: it answers on its port only after that.
-    dbd = Daemon("slurmdbd", DAEMON_PORTS["slurmdbd"], DAEMON_LOG_FILES["slurmdbd"], 120)
-    daemon(dbd, name="slurmdbd", restart_when=lambda: changed(dbd_conf))
+    daemon(
+        daemon_of(dbd), name=dbd.name, restart_when=triggers.restart_when(catalog, dbd.name, ops)
+    )
 
 
 @deploy("slurm")
 def slurm() -> None:
     inv = context.inventory()
     node = context.node()
-    install_locked(slurm_packages(inv, node), "Slurm")
-    munge()
-    for path, user in (("/var/log/slurm", "slurm"), ("/var/spool/slurmd", "root")):
-        files.directory(name=f"{path}", path=path, user=user, group=user, mode="0755")
-    pushed = push(context.files("slurm"))
-    signature = pushed[RESTART_SIGNATURE_PATH]
-    config = [op for path, op in pushed.items() if path != RESTART_SIGNATURE_PATH]
-    if inv.slurmdbd_host is not None and node.hostname == inv.slurmdbd_host.hostname:
-        accounting()
-    ordering_point(name="Order: accounting answers before any slurmctld")
-    controller = Daemon(
-        "slurmctld", DAEMON_PORTS["slurmctld"], DAEMON_LOG_FILES["slurmctld"], timeout_s=60
-    )
-    if node in inv.slurmctld_hosts:
-        files.directory(
-            name="slurmctld state",
-            path=inv.slurm.state_save_location,
-            user="slurm",
-            group="slurm",
-            mode="0755",
+    catalog = context.role("slurm")
+    install_locked(catalog.packages, "Slurm")
+    munge(catalog)
+    for d in catalog.directories:
+        owner = {"user": d.owner, "group": d.group} if d.owner else {}
+        files.directory(name=d.path, path=d.path, mode=d.mode, **owner)
+    pushed = push(catalog.files)
+    if is_slurmdbd_host(inv, node):
+        accounting(catalog)
+    ordering_point(name="Order: accounting answers before any controller")
+    controller = _stage(catalog, "controller")
+    if controller is not None:
+        daemon(
+            daemon_of(controller),
+            name=controller.name,
+            restart_when=triggers.restart_when(catalog, controller.name, pushed),
         )
-        daemon(controller, name="slurmctld", restart_when=lambda: changed(signature))
-    ordering_point(name="Order: controllers up before any slurmd")
-    if isinstance(node, ComputeNode):
-        gres = pushed["/etc/slurm/gres.conf"]
-        slurmd = Daemon("slurmd", DAEMON_PORTS["slurmd"], DAEMON_LOG_FILES["slurmd"])
-        daemon(slurmd, name="slurmd", restart_when=lambda: changed(signature, gres))
-    if node.hostname == _primary():
-        reconfigure = server.shell(
-            name="scontrol reconfigure",
-            commands=["scontrol reconfigure"],
-            _if=lambda: changed(*config) and not changed(signature),
+    ordering_point(name="Order: controllers up before any worker")
+    worker = _stage(catalog, "worker")
+    if worker is not None:
+        daemon(
+            daemon_of(worker),
+            name=worker.name,
+            restart_when=triggers.restart_when(catalog, worker.name, pushed),
         )
-        prove([(controller, [reconfigure])], "slurmctld active after the reconfigure")
+    for trigger in catalog.triggers:
+        if trigger.action == "command" and trigger.unless:  # scontrol reconfigure, on the primary
+            reconfigure = triggers.apply(trigger, pushed)
+            if controller is not None:
+                prove(
+                    [(daemon_of(controller), [reconfigure])],
+                    f"{controller.name} active after the reconfigure",
+                )

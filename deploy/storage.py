@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import systemd
 
-from deploy import context
-from deploy.push import changed, push
-from trainbed.render.storage import unit_name
+from deploy import context, triggers
+from deploy.base import unlocked
+from deploy.push import push
 
 
 @deploy("storage")
 def storage() -> None:
-    inv = context.inventory()
-    node = context.node()
-    mounts = [m for m in inv.mounts if node.kind in m.on]
-    if not mounts:
+    catalog = context.role("storage")
+    if not catalog.units:
         return
-    apt.packages(name="NFS client", packages=["nfs-common"])
-    pushed = push(context.files("storage"))
-    systemd.daemon_reload(name="Reload units", _if=lambda: changed(*pushed.values()))
-    for mount in mounts:
-        if not mount.mount_now:
-            continue
-        unit = unit_name(mount.mount_point, "automount" if mount.automount else "mount")
-        systemd.service(name=f"Mount {mount.mount_point}", service=unit, running=True, enabled=True)
+    unlocked(catalog)
+    pushed = push(catalog.files)
+    for trigger in catalog.triggers:
+        triggers.apply(trigger, pushed)
+    for unit in catalog.units:
+        if unit.running:
+            systemd.service(
+                name=f"Mount {unit.name}", service=unit.name, running=True, enabled=True
+            )

@@ -13,9 +13,11 @@ from typing import Any
 
 import yaml
 
+from trainbed.inventory.generate import GUID_BASE, subnet_managers
+
 MAX_COMPUTE = 8
 CONTROL_OFFSET, COMPUTE_OFFSET, STORAGE_OFFSET = 11, 21, 31
-GUID_PREFIX = 0xA088C20300  # a Mellanox OUI (a0:88:c2) + 0x0300, as real CX-7 node GUIDs read
+GUID_PREFIX = GUID_BASE >> 24  # the library's OUI + 0x0300; then address octets and index
 
 #: Roles of the control-plane nodes for 1 and for 3 nodes.
 CONTROL_ROLES = {
@@ -206,9 +208,7 @@ def _place_subnet_managers(inv: dict[str, Any]) -> None:
     if len(hosts) < 2:
         hosts.append(inv["compute"][0]["hostname"])
     for rail in inv["networks"]["infiniband"]["rails"]:
-        rail["subnet_managers"] = [
-            {"host": host, "priority": 15 - i} for i, host in enumerate(hosts[:2])
-        ]
+        rail["subnet_managers"] = subnet_managers(hosts[:2])
 
 
 def relocate_state_paths(inv: dict[str, Any], inventory_dir: Path, state: Path) -> dict[str, Any]:

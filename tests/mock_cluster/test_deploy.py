@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.mock_cluster.conftest import Deploy, DeployRun, Ssh, hosts
-from trainbed.checks.expected import services
+from trainbed.checks.expected import units as catalog_units
 from trainbed.inventory import load_inventory
 
 pytestmark = pytest.mark.mock
@@ -138,7 +138,7 @@ def _inactive_daemons(ssh: Ssh, cluster: dict[str, Any]) -> dict[str, dict[str, 
     inv = load_inventory(Path(cluster["inventory"])).inventory
     bad: dict[str, dict[str, str]] = {}
     for name in hosts(cluster, "control") + hosts(cluster, "compute"):
-        units = [s.unit for s in services(inv, inv.node(name))]
+        units = list(catalog_units(inv, inv.node(name)))
         states = ssh(name, "systemctl is-active " + " ".join(units), check=False).stdout.split()
         found = {u: st for u, st in zip(units, states, strict=False) if st != "active"}
         if found or len(states) != len(units):

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.listening import listening, wait_until
 from tests.mock_cluster.conftest import Ssh, hosts
 
 pytestmark = pytest.mark.mock
@@ -91,7 +92,14 @@ def ib_write_bw(cluster, ssh, client: str, server: str, *args: str):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)
+    port = 18515  # ib_write_bw's default port
+
+    def ready() -> bool:
+        return listening(ssh(server, "cat /proc/net/tcp").stdout, port)
+
+    if not wait_until(ready, 20, interval=0.2):
+        srv.kill()
+        pytest.fail(f"ib_write_bw on {server} never listened on port {port}")
     cli = ssh(
         client,
         f"ib_write_bw -d mlx5_0 --report_gbits {' '.join(args)} {server}",

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,10 @@ from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts
 pytestmark = pytest.mark.mock
 
 MUNGE_OPS = (
-    "slurm | slurm: munge | Create the cluster munge key",
-    "slurm | slurm: munge | Copy the cluster munge key from cp1",
-    "slurm | slurm: munge | munge key mode",
-    "slurm | slurm: munge | Restart munge (new key)",
+    "slurm | slurm: cluster key | Create the cluster munge key",
+    "slurm | slurm: cluster key | Copy the cluster munge key from cp1",
+    "slurm | slurm: cluster key | /etc/munge/munge.key mode",
+    "slurm | slurm: cluster key | Restart munge (new key)",
 )
 FAST = {"job_poll_interval": 2, "check_interval": 2, "check_timeout": 30, "register_timeout": 60}
 
@@ -169,29 +170,40 @@ def test_rolling_reboot_waits_for_the_busy_node(cluster: dict[str, Any], ssh: Ss
         assert node(ssh, name)["state"] == "IDLE", node(ssh, name)
 
 
-def test_rolling_reboot_stops_at_a_failing_node(cluster: dict[str, Any], ssh: Ssh) -> None:
-    state_dir = str(Path(cluster["state_dir"]))
-    fault = [str(REPO / "tests" / "mock" / "fault"), "--state-dir", state_dir, "gpu01"]
+@pytest.fixture
+def gpu01_gpu_removed(cluster: dict[str, Any], ssh: Ssh) -> Iterator[None]:
+    """gpu01 with GPU 3 removed; afterwards the fault cleared and gpu01 resumed (checked)."""
+    fault = [
+        str(REPO / "tests" / "mock" / "fault"),
+        "--state-dir",
+        str(cluster["state_dir"]),
+        "gpu01",
+    ]
     subprocess.run([*fault, "gpu", "3", "remove"], check=True, capture_output=True, timeout=60)
-    try:
-        before = started(cluster, "gpu02")
-        result = playbook(cluster, "rolling_reboot.yml", extra=FAST)
-        assert result.returncode != 0
-        # The fault survives the reboot (the hardware description is a file on the node).
-        assert ssh("gpu01", "nvidia-smi -L | wc -l").stdout.strip() == "7"
-        state = node(ssh, "gpu01")
-        assert "DRAIN" in state["state"]
-        assert "trainbed rolling reboot" in state["reason"] and "GPUs 7/8" in state["reason"]
-        assert "The rollout stops here" in result.stdout
-        # gpu02 came after gpu01 in the rollout: never touched.
-        assert started(cluster, "gpu02") == before
-        assert node(ssh, "gpu02")["state"] == "IDLE"
-    finally:
-        subprocess.run([*fault, "clear"], check=True, capture_output=True, timeout=60)
-        ssh("gpu01", "systemctl restart slurmd")
-        resumed = playbook(cluster, "resume.yml", "-l", "gpu01")
-        assert resumed.returncode == 0, resumed.stdout[-3000:]
+    yield
+    subprocess.run([*fault, "clear"], check=True, capture_output=True, timeout=60)
+    ssh("gpu01", "systemctl restart slurmd")
+    resumed = playbook(cluster, "resume.yml", "-l", "gpu01")
+    # In teardown: a failure here is reported beside the test's own, never instead of it.
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
     wait_idle(ssh, ["gpu01", "gpu02"])
+
+
+def test_rolling_reboot_stops_at_a_failing_node(
+    cluster: dict[str, Any], ssh: Ssh, gpu01_gpu_removed: None
+) -> None:
+    before = started(cluster, "gpu02")
+    result = playbook(cluster, "rolling_reboot.yml", extra=FAST)
+    assert result.returncode != 0
+    # The fault survives the reboot (the hardware description is a file on the node).
+    assert ssh("gpu01", "nvidia-smi -L | wc -l").stdout.strip() == "7"
+    state = node(ssh, "gpu01")
+    assert "DRAIN" in state["state"]
+    assert "trainbed rolling reboot" in state["reason"] and "GPUs 7/8" in state["reason"]
+    assert "The rollout stops here" in result.stdout
+    # gpu02 came after gpu01 in the rollout: never touched.
+    assert started(cluster, "gpu02") == before
+    assert node(ssh, "gpu02")["state"] == "IDLE"
 
 
 def _key_forms(key: bytes) -> list[bytes]:

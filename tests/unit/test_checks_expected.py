@@ -24,36 +24,43 @@ def mock():
     return load_inventory(MOCK_YAML).inventory
 
 
-def test_services_by_role(prod) -> None:
+def test_units_by_role(prod) -> None:
     def units(host: str) -> list[str]:
-        return [s.unit for s in expected.services(prod, prod.node(host))]
+        return list(expected.units(prod, prod.node(host)))
 
-    assert units("gpu01")[:3] == ["nvidia-fabricmanager", "nvidia-persistenced", "nvidia-dcgm"]
+    assert units("gpu01")[1:4] == ["nvidia-fabricmanager", "nvidia-persistenced", "nvidia-dcgm"]
     assert {"munge", "slurmd"} <= set(units("gpu01")) and "slurmctld" not in units("gpu01")
     assert {"slurmctld", "munge"} <= set(units("cp1")) and "slurmd" not in units("cp1")
     assert "slurmctld" in units("cp2")  # the backup controller
     assert {"mariadb", "slurmdbd"} <= set(units("cp3"))
     opensm = [u for u in units("cp1") if u.startswith("opensm@")]
     assert opensm == [f"opensm@{rail.name}" for rail in prod.rails]
-    assert not [u for u in units("cp3") if u.startswith("opensm@")]
+    assert "opensm" not in units("cp1")  # the distribution's unit is switched off, not run
+    assert not [u for u in units("cp3") if u.startswith("opensm")]
 
 
-def test_role_services_split_per_module(mock) -> None:
-    gpu = mock.node("gpu01")
-    assert set(expected.role_services(mock, gpu, "nvidia")) == {
-        "nvidia-fabricmanager",
-        "nvidia-persistenced",
-        "nvidia-dcgm",
-    }
+def test_units_of_the_mock(mock) -> None:
+    gpu = set(expected.units(mock, mock.node("gpu01")))
+    assert {"nvidia-fabricmanager", "nvidia-persistenced", "nvidia-dcgm", "munge", "slurmd"} <= gpu
     # gpu01 is the standby subnet manager of every rail in the mock inventory
-    assert len(expected.role_services(mock, gpu, "infiniband")) == len(mock.rails)
-    assert set(expected.role_services(mock, gpu, "slurm")) == {"munge", "slurmd"}
+    assert len([u for u in gpu if u.startswith("opensm@")]) == len(mock.rails)
+
+
+def test_users_groups_directories_modules(prod) -> None:
+    gpu = prod.node("gpu01")
+    assert expected.users(prod, gpu)["slurm"].uid == prod.slurm.slurm_uid
+    assert expected.groups(prod, gpu)["munge"].gid == prod.slurm.munge_uid
+    assert expected.directories(prod, gpu)["/var/log/slurm"].owner == "slurm"
+    assert prod.slurm.state_save_location not in expected.directories(prod, gpu)
+    assert prod.slurm.state_save_location in expected.directories(prod, prod.node("cp1"))
+    assert list(expected.modules(prod, gpu)) == ["nvidia-peermem"]
+    assert expected.modules(prod, prod.node("cp1")) == {}
 
 
 def test_packages_are_the_locked_ones(prod) -> None:
     packages = expected.packages(prod, prod.node("gpu01"))
     driver = prod.software.nvidia.driver
-    assert packages[driver.name] == driver
+    assert (packages[driver.name].version, packages[driver.name].held) == (driver.version, True)
     assert "nvidia-driver-535-server" not in expected.packages(prod, prod.node("cp1"))
 
 
@@ -114,8 +121,12 @@ def test_mount_options(mock) -> None:
 
 def test_managed_files_leave_secrets_out(prod) -> None:
     files = expected.managed_files(prod, prod.node("cp3"))
-    assert "/etc/slurm/slurm.conf" in files
+    assert "/etc/slurm/slurm.conf" in files and "/etc/trainbed/catalog.json" in files
     assert "/etc/slurm/slurmdbd.conf" not in files  # holds the database password
+    assert "/etc/munge/munge.key" not in files
+    everything = expected.files(prod, prod.node("cp3"))
+    assert everything["/etc/slurm/slurmdbd.conf"].secret
+    assert everything["/etc/munge/munge.key"].mode == "0400"
     assert "/etc/modules-load.d/nvidia-peermem.conf" in expected.managed_files(
         prod, prod.node("gpu01")
     )

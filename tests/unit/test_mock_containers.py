@@ -79,11 +79,22 @@ def test_import_create_start_remove(tmp_path: Path, registry: Path) -> None:
     assert enroot(tmp_path, registry, "list").stdout.split() == ["pyxis_1.0"]
     exists = enroot(tmp_path, registry, "create", "--name", "pyxis_1.0", str(sqsh))
     assert exists.returncode == 1 and "already exists" in exists.stderr
-    if os.getuid() != 0:  # as root, start also enters a mount namespace: the live tests cover it
-        started = enroot(tmp_path, registry, "start", "pyxis_1.0", "printenv", "ENROOT_ROOTFS")
-        assert started.stdout.strip() == str(data / "pyxis_1.0")
     assert enroot(tmp_path, registry, "remove", "-f", "pyxis_1.0").returncode == 0
     assert enroot(tmp_path, registry, "list").stdout == ""
+
+
+@pytest.mark.skipif(
+    os.getuid() == 0, reason="as root, start also enters a mount namespace: the live tests cover it"
+)
+def test_start_runs_in_the_container_rootfs(tmp_path: Path, registry: Path) -> None:
+    sqsh = tmp_path / "nemo.sqsh"
+    image = "docker://nvcr.io#nvidia/nemo:23.11"
+    assert enroot(tmp_path, registry, "import", "-o", str(sqsh), image).returncode == 0
+    assert enroot(tmp_path, registry, "create", "--name", "pyxis_1.0", str(sqsh)).returncode == 0
+    started = enroot(tmp_path, registry, "start", "pyxis_1.0", "printenv", "ENROOT_ROOTFS")
+    data = next((tmp_path / "data").glob("user-*"))
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == str(data / "pyxis_1.0")
 
 
 def test_unknown_image_is_a_registry_404(tmp_path: Path, registry: Path) -> None:

@@ -44,16 +44,15 @@ def _ansible_inventory(path: Path, *args: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("path", INVENTORIES, ids=lambda p: p.name)
-def test_ansible_sees_the_pyinfra_hosts_and_groups(path: Path) -> None:
+def test_ansible_sees_the_pyinfra_hosts_and_groups(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     listed = _ansible_inventory(path, "--list")
     inv = load_inventory(path).inventory
     expected = {group: hosts for group, hosts in inv.groups().items() if hosts}
     # The pyinfra inventory module's groups are the same (its two automatic groups aside).
-    os.environ["TRAINBED_INVENTORY"] = str(path)
-    try:
-        pyinfra = {g: [h for h, _ in hosts] for g, hosts in groups_for(path).items() if hosts}
-    finally:
-        del os.environ["TRAINBED_INVENTORY"]
+    monkeypatch.setenv("TRAINBED_INVENTORY", str(path))
+    pyinfra = {g: [h for h, _ in hosts] for g, hosts in groups_for(path).items() if hosts}
     assert pyinfra == expected
     groups = {
         g: v["hosts"] for g, v in listed.items() if g not in ("_meta", "all") and "hosts" in v

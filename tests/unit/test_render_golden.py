@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROD_YAML, REPO
+from trainbed.catalog import compile_catalog, node_files
 from trainbed.inventory import load_inventory
 from trainbed.render import render_host
 
@@ -25,7 +26,9 @@ CASES = [
 
 def _files(inventory: Path, host: str) -> dict[str, str]:
     inv = load_inventory(inventory).inventory
-    return {path.lstrip("/"): f.content for path, f in render_host(inv, host).items()}
+    files = node_files(compile_catalog(inv, host))
+    assert {p: f.content for p, f in render_host(inv, host).items()}.items() <= files.items()
+    return {path.lstrip("/"): content for path, content in files.items()}
 
 
 @pytest.mark.parametrize(
@@ -75,6 +78,8 @@ def test_render_command_writes_every_host(tmp_path: Path) -> None:
     ]
     dbd = (tmp_path / "cp3" / "etc/slurm/slurmdbd.conf").read_text()
     assert "StoragePass=<from the password file or environment variable at deploy time>" in dbd
+    catalog = (tmp_path / "cp3" / "etc/trainbed/catalog.json").read_text()
+    assert '"hostname": "cp3"' in catalog and "StoragePass" not in catalog
 
 
 def test_render_command_bad_host(tmp_path: Path) -> None:

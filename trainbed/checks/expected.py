@@ -1,31 +1,23 @@
-"""What each node must look like after a deploy, derived from the inventory model and the renderer.
+"""What each node must look like after a deploy: its catalog, in the forms the checks take.
 
-The acceptance checks (`checks/`) assert these values on the live nodes; nothing here logs in.
+The acceptance checks (`checks/`) assert these values on the live nodes; nothing here logs in or
+decides what a host runs (`trainbed.catalog` does). Host selection and mount-option helpers stay.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from trainbed.inventory.model import ComputeNode, Hca, Inventory, Mount, Node, Package
-from trainbed.render import render_host
-from trainbed.render.fabric import opensm_rails
-from trainbed.render.packages import locked_packages
+from trainbed.catalog import CATALOG_PATH, Catalog, compile_catalog
+from trainbed.catalog.compile import UNIT_DIR
+from trainbed.catalog.model import Directory, File, Group, Module, Package, Unit, User
+from trainbed.inventory.model import ComputeNode, Hca, Inventory, Mount, Node
 from trainbed.render.slurm import uses_cgroup
 from trainbed.render.storage import mount_options, unit_name
 
 #: Groups a check module can target besides `Inventory.groups()`.
 ALL = "all"
-
-
-@dataclass(frozen=True, slots=True)
-class Service:
-    """A systemd unit that must be enabled and running; `role` is the check module it belongs to."""
-
-    unit: str
-    role: str
 
 
 def node_role(node: Node) -> str:
@@ -68,41 +60,49 @@ def select_hosts(inventory: Inventory, limit: str | None) -> list[str]:
     return [h for h in every if h in chosen]
 
 
-def services(inventory: Inventory, node: Node) -> list[Service]:
-    """Units trainbed enables on `node`, each tagged with the role that checks it.
-
-    chrony (with `time_sync: chrony`) is checked with the clock, by test_time_synchronised.
-    """
-    units: list[Service] = []
-    if isinstance(node, ComputeNode):
-        if node.profile.gpus.nvswitch:
-            units.append(Service("nvidia-fabricmanager", "nvidia"))
-        units.append(Service("nvidia-persistenced", "nvidia"))
-        if inventory.software.nvidia.dcgm is not None:
-            units.append(Service("nvidia-dcgm", "nvidia"))
-    units += [
-        Service(f"opensm@{rail.name}", "infiniband")
-        for rail, _ in opensm_rails(inventory, node.hostname)
-    ]
-    units.append(Service("munge", "slurm"))
-    if isinstance(node, ComputeNode):
-        units.append(Service("slurmd", "slurm"))
-    if node in inventory.slurmctld_hosts:
-        units.append(Service("slurmctld", "slurm"))
-    dbd = inventory.slurmdbd_host
-    if dbd is not None and dbd.hostname == node.hostname:
-        units += [Service("mariadb", "slurm"), Service("slurmdbd", "slurm")]
-    return units
+#: (id of the inventory, hostname) → (the inventory, kept alive so the id stays its, the catalog).
+_CATALOGS: dict[tuple[int, str], tuple[Inventory, Catalog]] = {}
 
 
-def role_services(inventory: Inventory, node: Node, role: str) -> dict[str, str]:
-    """unit → unit, for the services of one role on `node` (the form `each` parametrizes over)."""
-    return {s.unit: s.unit for s in services(inventory, node) if s.role == role}
+def catalog(inventory: Inventory, hostname: str) -> Catalog:
+    """The host's compiled catalog (once per inventory object): what the checks expect of it."""
+    key = (id(inventory), hostname)
+    if key not in _CATALOGS:
+        _CATALOGS[key] = (inventory, compile_catalog(inventory, hostname))
+    return _CATALOGS[key][1]
+
+
+def units(inventory: Inventory, node: Node) -> dict[str, Unit]:
+    """name → unit the deploy keeps enabled and running on `node`."""
+    return {u.name: u for u in catalog(inventory, node.hostname).units if u.running and u.enabled}
 
 
 def packages(inventory: Inventory, node: Node) -> dict[str, Package]:
-    """name → locked package on `node` (exact version, held)."""
-    return {p.name: p for p in locked_packages(inventory, node)}
+    """name → package locked on `node` (exact version, held)."""
+    return {p.name: p for p in catalog(inventory, node.hostname).packages if p.held}
+
+
+def users(inventory: Inventory, node: Node) -> dict[str, User]:
+    return {u.name: u for u in catalog(inventory, node.hostname).users}
+
+
+def groups(inventory: Inventory, node: Node) -> dict[str, Group]:
+    return {g.name: g for g in catalog(inventory, node.hostname).groups}
+
+
+def directories(inventory: Inventory, node: Node) -> dict[str, Directory]:
+    return {d.path: d for d in catalog(inventory, node.hostname).directories}
+
+
+def modules(inventory: Inventory, node: Node) -> dict[str, Module]:
+    return {m.name: m for m in catalog(inventory, node.hostname).modules}
+
+
+def files(inventory: Inventory, node: Node) -> dict[str, File]:
+    """path → every file the deploy manages on `node`, secrets and the catalog's JSON included."""
+    cat = catalog(inventory, node.hostname)
+    own = File(CATALOG_PATH, "base", cat.to_json())
+    return {f.path: f for f in (*cat.files, own)}
 
 
 def hcas(inventory: Inventory, node: Node) -> dict[str, Hca]:
@@ -121,8 +121,7 @@ def mounts(inventory: Inventory, node: Node) -> dict[str, Mount]:
 
 
 def mount_unit_path(mount: Mount) -> str:
-    unit = unit_name(mount.mount_point)
-    return f"/etc/systemd/system/{unit}"
+    return f"{UNIT_DIR}/{unit_name(mount.mount_point)}"
 
 
 def expected_mount_options(mount: Mount) -> list[str]:
@@ -168,14 +167,13 @@ def slurm_plugins(inventory: Inventory) -> dict[str, str]:
 
 
 def managed_files(inventory: Inventory, node: Node) -> dict[str, str]:
-    """path → rendered content of every file the deploy pushes to `node`, secrets left out.
-
-    A file is secret when its content depends on the accounting password: rendering twice with
-    two different passwords tells which, without knowing the real one.
-    """
-    first = render_host(inventory, node.hostname, dbd_password="a")
-    second = render_host(inventory, node.hostname, dbd_password="b")
-    return {path: f.content for path, f in first.items() if f.content == second[path].content}
+    """path → content of every file the deploy pushes to `node` whose content the inventory gives
+    (no secret: the catalog gives only their ownership)."""
+    return {
+        path: f.content
+        for path, f in files(inventory, node).items()
+        if f.content is not None and not f.secret
+    }
 
 
 def limits(text: str) -> dict[tuple[str, str, str], str]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from trainbed.catalog import compile_catalog, node_files
 from trainbed.cli.common import load_or_exit
-from trainbed.render import render_host
 
 
 def write_rendered(files: dict[str, dict[str, str]], out: Path) -> int:
@@ -29,7 +29,8 @@ def write_rendered(files: dict[str, dict[str, str]], out: Path) -> int:
 def render(inventory: str, out: Path, hosts: tuple[str, ...]) -> None:
     """Write every file the deploy would push, as OUT/<host>/<path on the node>.
 
-    slurmdbd.conf carries a placeholder where the deploy puts the database password.
+    Each host's catalog comes with them, as OUT/<host>/etc/trainbed/catalog.json (secrets
+    redacted). slurmdbd.conf carries a placeholder where the deploy puts the database password.
     """
     inv = load_or_exit(inventory)
     known = [node.hostname for node in inv.nodes]
@@ -39,9 +40,7 @@ def render(inventory: str, out: Path, hosts: tuple[str, ...]) -> None:
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
     selected = list(hosts) or known
-    files = {
-        host: {path: f.content for path, f in render_host(inv, host).items()} for host in selected
-    }
+    files = {host: node_files(compile_catalog(inv, host)) for host in selected}
     count = write_rendered(files, out)
     click.echo(f"wrote {count} files for {len(selected)} host(s) under {out}")
 

@@ -39,8 +39,7 @@ from trainbed.inventory.model import (
     Switch,
     Thresholds,
 )
-
-ALL_TARGETS = ("compute", "control_plane")
+from trainbed.inventory.rules import externally_managed
 
 
 def _path(base: Path, value: str) -> Path:
@@ -64,7 +63,7 @@ def _hca(doc: dict[str, Any]) -> Hca:
     return Hca(
         doc["device"],
         doc["rail"],
-        doc.get("port", 1),
+        doc["port"],
         doc.get("port_guid"),
         doc.get("nearest_gpu"),
         doc.get("switch"),
@@ -86,7 +85,7 @@ def _profile(name: str, doc: dict[str, Any]) -> Profile:
             gpus["model"],
             gpus["count"],
             gpus.get("memory_mib"),
-            gpus.get("nvswitch", True),
+            gpus["nvswitch"],
             tuple(gpus.get("bus_ids", ())),
         ),
         local_scratch=doc.get("local_scratch"),
@@ -112,7 +111,7 @@ def _software(doc: dict[str, Any], base: Path) -> Software:
                 tuple(repo["suites"]),
                 tuple(repo.get("components", ())),
                 _path(base, repo["signed_by"]),
-                tuple(repo.get("on", ALL_TARGETS)),
+                tuple(repo["on"]),
             )
             for repo in doc["repositories"]
         ),
@@ -148,23 +147,23 @@ def _software(doc: dict[str, Any], base: Path) -> Software:
 def _slurm(doc: dict[str, Any], base: Path, compute: tuple[ComputeNode, ...]) -> SlurmSettings:
     accounting = doc["accounting"]
     password_file = accounting.get("database_password_file")
-    users = doc.get("users", {})
+    users = doc["users"]
     all_compute = tuple(node.hostname for node in compute)
     return SlurmSettings(
         partitions=tuple(
             Partition(
                 part["name"],
                 all_compute if part["nodes"] == "ALL" else tuple(part["nodes"]),
-                part.get("default", False),
-                part.get("max_time", "INFINITE"),
-                part.get("state", "UP"),
+                part["default"],
+                part["max_time"],
+                part["state"],
             )
             for part in doc["partitions"]
         ),
         accounting=Accounting(
             enabled=accounting["enabled"],
-            database_name=accounting.get("database_name", "slurm_acct_db"),
-            database_user=accounting.get("database_user", "slurm"),
+            database_name=accounting["database_name"],
+            database_user=accounting["database_user"],
             database_password_file=_path(base, password_file) if password_file else None,
             database_password_env=accounting.get("database_password_env"),
         ),
@@ -172,11 +171,11 @@ def _slurm(doc: dict[str, Any], base: Path, compute: tuple[ComputeNode, ...]) ->
         gres_device_files=doc["gres"].get("device_files"),
         proctrack_type=doc["proctrack_type"],
         task_plugins=tuple(doc["task_plugins"]),
-        mpi_default=doc.get("mpi_default", "none"),
-        state_save_location=doc.get("state_save_location", "/var/spool/slurmctld"),
+        mpi_default=doc["mpi_default"],
+        state_save_location=doc["state_save_location"],
         plugins=dict(doc.get("plugins", {})),
-        munge_uid=users.get("munge_uid", 990),
-        slurm_uid=users.get("slurm_uid", 991),
+        munge_uid=users["munge_uid"],
+        slurm_uid=users["slurm_uid"],
     )
 
 
@@ -198,7 +197,8 @@ def _containers(doc: dict[str, Any] | None) -> Containers | None:
 
 
 def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
-    """Build the model; `doc` must already satisfy the schema and the semantic rules."""
+    """Build the model; `doc` must satisfy the schema and the semantic rules, its defaults set
+    (`trainbed.inventory.schema.apply_defaults`): the schema is the one source of defaults."""
     base = source.parent
     cluster, ssh, networks, ib = (
         doc["cluster"],
@@ -220,7 +220,7 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
     )
     powerscale = doc["storage"]["powerscale"]
     exports = {e["name"]: Export(e["name"], e["path"], e["purpose"]) for e in powerscale["exports"]}
-    probes = doc.get("probes", {})
+    probes = doc["probes"]
     return Inventory(
         source=source,
         cluster=Cluster(
@@ -229,11 +229,11 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
             cluster["os_release"],
             tuple(cluster.get("ntp_servers", ())),
             cluster["timezone"],
-            cluster.get("time_sync", "chrony"),
+            cluster["time_sync"],
         ),
         ssh=Ssh(
             ssh["user"],
-            ssh.get("port", 22),
+            ssh["port"],
             _path(base, ssh["key_file"]),
             _path(base, ssh["known_hosts_file"]),
             ssh["strict_host_key_checking"],
@@ -244,8 +244,8 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
             InfiniBand(
                 ib["network_config"],
                 ib["link_rate_gbps"],
-                ib.get("link_layer", "InfiniBand"),
-                ib.get("gpudirect_rdma", True),
+                ib["link_layer"],
+                ib["gpudirect_rdma"],
                 tuple(
                     Rail(
                         rail["name"],
@@ -266,7 +266,7 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
                 sw["model"],
                 sw["role"],
                 sw["fabric"],
-                sw.get("externally_managed", sw["model"] == "QM9790"),
+                externally_managed(sw),
                 tuple(sw.get("uplinks", ())),
             )
             for sw in doc["switches"]
@@ -297,11 +297,11 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
             Mount(
                 exports[mount["export"]],
                 mount["mount_point"],
-                mount.get("nfs_version", "3"),
+                mount["nfs_version"],
                 tuple(mount.get("options", DEFAULT_MOUNT_OPTIONS)),
-                mount.get("automount", False),
-                tuple(mount.get("on", ALL_TARGETS)),
-                mount.get("mount_now", True),
+                mount["automount"],
+                tuple(mount["on"]),
+                mount["mount_now"],
             )
             for mount in doc["mounts"]
         ),
@@ -310,9 +310,9 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
         probes=Probes(
             probes.get("submit_host"),
             probes.get("partition"),
-            probes.get("job_time_limit", "00:15:00"),
+            probes["job_time_limit"],
             Thresholds(**probes.get("thresholds", {})),
-            probes.get("work_dir", "trainbed-probes"),
+            probes["work_dir"],
         ),
         raw=doc,
         containers=_containers(doc.get("containers")),

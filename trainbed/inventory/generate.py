@@ -28,7 +28,10 @@ XE9680_HCA_DEVICES = (
 XE9680_GPU_BUS_IDS = tuple(
     f"00000000:{bus}:00.0" for bus in ("19", "3B", "4C", "5D", "9B", "BB", "CB", "DB")
 )
-_GUID_BASE = 0xA088C20300000000
+#: Port GUIDs as real ConnectX-7 ones read: a Mellanox OUI (a0:88:c2), 0x0300, then 24 bits.
+GUID_BASE = 0xA088C20300000000
+#: OpenSM priority of a rail's first subnet manager (the master); each standby one lower.
+SM_TOP_PRIORITY = 15
 _CONTROL_ROLES = (
     ["cluster_manager", "slurmctld_primary", "opensm", "login"],
     ["slurmctld_backup", "opensm"],
@@ -37,7 +40,12 @@ _CONTROL_ROLES = (
 
 
 def _guid(host_index: int, port_index: int) -> str:
-    return f"0x{_GUID_BASE + host_index * 256 + port_index:016x}"
+    return f"0x{GUID_BASE + host_index * 256 + port_index:016x}"
+
+
+def subnet_managers(hosts: list[str]) -> list[dict[str, Any]]:
+    """A rail's subnet managers on `hosts`: the first is the master, the others standby in order."""
+    return [{"host": host, "priority": SM_TOP_PRIORITY - i} for i, host in enumerate(hosts)]
 
 
 def _host_address(subnet: ipaddress.IPv4Network, block: int, index: int) -> str:
@@ -118,7 +126,7 @@ def generate_inventory(
             "name": f"rail{r}",
             "switch": leaves[r][0],
             "subnet_prefix": f"0xfe800000000000{r:02x}",
-            "subnet_managers": [{"host": h, "priority": 15 - i} for i, h in enumerate(sm_hosts)],
+            "subnet_managers": subnet_managers(sm_hosts),
         }
         for r in range(rail_count)
     ]

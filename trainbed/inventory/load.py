@@ -9,7 +9,7 @@ from trainbed.errors import TrainbedError
 from trainbed.inventory.build import build_inventory
 from trainbed.inventory.model import Inventory
 from trainbed.inventory.rules import Finding, check_rules, format_path
-from trainbed.inventory.schema import schema_findings
+from trainbed.inventory.schema import apply_defaults, schema_findings
 from trainbed.inventory.source import LineMap, SourceProblem, read_yaml_file
 
 
@@ -76,6 +76,7 @@ def load_inventory(path: str | Path) -> LoadResult:
     if errors:
         # Semantic rules assume the schema's shape; report the structural errors first.
         raise InventoryError(errors, [])
+    apply_defaults(data)  # the one place defaults are applied: the rules and the builder read them
     placed = _place(check_rules(data), file, data, lines)
     errors = [m for m in placed if m.severity == "error"]
     warnings = [m for m in placed if m.severity == "warning"]

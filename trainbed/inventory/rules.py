@@ -1,4 +1,4 @@
-"""Semantic rules the schema cannot express, run on a schema-valid document.
+"""Semantic rules the schema cannot express, run on a schema-valid document with its defaults set.
 
 Each rule is a small generator of `Finding`s with the path of the offending node, so the caller can
 point at its YAML line. Errors make the inventory invalid; warnings flag departures from the
@@ -274,7 +274,8 @@ def rails_and_switches(doc: Doc) -> Iterator[Finding]:
         )
 
 
-def _externally_managed(switch: Doc) -> bool:
+def externally_managed(switch: Doc) -> bool:
+    """A switch document's `externally_managed`; absent: a QM9790 (it runs no subnet manager)."""
     return switch.get("externally_managed", switch["model"] == "QM9790")
 
 
@@ -288,7 +289,7 @@ def subnet_managers(doc: Doc) -> Iterator[Finding]:
         sms = rail["subnet_managers"]
         switch = switches.get(rail["switch"])
         hosts = [sm["host"] for sm in sms]
-        if switch is not None and _externally_managed(switch):
+        if switch is not None and externally_managed(switch):
             if len(set(hosts)) < 2:
                 yield Finding(
                     path,
@@ -423,7 +424,7 @@ def container_settings(doc: Doc) -> Iterator[Finding]:
             f"(declared: {', '.join(sorted(repos)) or 'none'})",
         )
     else:
-        on = repo.get("on", ["compute", "control_plane"])
+        on = repo["on"]
         # pyxis goes on compute nodes and on the login/submit nodes, where srun parses its options.
         for kind in ("compute", "control_plane"):
             if kind not in on:
@@ -449,7 +450,7 @@ def container_settings(doc: Doc) -> Iterator[Finding]:
                 )
                 break
     dataset = containers["nemo"].get("dataset")
-    mounted = [m["mount_point"] for m in doc["mounts"] if "compute" in m.get("on", ["compute"])]
+    mounted = [m["mount_point"] for m in doc["mounts"] if "compute" in m["on"]]
     if dataset and not any(dataset.startswith(point.rstrip("/") + "/") for point in mounted):
         yield _warn(
             ("containers", "nemo", "dataset"),
@@ -470,7 +471,7 @@ def storage_mounts(doc: Doc) -> Iterator[Finding]:
 def slurm_settings(doc: Doc) -> Iterator[Finding]:
     slurm = doc["slurm"]
     compute = {n["hostname"] for n in doc["compute"]}
-    defaults = [i for i, p in enumerate(slurm["partitions"]) if p.get("default")]
+    defaults = [i for i, p in enumerate(slurm["partitions"]) if p["default"]]
     for i in defaults[1:]:
         yield Finding(("slurm", "partitions", i, "default"), "more than one default partition")
     for i, part in enumerate(slurm["partitions"]):
@@ -491,7 +492,7 @@ def slurm_settings(doc: Doc) -> Iterator[Finding]:
             ("slurm", "gres", "autodetect"),
             "autodetect 'nvml' needs a Slurm build with NVML (plugins.nvml is false)",
         )
-    if slurm.get("mpi_default") == "pmix" and plugins.get("pmix") is False:
+    if slurm["mpi_default"] == "pmix" and plugins.get("pmix") is False:
         yield Finding(
             ("slurm", "mpi_default"),
             "MpiDefault pmix needs a Slurm build with PMIx (plugins.pmix is false)",
@@ -508,11 +509,9 @@ def slurm_settings(doc: Doc) -> Iterator[Finding]:
             ("slurm", "task_plugins"), "task/none cannot be combined with other task plugins"
         )
     has_backup = any("slurmctld_backup" in n["roles"] for n in doc["control_plane"])
-    state = slurm.get("state_save_location", "/var/spool/slurmctld")
+    state = slurm["state_save_location"]
     shared = [
-        m["mount_point"].rstrip("/") + "/"
-        for m in doc["mounts"]
-        if "control_plane" in m.get("on", ["compute", "control_plane"])
+        m["mount_point"].rstrip("/") + "/" for m in doc["mounts"] if "control_plane" in m["on"]
     ]
     if has_backup and not any((state.rstrip("/") + "/").startswith(p) for p in shared):
         yield _warn(
@@ -532,7 +531,7 @@ def slurm_settings(doc: Doc) -> Iterator[Finding]:
 
 
 def probe_settings(doc: Doc) -> Iterator[Finding]:
-    probes = doc.get("probes", {})
+    probes = doc["probes"]
     host = probes.get("submit_host")
     if host is not None and host not in {n["hostname"] for n in doc["control_plane"]}:
         yield Finding(("probes", "submit_host"), f"{host!r} is not a control-plane node")
@@ -543,7 +542,7 @@ def probe_settings(doc: Doc) -> Iterator[Finding]:
 
 def time_settings(doc: Doc) -> Iterator[Finding]:
     cluster = doc["cluster"]
-    if cluster.get("time_sync", "chrony") == "chrony" and not cluster.get("ntp_servers"):
+    if cluster["time_sync"] == "chrony" and not cluster.get("ntp_servers"):
         yield Finding(("cluster",), "time_sync 'chrony' needs ntp_servers")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from trainbed.inventory.rules import Finding
@@ -62,3 +63,37 @@ def _findings(error: ValidationError) -> Iterator[Finding]:
 def schema_findings(doc: Any) -> list[Finding]:
     """Every schema violation in `doc`, each as a finding at the offending node's path."""
     return [finding for error in validator().iter_errors(doc) for finding in _findings(error)]
+
+
+def _fill_defaults(validator_class: type[Draft202012Validator]) -> type[Draft202012Validator]:
+    """`validator_class` that, while it validates, sets every absent property that has a default.
+
+    jsonschema's documented recipe: the default is set before the property's own schema runs, so
+    an object default (`{}`) gets its members' defaults too.
+    """
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(
+        validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]
+    ) -> Iterator[ValidationError]:
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+@cache
+def _default_filler(schema_path: Path = INVENTORY_SCHEMA) -> Draft202012Validator:
+    schema = json.loads(schema_path.read_text())
+    return _fill_defaults(Draft202012Validator)(schema)
+
+
+def apply_defaults(doc: dict[str, Any]) -> dict[str, Any]:
+    """Set the schema's defaults in `doc`, in place (its containers stay the same objects, so
+    their source lines still resolve); `doc` must already be schema-valid. Returns `doc`."""
+    for error in _default_filler().iter_errors(doc):
+        raise ValueError(f"apply_defaults needs a schema-valid document: {error.message}")
+    return doc

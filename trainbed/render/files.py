@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trainbed.inventory.model import ComputeNode, Inventory, Node, Package
+from trainbed.inventory.roles import is_slurmdbd_host
 from trainbed.render import containers, fabric, slurm, storage, system
 from trainbed.render.packages import containers_packages, locked_packages
 
@@ -66,8 +67,7 @@ def _slurm_files(
     ]
     if slurm.uses_cgroup(inventory):
         files.append(RenderedFile("/etc/slurm/cgroup.conf", slurm.cgroup_conf(inventory), "slurm"))
-    dbd = inventory.slurmdbd_host
-    if dbd is not None and dbd.hostname == hostname:
+    if is_slurmdbd_host(inventory, inventory.node(hostname)):
         content = (
             slurm.slurmdbd_conf(inventory, dbd_password)
             if dbd_password is not None

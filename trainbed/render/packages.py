@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from trainbed.inventory.model import ComputeNode, Inventory, Node, Package
+from trainbed.inventory.roles import (
+    is_controller,
+    is_slurmdbd_host,
+    is_srun_host,
+    is_subnet_manager_host,
+    runs_fabric_manager,
+)
 
 
 def _dedupe(packages: list[Package]) -> list[Package]:
@@ -12,13 +19,11 @@ def _dedupe(packages: list[Package]) -> list[Package]:
     return list(seen.values())
 
 
-def is_subnet_manager_host(inventory: Inventory, node: Node) -> bool:
-    return any(sm.host == node.hostname for rail in inventory.rails for sm in rail.subnet_managers)
-
-
-def nvidia_packages(inventory: Inventory) -> list[Package]:
+def nvidia_packages(inventory: Inventory, node: Node) -> list[Package]:
+    """The driver stack; the fabric manager (of the driver's version) only with NVSwitch."""
     nv = inventory.software.nvidia
-    return [nv.driver, nv.fabricmanager, *([nv.dcgm] if nv.dcgm else []), *nv.extra]
+    fabricmanager = [nv.fabricmanager] if runs_fabric_manager(node) else []
+    return [nv.driver, *fabricmanager, *([nv.dcgm] if nv.dcgm else []), *nv.extra]
 
 
 def infiniband_packages(inventory: Inventory, node: Node) -> list[Package]:
@@ -37,18 +42,11 @@ def slurm_packages(inventory: Inventory, node: Node) -> list[Package]:
     packages = list(slurm.common)
     if isinstance(node, ComputeNode):
         packages += slurm.compute
-    if node in inventory.slurmctld_hosts:
+    if is_controller(inventory, node):
         packages += slurm.controller
-    if inventory.slurmdbd_host is not None and node.hostname == inventory.slurmdbd_host.hostname:
+    if is_slurmdbd_host(inventory, node):
         packages += slurm.database
     return _dedupe(packages)
-
-
-def srun_hosts(inventory: Inventory) -> tuple[str, ...]:
-    """Nodes where users run srun/sbatch: login nodes and the probes' submit host."""
-    hosts = [n.hostname for n in inventory.with_role("login")]
-    hosts.append(inventory.submit_host.hostname)
-    return tuple(dict.fromkeys(hosts))
 
 
 def containers_packages(inventory: Inventory, node: Node) -> list[Package]:
@@ -60,7 +58,7 @@ def containers_packages(inventory: Inventory, node: Node) -> list[Package]:
         return []
     if isinstance(node, ComputeNode):
         return _dedupe([*containers.enroot_packages, containers.pyxis])
-    if node.hostname not in srun_hosts(inventory):
+    if not is_srun_host(inventory, node):
         return []
     base = [p for p in containers.enroot_packages if not p.name.endswith("+caps")]
     return _dedupe([*base, containers.pyxis])
@@ -70,7 +68,7 @@ def locked_packages(inventory: Inventory, node: Node) -> list[Package]:
     """Every package installed at an exact version and held on `node`."""
     packages = list(inventory.software.kernel)
     if isinstance(node, ComputeNode):
-        packages += nvidia_packages(inventory)
+        packages += nvidia_packages(inventory, node)
     packages += infiniband_packages(inventory, node)
     packages += slurm_packages(inventory, node)
     packages += containers_packages(inventory, node)
