@@ -99,7 +99,14 @@ def test_primary_controller_stopped_names_the_controller_not_the_nodes(
         assert controller["takeover"]["backup"] == backup
         assert f"backup {backup} took over after" in finding["evidence"]
         assert code == 1, output[-3000:]
-        assert all(j["state"] == "COMPLETED" for j in results["jobs"]), results["jobs"]
+        # The backup measures what it can; a job it could not start (seen: the three-node run
+        # pending ReqNodeNotAvail on every node just after the takeover) is "not measured" with
+        # Slurm's reason, and blames no node (asserted above).
+        assert any(j["state"] == "COMPLETED" for j in results["jobs"]), results["jobs"]
+        for job in (j for j in results["jobs"] if j["state"] != "COMPLETED"):
+            assert any(
+                m.startswith(f"nccl {job['name']}: not measured") for m in results["missing"]
+            ), (job, results["missing"])
     else:
         assert code == 2, output[-3000:]
         assert "no controller answered: nothing measured" in finding["evidence"]
