@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,10 @@ def _deepest(error: ValidationError) -> ValidationError:
 def _findings(error: ValidationError) -> Iterator[Finding]:
     error = _deepest(error) if error.validator in ("anyOf", "oneOf") else error
     path = tuple(error.absolute_path)
+    # The failing subschema: a mapping for every keyword handled here (a bool schema has no keywords).
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
+        allowed = set(schema.get("properties", {}))
         for key in error.instance:
             if key not in allowed:
                 hint = f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
@@ -50,7 +52,7 @@ def _findings(error: ValidationError) -> Iterator[Finding]:
         yield Finding(path, f"missing required field {missing!r}")
         return
     if error.validator == "pattern":
-        what = error.schema.get("description")
+        what = schema.get("description")
         yield Finding(
             path,
             f"{error.instance!r} does not match the expected form {error.validator_value}"
