@@ -20,6 +20,8 @@ import pytest
 from tests.listening import listening, wait_until
 from tests.mock import hardware, inventory
 from tests.mock.config import REPO_ROOT
+from tests.mock.simhw.build import wrapper
+from tests.mock.simhw.packages import PACKAGES
 from tests.mock.simhw.simload import sim_env, sim_module
 
 SIM = REPO_ROOT / "tests/mock/simhw/sim"
@@ -450,3 +452,27 @@ def test_configuration_2_inventory_gives_four_active_ports(tmp_path: Path) -> No
     register_sms(env)
     out = sim(env, "ibdiags", prog="ibstat").stdout
     assert out.count("State: Active") == 4 and out.count("Rate: 400") == 4
+
+
+# --- the packages' command wrappers ------------------------------------------------------------
+
+
+def test_command_wrapper_loads_its_modules_by_name(env: dict[str, str], tmp_path: Path) -> None:
+    """/usr/bin/nvidia-smi as the package installs it (its modules here), with no PYTHONPATH."""
+    spec = PACKAGES["nvidia-driver-535-server"]
+    text = wrapper("nvidia-driver-535-server", spec, "/usr/bin/nvidia-smi", "nvidia_smi", str(SIM))
+    assert "sys.path" not in text
+    command = tmp_path / "nvidia-smi"
+    command.write_text(text)
+    fabric_running(env)
+    bare = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, str(command), "-q"], env=bare, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+
+    def stable(out: str) -> list[str]:  # all but the clock's line
+        return [line for line in out.splitlines() if not line.startswith("Timestamp")]
+
+    assert stable(proc.stdout) == stable(sim(env, "nvidia_smi", "-q").stdout)
+    assert "Attached GPUs                             : 8" in proc.stdout
