@@ -10,7 +10,7 @@ import yaml
 
 from trainbed.inventory.model import HCAS_PER_CONFIG
 
-SCHEMA_COMMENT = "# yaml-language-server: $schema=../schemas/inventory.schema.json\n"
+SCHEMA_COMMENT = "# yaml-language-server: $schema=../trainbed/schemas/inventory.schema.json\n"
 #: QM9790 has 64 NDR ports: a rail leaf with 1:1 subscription serves 32 nodes and keeps 32 uplinks.
 LEAF_DOWNLINKS = 32
 SWITCH_PORTS = 64

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from jsonschema.exceptions import ValidationError
 
 from trainbed.inventory.rules import Finding
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+#: Package data (`trainbed/schemas/`), on disk wherever the package is installed.
+SCHEMA_DIR = Path(str(files("trainbed") / "schemas"))
 INVENTORY_SCHEMA = SCHEMA_DIR / "inventory.schema.json"
 
 _UNEXPECTED = re.compile(r"'([^']+)' (?:was|were) unexpected|\('([^)]*)' (?:was|were) unexpected\)")
