@@ -1,6 +1,6 @@
 """Validate + model build of a 1,024-node inventory against a bare libyaml load of the same file.
 
-Run: `python benchmarks/inventory_load.py [--nodes 1024] [--runs 7]`. Prints medians and the ratio
+Run: `python benchmarks/inventory_load.py [--nodes 1024] [--runs 7]` (trainbed installed). Prints medians and the ratio
 (goal ≤ 3×). Both sides run alternately in one process so machine noise hits them alike.
 """
 
@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainbed.inventory import load_inventory
 from trainbed.inventory.generate import dump_inventory, generate_inventory

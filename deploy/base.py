@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import apt, files, server
 
 from deploy import context, triggers
@@ -60,7 +61,7 @@ def system_files() -> None:
 @deploy("base: apt repositories and locked versions")
 def apt_sources() -> None:
     catalog = context.role("apt")
-    ops = {
+    ops: dict[str, OperationMeta | None] = {
         f.path: files.put(
             name=f"Signing key {f.path}",
             src=f.source,
@@ -115,7 +116,8 @@ def unlocked(catalog: Catalog, update: bool = False) -> None:
             apt.packages(
                 name=f"{package.name} installed",
                 packages=[package.name],
-                **({"update": True, "cache_time": APT_CACHE_SECONDS} if update else {}),
+                update=update,
+                cache_time=APT_CACHE_SECONDS if update else None,
             )
         else:
             apt.packages(name=f"{package.name} absent", packages=[package.name], present=False)

@@ -23,14 +23,20 @@ from trainbed.inventory.roles import is_compute
 class WrongOperatingSystem(Exception):
     """The host runs another OS release than the inventory says."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
 
 summary.install(state)
 _expected = context.inventory().cluster.os_release
 _actual = host.get_fact(OsRelease)
 if _actual != _expected:
+    # raise_exception(exception, *args, **kwargs) raises exception(*args, **kwargs) on the host.
+    # Its arguments go by keyword: pyinfra types an operation's call with the global arguments
+    # (_sudo, ...) ahead of the operation's own, so a positional argument would bind to those.
     python.raise_exception(
-        WrongOperatingSystem,
-        f"{context.hostname()} runs {_actual or 'an unknown OS'}, the inventory says {_expected}: not touched",
+        exception=WrongOperatingSystem,
+        message=f"{context.hostname()} runs {_actual or 'an unknown OS'}, the inventory says {_expected}: not touched",
         name="Check the OS release",
     )
 else:

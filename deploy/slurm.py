@@ -142,13 +142,18 @@ def slurm() -> None:
     node = context.node()
     catalog = context.role("slurm")
     install_locked(catalog.packages, "Slurm")
-    munge(catalog)
+    munge(catalog=catalog)
     for d in catalog.directories:
-        owner = {"user": d.owner, "group": d.group} if d.owner else {}
-        files.directory(name=d.path, path=d.path, mode=d.mode, **owner)
+        files.directory(
+            name=d.path,
+            path=d.path,
+            mode=d.mode,
+            user=d.owner or None,
+            group=d.group if d.owner else None,
+        )
     pushed = push(catalog.files)
     if is_slurmdbd_host(inv, node):
-        accounting(catalog)
+        accounting(catalog=catalog)
     ordering_point(name="Order: accounting answers before any controller")
     controller = _stage(catalog, "controller")
     if controller is not None:

@@ -2,16 +2,14 @@
 """Ansible script inventory over the trainbed YAML: `ansible-playbook -i inventory/ansible.py ...`.
 
 The YAML file is `$TRAINBED_INVENTORY`, default `prod.yaml` beside this script. Groups and host
-variables are the pyinfra inventory's; values are plain (not templated).
+variables are the pyinfra inventory's; values are plain (not templated). `trainbed` is the
+installed package (`pip install .`, or `-e .` in a checkout) of the python3 that runs this.
 """
 
 import json
 import os
 import sys
 from pathlib import Path
-
-# The trainbed beside this script (a checkout or worktree), before any installed one.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trainbed.inventory import InventoryError, load_inventory
 from trainbed.inventory.export import ansible_inventory

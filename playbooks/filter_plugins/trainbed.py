@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# The trainbed of this checkout, like inventory/ansible.py.
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from trainbed import daytwo  # noqa: E402
+# `trainbed` is the package installed beside ansible-core (the controller's python).
+from trainbed import daytwo
 
 
 class FilterModule:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tests.mock.simhw.simload import sim_module
 from trainbed.inventory import Inventory, load_inventory
 from trainbed.inventory.generate import dump_inventory, generate_inventory
 from trainbed.probes.evaluate import IbOutput, NcclOutput, hca_on_rail, schedule_for
@@ -159,12 +159,7 @@ def suite_jobs(nccl: Sequence[NcclOutput], ib: Sequence[IbOutput]) -> list[Job]:
 
 
 def _nemo_sim():  # the simulated NeMo of the mock cluster's "container image"
-    sim = Path(__file__).resolve().parents[1] / "mock" / "simhw" / "sim"
-    if str(sim) not in sys.path:
-        sys.path.insert(0, str(sim))
-    import nemo_sim
-
-    return nemo_sim
+    return sim_module("nemo_sim")
 
 
 def sim_log(

@@ -150,7 +150,16 @@ def test_table() -> None:
 
 def test_pytest_command_line() -> None:
     args = pytest_args("inv.yaml", "out.xml", limit="gpu0*", workers=4)
-    assert args[1:4] == ["-m", "pytest", str(Path(__file__).parents[2] / "checks")]
+    suite = Path(__file__).parents[2] / "trainbed" / "checks"
+    assert args[1:8] == [
+        "-m",
+        "pytest",
+        str(suite),
+        "--rootdir",
+        str(suite.parent),
+        "-p",
+        "trainbed.checks.plugin",
+    ]
     joined = " ".join(args)
     assert "--inventory inv.yaml" in joined and "--junitxml out.xml" in joined
     assert "--limit gpu0*" in joined and "-n 4" in joined

@@ -147,7 +147,7 @@ def _defaulted_names(node: Any) -> Iterator[str]:
 def test_no_default_restated(module: str) -> None:
     """No `.get("key", fallback)` for a key whose schema has a default: the loader set it."""
     names = set(_defaulted_names(SCHEMA))
-    tree = ast.parse((INVENTORY_SCHEMA.parents[1] / "trainbed" / "inventory" / module).read_text())
+    tree = ast.parse((INVENTORY_SCHEMA.parents[1] / "inventory" / module).read_text())
     restated = [
         f"line {call.lineno}: .get({call.args[0].value!r}, ...)"
         for call in ast.walk(tree)

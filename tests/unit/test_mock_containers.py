@@ -13,6 +13,7 @@ import pytest
 from tests.mock import fault, hardware, inventory
 from tests.mock.config import REPO_ROOT
 from tests.mock.simhw import packages
+from tests.mock.simhw.simload import sim_env
 
 SIM = REPO_ROOT / "tests/mock/simhw/sim"
 
@@ -43,13 +44,11 @@ def enroot(tmp_path: Path, registry: Path, *args: str) -> subprocess.CompletedPr
         f"ENROOT_RUNTIME_PATH {tmp_path}/run\nENROOT_TEMP_PATH {tmp_path}/tmp\n"
     )
     env = {
-        **os.environ,
+        **sim_env(),
         "ENROOT_SYSCONF_PATH": str(conf),
         "TRAINBED_SIM_REGISTRY": str(registry),
     }
-    code = (
-        f"import sys; sys.path.insert(0, {str(SIM)!r}); from enroot import main; sys.exit(main())"
-    )
+    code = "import sys; from enroot import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=30
     )

@@ -8,7 +8,6 @@ match with driver version B. Please update with matching NVIDIA driver package."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 from tests.mock import hardware, inventory
 from tests.mock.config import REPO_ROOT
 from tests.mock.simhw.packages import DRIVER, PACKAGES
+from tests.mock.simhw.simload import sim_env
 
 SIM = REPO_ROOT / "tests/mock/simhw/sim"
 REFUSAL = "fabric manager NVIDIA GPU driver interface version {own} don't match with driver version {driver}."
@@ -31,7 +31,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "hardware.json").write_text(json.dumps(hw))
     (tmp_path / "fabricmanager.cfg").write_text("LOG_LEVEL=4\n")
     return {
-        **os.environ,
+        **sim_env(),
         "TRAINBED_SIM_HARDWARE": str(tmp_path / "hardware.json"),
         "TRAINBED_SIM_RUN": str(tmp_path / "run"),
         "TRAINBED_SIM_FM_PID": str(tmp_path / "fm.pid"),
@@ -48,7 +48,7 @@ def set_driver(env: dict[str, str], version: str) -> None:
 
 
 def fm(env: dict[str, str], *args: str, **kw) -> subprocess.Popen[str]:
-    code = f"import sys; sys.path.insert(0, {str(SIM)!r}); from nvidia_daemons import main; "
+    code = "import sys; from nvidia_daemons import main; "
     code += f"sys.exit(main({list(args)!r}, prog='nv-fabricmanager'))"
     return subprocess.Popen(
         [sys.executable, "-c", code],

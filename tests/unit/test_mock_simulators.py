@@ -20,13 +20,14 @@ import pytest
 from tests.listening import listening, wait_until
 from tests.mock import hardware, inventory
 from tests.mock.config import REPO_ROOT
+from tests.mock.simhw.build import wrapper
+from tests.mock.simhw.packages import PACKAGES
+from tests.mock.simhw.simload import sim_env, sim_module
 
 SIM = REPO_ROOT / "tests/mock/simhw/sim"
 REAL = REPO_ROOT / "tests/fixtures/real"
-sys.path.insert(0, str(SIM))
-
-import nccl_tests  # noqa: E402
-import perftest  # noqa: E402
+nccl_tests = sim_module("nccl_tests")
+perftest = sim_module("perftest")
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     path = tmp_path / "hardware.json"
     path.write_text(json.dumps(hw))
     return {
-        **os.environ,
+        **sim_env(),
         "TRAINBED_SIM_HARDWARE": str(path),
         "TRAINBED_SIM_RUN": str(tmp_path / "run"),
         "TRAINBED_SIM_FABRIC": str(tmp_path / "fab"),
@@ -48,7 +49,7 @@ def sim(
     env: dict[str, str], module: str, *args: str, prog: str | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
     code = (
-        f"import sys; sys.path.insert(0, {str(SIM)!r}); from {module} import main; "
+        f"import sys; from {module} import main; "
         f"sys.exit(main({list(args)!r}" + (f", prog={prog!r}" if prog else "") + "))"
     )
     return subprocess.run(
@@ -225,9 +226,7 @@ def test_opensm_refuses_a_foreign_guid(env: dict[str, str]) -> None:
 def test_opensm_registers_and_activates_the_rail(env: dict[str, str], tmp_path: Path) -> None:
     conf = tmp_path / "rail0.conf"
     conf.write_text("guid 0xa088c20300fa1500\nsm_priority 14\n")
-    code = (
-        f"import sys; sys.path.insert(0, {str(SIM)!r}); from opensm import main; sys.exit(main())"
-    )
+    code = "import sys; from opensm import main; sys.exit(main())"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "-F", str(conf), "-f", str(tmp_path / "osm.log")],
         env=env,
@@ -262,9 +261,7 @@ def free_port() -> int:
 
 def pair(env: dict[str, str], *args: str, client_env: dict[str, str] | None = None):
     port = str(free_port())
-    code = (
-        f"import sys; sys.path.insert(0, {str(SIM)!r}); from perftest import main; sys.exit(main())"
-    )
+    code = "import sys; from perftest import main; sys.exit(main())"
     server = subprocess.Popen(
         [sys.executable, "-c", code, "-p", port, *args],
         env=env,
@@ -410,10 +407,7 @@ def test_all_reduce_perf_two_tasks_rendezvous(env: dict[str, str]) -> None:
     fabric_running(env)
     register_sms(env)
     job = {"SLURM_NTASKS": "2", "SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0"}
-    code = (
-        f"import sys; sys.path.insert(0, {str(SIM)!r}); from nccl_tests import main; "
-        "sys.exit(main(prog='all_reduce_perf'))"
-    )
+    code = "import sys; from nccl_tests import main; sys.exit(main(prog='all_reduce_perf'))"
     rank1 = subprocess.Popen(
         [sys.executable, "-c", code, "-b", "1G", "-e", "1G", "-g", "8"],
         env={**env, **job, "SLURM_PROCID": "1", "TRAINBED_SIM_HOSTNAME": "gpu02"},
@@ -449,7 +443,7 @@ def test_configuration_2_inventory_gives_four_active_ports(tmp_path: Path) -> No
     path = tmp_path / "hardware.json"
     path.write_text(json.dumps(hw))
     env = {
-        **os.environ,
+        **sim_env(),
         "TRAINBED_SIM_HARDWARE": str(path),
         "TRAINBED_SIM_RUN": str(tmp_path / "run"),
         "TRAINBED_SIM_FABRIC": str(tmp_path / "fab"),
@@ -458,3 +452,27 @@ def test_configuration_2_inventory_gives_four_active_ports(tmp_path: Path) -> No
     register_sms(env)
     out = sim(env, "ibdiags", prog="ibstat").stdout
     assert out.count("State: Active") == 4 and out.count("Rate: 400") == 4
+
+
+# --- the packages' command wrappers ------------------------------------------------------------
+
+
+def test_command_wrapper_loads_its_modules_by_name(env: dict[str, str], tmp_path: Path) -> None:
+    """/usr/bin/nvidia-smi as the package installs it (its modules here), with no PYTHONPATH."""
+    spec = PACKAGES["nvidia-driver-535-server"]
+    text = wrapper("nvidia-driver-535-server", spec, "/usr/bin/nvidia-smi", "nvidia_smi", str(SIM))
+    assert "sys.path" not in text
+    command = tmp_path / "nvidia-smi"
+    command.write_text(text)
+    fabric_running(env)
+    bare = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, str(command), "-q"], env=bare, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+
+    def stable(out: str) -> list[str]:  # all but the clock's line
+        return [line for line in out.splitlines() if not line.startswith("Timestamp")]
+
+    assert stable(proc.stdout) == stable(sim(env, "nvidia_smi", "-q").stdout)
+    assert "Attached GPUs                             : 8" in proc.stdout

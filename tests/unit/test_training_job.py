@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import PROD_YAML, REPO
+from tests.mock.simhw.simload import sim_module
 from tests.unit.probe_helpers import sim_log
 from trainbed.errors import TrainbedError
 from trainbed.inventory import load_inventory
@@ -37,9 +37,7 @@ from trainbed.render.containers import pyxis_image
 GOLDEN = REPO / "tests" / "golden" / "training" / "prod"
 SIM = REPO / "tests" / "mock" / "simhw" / "sim"
 REAL = REPO / "tests" / "fixtures" / "real"
-sys.path.insert(0, str(SIM))
-
-import nemo_sim  # noqa: E402
+nemo_sim = sim_module("nemo_sim")
 
 
 @pytest.fixture(scope="module")

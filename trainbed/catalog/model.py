@@ -177,7 +177,8 @@ class Catalog:
 
     def of(self, role: str) -> Catalog:
         """The resources one deploy role applies (the catalog's own fields, filtered)."""
-        picked = {
+        # Each value is the tuple of one resource kind; the keys are Catalog's own field names.
+        picked: dict[str, Any] = {
             f.name: tuple(r for r in getattr(self, f.name) if r.role == role)
             for f in fields(self)
             if f.name in _RESOURCE_KINDS

@@ -1,5 +1,6 @@
 """Post-install acceptance checks: expected state from the inventory, the pytest run, its summary.
 
-The checks themselves are pytest-testinfra modules in the repository's `checks/` directory;
-this package holds what they and `trainbed check` share.
+The checks themselves are the pytest-testinfra modules ``test_*.py`` here, with their
+``conftest.py`` (hosts, fixtures) and ``plugin.py`` (options, a ``pytest11`` entry point); the
+other modules hold what they and `trainbed check` share.
 """

@@ -146,7 +146,9 @@ def not_run_lines(summaries: Iterable[NodeSummary]) -> list[str]:
 
 def format_table(summaries: Iterable[NodeSummary], width: int = 100) -> str:
     """A plain-text table: node, role, passed, failed, skipped, not run, first failure (cut)."""
-    rows = [("node", "role", "passed", "failed", "skipped", "not run", "first failure")]
+    rows: list[tuple[str, ...]] = [
+        ("node", "role", "passed", "failed", "skipped", "not run", "first failure")
+    ]
     for s in summaries:
         first = s.first_failure
         if len(first) > width:

@@ -1,4 +1,4 @@
-"""`trainbed check`: run `pytest checks/` against an inventory and summarise the JUnit file per node."""
+"""`trainbed check`: run the acceptance suite (pytest) against an inventory; summarise its JUnit per node."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from trainbed.checks.expected import node_role
 from trainbed.checks.junit import NodeSummary, read_junit, summarise
 from trainbed.inventory.model import Inventory
 
-#: The acceptance suite beside the package in a source checkout.
-CHECKS_DIR = Path(__file__).resolve().parents[2] / "checks"
+#: The acceptance suite: this package's `test_*.py` (wherever it is installed) and its conftest.
+CHECKS_DIR = Path(__file__).resolve().parent
+#: The options' plugin, also the `pytest11` entry point's name (see `trainbed.checks.plugin`).
+PLUGIN = "trainbed.checks.plugin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +37,21 @@ def pytest_args(
     checks_dir: Path = CHECKS_DIR,
     extra: tuple[str, ...] = (),
 ) -> list[str]:
-    """The pytest command line `trainbed check` runs (the same works typed by hand)."""
+    """The pytest command line `trainbed check` runs (the same works typed by hand).
+
+    ``--rootdir`` is the suite's parent, so node ids read ``checks/test_base.py::...`` and JUnit
+    classnames ``checks.test_base`` wherever the package is installed. ``-p`` loads the options'
+    plugin even where the installed metadata predates its entry point.
+    """
     args = [
         sys.executable,
         "-m",
         "pytest",
         str(checks_dir),
+        "--rootdir",
+        str(checks_dir.parent),
+        "-p",
+        PLUGIN,
         "--inventory",
         str(inventory),
         "--junitxml",

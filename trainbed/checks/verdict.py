@@ -14,8 +14,9 @@ def mismatch(what: str, expected: object, actual: object) -> str:
     return f"{what}: expected {expected}, got {actual}"
 
 
-def check(problems: Iterable[str]) -> None:
-    """Fail with every problem on one line (`; `-joined), or pass when there is none."""
+def check(problems: Iterable[str | None]) -> None:
+    """Fail with every problem on one line (`; `-joined), or pass when there is none (a None or
+    empty item is no problem)."""
     found = [p for p in problems if p]
     if found:
         raise AssertionError("; ".join(found))

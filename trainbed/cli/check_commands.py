@@ -27,7 +27,7 @@ from trainbed.cli.common import load_or_exit
     help="pytest-xdist workers (a number, 'auto', or 0 for none).",
 )
 def check(inventory: str, limit: str | None, junit: str | None, workers: str) -> None:
-    """Acceptance checks of every node against INVENTORY (a thin wrapper over `pytest checks/`).
+    """Acceptance checks of every node against INVENTORY (a thin wrapper over pytest on the installed suite).
 
     Exits 1 when any check fails.
     """

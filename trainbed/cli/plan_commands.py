@@ -155,6 +155,7 @@ def plan(
     chosen, why = _checkpoint_layout(model, results, best, tp, pp)
     ckpt = checkpoint(model.params, prec, optimizer, chosen.layout.tp, chosen.layout.pp)
     load = save_and_restore(ckpt, chosen.layout, checkpoint_minutes * 60)
+    export = _checkpoint_export(inv)
     context = {
         "inventory": inventory,
         "nodes": nodes,
@@ -162,7 +163,7 @@ def plan(
         "gpu_model": inv.compute[0].profile.gpus.model,
         "gpu_memory_mib": mib,
         "network_config": inv.networks.infiniband.network_config,
-        "checkpoint_export": _checkpoint_export(inv),
+        "checkpoint_export": export,
     }
     if as_json:
         payload = _payload(context, model, prec, optimizer, distributed_optimizer, allowance)
@@ -177,7 +178,7 @@ def plan(
         lines = _header(context, model, prec, optimizer, distributed_optimizer, allowance)
         lines += _table(results, ckpt_per_param=ckpt.bytes_per_param, params=model.params)
         lines += _fit_summary(model, results, best)
-        lines += _checkpoint_lines(ckpt, load, chosen.layout, why, context["checkpoint_export"])
+        lines += _checkpoint_lines(ckpt, load, chosen.layout, why, export)
         for line in lines:
             click.echo(line)
     sys.exit(0 if best else 1)

@@ -10,7 +10,7 @@ import yaml
 
 from trainbed.inventory.model import HCAS_PER_CONFIG
 
-SCHEMA_COMMENT = "# yaml-language-server: $schema=../schemas/inventory.schema.json\n"
+SCHEMA_COMMENT = "# yaml-language-server: $schema=../trainbed/schemas/inventory.schema.json\n"
 #: QM9790 has 64 NDR ports: a rail leaf with 1:1 subscription serves 32 nodes and keeps 32 uplinks.
 LEAF_DOWNLINKS = 32
 SWITCH_PORTS = 64
@@ -113,8 +113,8 @@ def generate_inventory(
         raise ValueError("at least one compute node")
     if not 1 <= control_plane <= 3:
         raise ValueError("1 to 3 control-plane nodes")
-    management = ipaddress.ip_network("10.10.0.0/16")
-    ethernet = ipaddress.ip_network("10.20.0.0/16")
+    management = ipaddress.IPv4Network("10.10.0.0/16")
+    ethernet = ipaddress.IPv4Network("10.20.0.0/16")
     rail_count = HCAS_PER_CONFIG[network_config]
     devices = _rail_devices(network_config)
     ib_switches, leaves = _fabric(compute_nodes, rail_count)

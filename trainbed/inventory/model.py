@@ -397,6 +397,12 @@ class Inventory:
                 return node
         raise KeyError(hostname)
 
+    def compute_node(self, hostname: str) -> ComputeNode:
+        for node in self.compute:
+            if node.hostname == hostname:
+                return node
+        raise KeyError(hostname)
+
     def with_role(self, role: str) -> tuple[ControlNode, ...]:
         return tuple(node for node in self.control_plane if role in node.roles)
 

@@ -5,10 +5,12 @@ The renderer, the catalog, the deploy and the checks ask these; none restates th
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from trainbed.inventory.model import ComputeNode, Inventory, Node
 
 
-def is_compute(node: Node) -> bool:
+def is_compute(node: Node) -> TypeGuard[ComputeNode]:
     """GPU node: driver stack, slurmd, NCCL, enroot."""
     return isinstance(node, ComputeNode)
 

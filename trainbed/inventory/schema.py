@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from jsonschema.exceptions import ValidationError
 
 from trainbed.inventory.rules import Finding
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+#: Package data (`trainbed/schemas/`), on disk wherever the package is installed.
+SCHEMA_DIR = Path(str(files("trainbed") / "schemas"))
 INVENTORY_SCHEMA = SCHEMA_DIR / "inventory.schema.json"
 
 _UNEXPECTED = re.compile(r"'([^']+)' (?:was|were) unexpected|\('([^)]*)' (?:was|were) unexpected\)")
@@ -38,8 +40,10 @@ def _deepest(error: ValidationError) -> ValidationError:
 def _findings(error: ValidationError) -> Iterator[Finding]:
     error = _deepest(error) if error.validator in ("anyOf", "oneOf") else error
     path = tuple(error.absolute_path)
+    # The failing subschema: a mapping for every keyword handled here (a bool schema has no keywords).
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
+        allowed = set(schema.get("properties", {}))
         for key in error.instance:
             if key not in allowed:
                 hint = f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
@@ -50,7 +54,7 @@ def _findings(error: ValidationError) -> Iterator[Finding]:
         yield Finding(path, f"missing required field {missing!r}")
         return
     if error.validator == "pattern":
-        what = error.schema.get("description")
+        what = schema.get("description")
         yield Finding(
             path,
             f"{error.instance!r} does not match the expected form {error.validator_value}"

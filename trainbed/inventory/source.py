@@ -85,7 +85,7 @@ class _DuplicateKey(Exception):
 
 
 def _make_loader(lines: LineMap) -> type:
-    class Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    class Loader(_BaseLoader):
         pass
 
     def construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:

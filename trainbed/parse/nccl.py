@@ -186,8 +186,8 @@ def _dispatch(runs: list[_Builder], line: Line) -> None:
         run.avg_failed = match.group(2) == "FAILED"
     elif _RE_CONCLUDED.match(text):
         # A lone "concluded" line whose run is over (or never started) is of no use: dropped.
-        if (run := _find(runs, line, _CONCLUDED, after=_OOB)) is not None:
-            _enter(runs, run, _CONCLUDED, line)
+        if (over := _find(runs, line, _CONCLUDED, after=_OOB)) is not None:
+            _enter(runs, over, _CONCLUDED, line)
     elif not text.lstrip().startswith("#") and _RE_ROW.match(text):
         _add_row(runs, line)
     else:

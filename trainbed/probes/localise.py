@@ -360,7 +360,7 @@ def _merge(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per (kind, node, hca, rail, peer); evidence of duplicates joined."""
     merged: dict[tuple[Any, ...], Finding] = {}
     for f in findings:
-        key = (f.kind, f.node, f.hca, f.rail, f.peer)
+        key: tuple[str | None, ...] = (f.kind, f.node, f.hca, f.rail, f.peer)
         if f.kind == NODE:
             key = (NODE, f.node)
         if key in merged:

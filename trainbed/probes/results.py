@@ -1,6 +1,6 @@
 """The probe results document: build it, validate it, read it back.
 
-The document (``schemas/probe-results.schema.json``) is plain JSON data; everything the reports
+The document (``trainbed/schemas/probe-results.schema.json``) is plain JSON data; everything the reports
 show comes from it, so ``trainbed report DIR`` can render them again without the cluster.
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from trainbed.probes.thresholds import ProbeThresholds
 from trainbed.probes.training import TrainingVerdict
 
 SCHEMA_VERSION = 1
-RESULTS_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "probe-results.schema.json"
+RESULTS_SCHEMA = Path(str(files("trainbed") / "schemas" / "probe-results.schema.json"))
 SUITES = ("nccl", "ib_write_bw")
 #: Every suite a document may hold, in report order; "training" runs only when asked for.
 ALL_SUITES = (*SUITES, "training")

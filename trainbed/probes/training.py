@@ -9,7 +9,7 @@ The seam the Slurm run (`trainbed probe INVENTORY --suite training`) calls:
 - :func:`judge_training` reads that log (``trainbed.parse.nemo``) and judges the median step time,
   as minutes per 500 steps, against Table 4 for the inventory's network configuration
   (``trainbed.sizing.training``). ``verdict.as_dict()`` is the ``training`` entry of the probe
-  results document (``schemas/probe-results.schema.json``).
+  results document (``trainbed/schemas/probe-results.schema.json``).
 """
 
 from __future__ import annotations

@@ -20,14 +20,34 @@ from tests.mock.simhw.packages import PACKAGES
 
 SIM_DIR = Path(__file__).resolve().parent / "sim"
 ORIGIN = "trainbed-sim"
+#: /usr/bin/PROG of a simulated package: loads its modules from LIBDIR by their bare names (they
+#: import each other so: `import hwdesc`) into sys.modules, then runs the command's `main`.
 WRAPPER = """\
 #!/usr/bin/python3
 # {package} {version}: simulated {prog} for the trainbed mock cluster
+import importlib.util
 import sys
-sys.path.insert(0, "/usr/lib/trainbed-sim/{package}")
-from {module} import main
+
+for name in {load!r}:
+    spec = importlib.util.spec_from_file_location(name, "{libdir}/" + name + ".py")
+    sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[name])
+main = sys.modules["{module}"].main
 sys.exit(main(prog=sys.argv[0]) if "prog" in main.__code__.co_varnames else main())
 """
+
+
+def wrapper(package: str, spec: dict[str, Any], path: str, module: str, libdir: str = "") -> str:
+    """The text of command PATH (running MODULE's main) of PACKAGE, its modules in LIBDIR."""
+    load = [m for m in ("hwdesc",) if m in spec["modules"] and m != module] + [module]
+    return WRAPPER.format(
+        package=package,
+        version=spec["version"],
+        prog=Path(path).name,
+        module=module,
+        load=load,
+        libdir=libdir or f"/usr/lib/trainbed-sim/{package}",
+    )
 
 
 def _run(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -116,11 +136,7 @@ def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
         for path, module in spec["commands"].items():
             target = root / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(
-                WRAPPER.format(
-                    package=name, version=spec["version"], prog=Path(path).name, module=module
-                )
-            )
+            target.write_text(wrapper(name, spec, path, module))
             target.chmod(0o755)
         for unit, text in spec.get("units", {}).items():
             target = root / "lib/systemd/system" / unit

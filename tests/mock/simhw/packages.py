@@ -111,12 +111,15 @@ PYXIS_PLUGIN = "/usr/lib/x86_64-linux-gnu/slurm/spank_pyxis.so"
 
 NEMO_ENTRY = """\
 # NeMo 23.11 GPT pre-training entry point (simulated image of the trainbed mock cluster)
+import importlib.util
 import sys
 
-sys.path.insert(0, "/opt/trainbed-sim")
-from nemo_sim import main
+for name in ("hwdesc", "nemo_sim"):  # by their bare names: nemo_sim does `import hwdesc`
+    spec = importlib.util.spec_from_file_location(name, "/opt/trainbed-sim/" + name + ".py")
+    sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[name])
 
-sys.exit(main())
+sys.exit(sys.modules["nemo_sim"].main())
 """
 
 PACKAGES: dict[str, dict[str, Any]] = {

@@ -177,7 +177,10 @@ def cmd_create(args: list[str], cfg: dict[str, str]) -> int:
     target.mkdir(parents=True)
     with tarfile.open(image) as tar:
         # the "tar" filter where this Python has it (3.11.4+): keep modes, refuse absolute paths
-        tar.extractall(target, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+        if hasattr(tarfile, "tar_filter"):
+            tar.extractall(target, filter="tar")
+        else:
+            tar.extractall(target)
     return 0
 
 

@@ -104,7 +104,8 @@ def parse(argv: list[str]) -> dict[str, Any]:
 
 def sizes(o: dict[str, Any]) -> list[int]:
     """The message sizes of the sweep."""
-    out, size = [], o["b"]
+    out: list[int] = []
+    size = o["b"]
     while size <= o["e"] and len(out) < 64:
         out.append(size)
         if o["f"] > 1:
@@ -319,6 +320,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 1
     nodes, jobdir, _rank = rendezvous(node_state(hwdesc.load()))
     if nodes is None:
+        assert jobdir is not None  # rendezvous gives a job directory to every task but rank 0
         return wait_result(jobdir)
     if not nodes:
         print(

@@ -43,7 +43,10 @@ TABLE4 = {
     ("llama2-70b", 6): (230.0, 244.0),
 }
 # (layers, hidden, ffn, heads, query groups) -> model
-SHAPES = {(32, 4096, 11008, 32, 32): "llama2-7b", (80, 8192, 28672, 64, 8): "llama2-70b"}
+SHAPES: dict[tuple[int, ...], str] = {
+    (32, 4096, 11008, 32, 32): "llama2-7b",
+    (80, 8192, 28672, 64, 8): "llama2-70b",
+}
 PARAMS = {"llama2-7b": 6.738e9, "llama2-70b": 68.98e9}
 CONFIG1_GBPS = 8 * 400
 EFFICIENCY_PER_DOUBLING = 0.95

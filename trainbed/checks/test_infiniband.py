@@ -11,7 +11,7 @@ import pytest
 from trainbed.checks import expected, firmware
 from trainbed.checks.remote import Remote
 from trainbed.checks.verdict import check, mismatch
-from trainbed.inventory.model import Hca, Inventory, Node
+from trainbed.inventory.model import ComputeNode, Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
 from trainbed.parse.ibv_devinfo import normalize_guid
 
@@ -71,13 +71,13 @@ def hca_firmware(
 
 @pytest.mark.nodes("compute")
 def test_hca_firmware(
-    remote: Remote, inventory: Inventory, node: Node, hca_firmware: dict[str, dict[str, str]]
+    remote: Remote, inventory: Inventory, node: ComputeNode, hca_firmware: dict[str, dict[str, str]]
 ) -> None:
     """Every HCA runs the profile's locked firmware; without a lock, what most of the profile's
     compute nodes run. A split without such a majority fails on each of its nodes, naming every
     side and blaming none."""
     profile = node.profile
-    peers = {h: d for h, d in hca_firmware.items() if inventory.node(h).profile == profile}
+    peers = {h: d for h, d in hca_firmware.items() if inventory.compute_node(h).profile == profile}
     mine = _firmware(node, _cas(remote))
     lock, where = profile.firmware.hca, profile.lock_path("hca")
     check(firmware.node_problems(node.hostname, mine, peers, "HCA firmware", lock, where))

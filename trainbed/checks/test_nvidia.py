@@ -107,7 +107,7 @@ def test_gpu_vbios(
 ) -> None:
     """Every GPU runs the profile's locked VBIOS; without a lock, what most of its nodes run."""
     profile = node.profile
-    peers = {h: v for h, v in vbios.items() if inventory.node(h).profile == profile}
+    peers = {h: v for h, v in vbios.items() if inventory.compute_node(h).profile == profile}
     lock, where = profile.firmware.vbios, profile.lock_path("vbios")
     check(firmware.node_problems(node.hostname, _vbios(remote), peers, "VBIOS", lock, where))
 

@@ -1,6 +1,8 @@
 """The inventory becomes testinfra hosts, and each check runs once per node of its group.
 
-    pytest checks/ --inventory inventory/prod.yaml [--limit 'gpu0*,slurmctld'] [-n auto]
+    pytest --pyargs trainbed.checks --inventory inventory/prod.yaml [--limit 'gpu0*,slurmctld'] [-n auto]
+
+The options come from the plugin (``trainbed.checks.plugin``, a ``pytest11`` entry point).
 
 A check declares its hosts with ``@pytest.mark.nodes(GROUP)`` (``all`` or a name from
 ``Inventory.groups()``) and takes ``hostname``, ``node`` (the model) and ``remote`` (the host over
@@ -15,7 +17,6 @@ With pytest-xdist the controller process asks and hands the answers to the worke
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable
 from functools import cache
@@ -29,25 +30,9 @@ from trainbed.checks.remote import Remote, reach_all
 from trainbed.inventory import Inventory, InventoryError, load_inventory
 from trainbed.inventory.model import Node
 
-DEFAULT_INVENTORY = "inventory/prod.yaml"
 #: hostname → why SSH to it failed, for the hosts the pre-pass found unreachable.
 UNREACHABLE = pytest.StashKey[dict[str, str]]()
 _WORKERINPUT_KEY = "trainbed_unreachable"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("trainbed", "trainbed acceptance checks")
-    group.addoption(
-        "--inventory",
-        default=os.environ.get("TRAINBED_INVENTORY") or DEFAULT_INVENTORY,
-        help=f"inventory YAML (default: $TRAINBED_INVENTORY, else {DEFAULT_INVENTORY})",
-    )
-    group.addoption(
-        "--limit",
-        default=None,
-        metavar="PATTERN",
-        help="only these hosts: group names or hostname globs, comma-separated",
-    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,7 +91,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     pytest would otherwise report each as a skipped `[NOTSET]` case that names no node.
     """
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         hostname = callspec.params.get("hostname") if callspec else None
