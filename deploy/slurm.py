@@ -68,6 +68,18 @@ def _stage(catalog: Catalog, stage: str) -> Unit | None:
     return next((u for u in catalog.units if u.stage == stage), None)
 
 
+def _start_stage(catalog: Catalog, stage: str, pushed: triggers.Ops) -> Unit | None:
+    """Start (restart on a changed file it watches) the role's unit at ``stage``; that unit."""
+    unit = _stage(catalog, stage)
+    if unit is not None:
+        daemon(
+            daemon_of(unit),
+            name=unit.name,
+            restart_when=triggers.restart_when(catalog, unit.name, pushed),
+        )
+    return unit
+
+
 @deploy("slurm: cluster key")
 def munge(catalog: Catalog) -> None:
     """One key for the cluster: the primary controller's, made there if absent, copied everywhere."""
@@ -155,21 +167,9 @@ def slurm() -> None:
     if is_slurmdbd_host(inv, node):
         accounting(catalog=catalog)
     ordering_point(name="Order: accounting answers before any controller")
-    controller = _stage(catalog, "controller")
-    if controller is not None:
-        daemon(
-            daemon_of(controller),
-            name=controller.name,
-            restart_when=triggers.restart_when(catalog, controller.name, pushed),
-        )
+    controller = _start_stage(catalog, "controller", pushed)
     ordering_point(name="Order: controllers up before any worker")
-    worker = _stage(catalog, "worker")
-    if worker is not None:
-        daemon(
-            daemon_of(worker),
-            name=worker.name,
-            restart_when=triggers.restart_when(catalog, worker.name, pushed),
-        )
+    _start_stage(catalog, "worker", pushed)
     for trigger in catalog.triggers:
         if trigger.action == "command" and trigger.unless:  # scontrol reconfigure, on the primary
             reconfigure = triggers.apply(trigger, pushed)

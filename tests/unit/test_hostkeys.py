@@ -18,6 +18,7 @@ from trainbed.hostkeys import (
     remove_key_hint,
     reword_pyinfra,
     shown,
+    trust_digest,
     unknown_host,
 )
 from trainbed.inventory import load_inventory
@@ -117,3 +118,18 @@ def test_refusals_name_the_file_without_dot_dot() -> None:
     assert reword_pyinfra("    ssh-keygen -R 10.0.0.2", known) == (
         "    ssh-keygen -f /site/.mock/known_hosts -R 10.0.0.2"
     )
+
+
+def test_the_trust_digest_reads_known_hosts_once_per_content(tmp_path: Path, monkeypatch) -> None:
+    """Asked once per host: at 4,096 nodes a read each time would be quadratic in bytes."""
+    known = tmp_path / "known_hosts"
+    known.write_text("10.0.0.1 ssh-ed25519 AAAAfirst\n")
+    reads = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    first = trust_digest(known, "yes")
+    assert all(trust_digest(known, "yes") == first for _ in range(100))
+    assert len(reads) == 1
+    known.write_text("10.0.0.1 ssh-ed25519 AAAAsecond-key\n")
+    assert trust_digest(known, "yes") != first
+    assert len(reads) == 2
