@@ -90,6 +90,21 @@ def ssh_runner(cluster: dict[str, Any]) -> Ssh:
     return run
 
 
+def swap_host_key(known_hosts: Path, host: str, tmp_path: Path) -> None:
+    """Give ``host`` another key in ``known_hosts`` (as after a reinstall); the caller restores."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")],
+        check=True,
+        timeout=30,
+    )
+    other_key = " ".join((tmp_path / "other.pub").read_text().split()[:2])
+    lines = [
+        f"{line.split()[0]} {other_key}" if line.startswith(f"{host},") else line
+        for line in known_hosts.read_text().splitlines()
+    ]
+    known_hosts.write_text("\n".join(lines) + "\n")
+
+
 def hosts(cluster: dict[str, Any], kind: str) -> list[str]:
     return [n["hostname"] for n in cluster["nodes"] if n["kind"] == kind]
 

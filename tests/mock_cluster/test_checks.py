@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.junit_schema import schema_problems
-from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts
+from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts, swap_host_key
 from trainbed.checks.junit import CaseResult, read_junit
 from trainbed.checks.remote import CONTROL_PERSIST_S
 
@@ -358,17 +358,7 @@ def test_a_changed_host_key_inside_the_persist_window_is_refused(
     restore.append(lambda: known.write_text(original))
     assert check().returncode == 0  # the masters now persist for CONTROL_PERSIST_S
     since = time.monotonic()
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")],
-        check=True,
-        timeout=30,
-    )
-    other_key = " ".join((tmp_path / "other.pub").read_text().split()[:2])
-    lines = [
-        f"{line.split()[0]} {other_key}" if line.startswith("gpu01,") else line
-        for line in original.splitlines()
-    ]
-    known.write_text("\n".join(lines) + "\n")
+    swap_host_key(known, "gpu01", tmp_path)
     run = check()
     assert time.monotonic() - since < CONTROL_PERSIST_S, "the check ran past the persist window"
     assert run.returncode == 1, run.output[-3000:]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts
+from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts, swap_host_key
 
 pytestmark = pytest.mark.mock
 
@@ -108,20 +108,8 @@ def test_a_changed_host_key_is_refused_inside_ansibles_persist_window(
     first = ping()
     assert first.returncode == 0, first.stdout + first.stderr
     since = time.monotonic()
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")],
-        check=True,
-        timeout=30,
-    )
-    other_key = " ".join((tmp_path / "other.pub").read_text().split()[:2])
     try:
-        known.write_text(
-            "\n".join(
-                f"{line.split()[0]} {other_key}" if line.startswith("gpu01,") else line
-                for line in original.splitlines()
-            )
-            + "\n"
-        )
+        swap_host_key(known, "gpu01", tmp_path)
         second = ping()
         elapsed = time.monotonic() - since
     finally:
