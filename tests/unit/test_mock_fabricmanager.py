@@ -79,13 +79,18 @@ def test_refuses_to_start_with_a_driver_of_another_version(env: dict[str, str]) 
     assert not Path(env["TRAINBED_SIM_FM_PID"]).exists()
 
 
+def wait_started(proc: subprocess.Popen[str], env: dict[str, str]) -> None:
+    """Bounded (20 s): until the fabric manager wrote its pid file; fails if it exited first."""
+    deadline = time.monotonic() + 20
+    while not Path(env["TRAINBED_SIM_FM_PID"]).exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+        time.sleep(0.1)
+
+
 def test_a_running_one_stops_when_the_driver_changes_under_it(env: dict[str, str]) -> None:
     proc = fm(env, "-c", cfg(env), "--foreground")
     try:
-        deadline = time.monotonic() + 20
-        while not Path(env["TRAINBED_SIM_FM_PID"]).exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
-            time.sleep(0.1)
+        wait_started(proc, env)
         set_driver(env, "550.90.07")
         assert proc.wait(timeout=20) == 1
     finally:
@@ -98,10 +103,7 @@ def test_a_running_one_stops_when_the_driver_changes_under_it(env: dict[str, str
 def test_matching_driver_starts(env: dict[str, str]) -> None:
     proc = fm(env, "-c", cfg(env), "--foreground")
     try:
-        deadline = time.monotonic() + 20
-        while not Path(env["TRAINBED_SIM_FM_PID"]).exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
-            time.sleep(0.1)
+        wait_started(proc, env)
     finally:
         proc.terminate()
         proc.communicate(timeout=20)
