@@ -5,7 +5,7 @@ worker count, alternating so that drift affects all alike, and prints the median
 and the speed-up of the largest count over ``-n 1``.
 
 With ``--state-dir DIR`` it uses a cluster that is up and deployed there (for example one brought
-up with ``tests/mock/up --compute 4 --state-dir DIR``); without, it brings up its own (name
+up with ``lab/up --compute 4 --state-dir DIR``); without, it brings up its own (name
 ``tb-checks-bench``, subnet 172.31.248.0/24, state dir ``.mock-checks-bench``), deploys it, and
 takes it down afterwards (cached images are kept).
 """
@@ -38,7 +38,7 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] 
 
 
 def _bring_up(state: Path) -> str:
-    _run([str(ROOT / "tests/mock/up"), *UP_ARGS, "--state-dir", str(state)])
+    _run([str(ROOT / "lab/up"), *UP_ARGS, "--state-dir", str(state)])
     inventory = json.loads((state / "cluster.json").read_text())["inventory"]
     env = {**os.environ, "TRAINBED_INVENTORY": inventory}
     deploy = [sys.executable, "-m", "pyinfra", "inventory/mock.py", "deploy/cluster.py", "-y"]
@@ -50,7 +50,7 @@ def _bring_up(state: Path) -> str:
 
 def _take_down(state: Path) -> None:
     subprocess.run(
-        [str(ROOT / "tests/mock/down"), "--state-dir", str(state)],
+        [str(ROOT / "lab/down"), "--state-dir", str(state)],
         capture_output=True,
         cwd=ROOT,
         timeout=600,

@@ -33,14 +33,14 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120
 
 
 def _up(compute: int) -> dict[str, str]:
-    _run([str(ROOT / "tests/mock/up"), *UP_ARGS, "--compute", str(compute)])
+    _run([str(ROOT / "lab/up"), *UP_ARGS, "--compute", str(compute)])
     inventory = json.loads((STATE / "cluster.json").read_text())["inventory"]
     return {**os.environ, "TRAINBED_INVENTORY": inventory}
 
 
 def _down() -> None:
     subprocess.run(
-        [str(ROOT / "tests/mock/down"), "--state-dir", str(STATE)],
+        [str(ROOT / "lab/down"), "--state-dir", str(STATE)],
         capture_output=True,
         cwd=ROOT,
         timeout=600,

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-UP, DOWN = str(ROOT / "tests/mock/up"), str(ROOT / "tests/mock/down")
+UP, DOWN = str(ROOT / "lab/up"), str(ROOT / "lab/down")
 
 
 def timed_up(extra: list[str]) -> tuple[float, dict]:
@@ -38,7 +38,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cold", type=int, default=1, help="cold runs (default 1)")
     p.add_argument("--warm", type=int, default=3, help="warm runs (default 3)")
-    p.add_argument("up_args", nargs="*", help="extra arguments for tests/mock/up")
+    p.add_argument("up_args", nargs="*", help="extra arguments for lab/up")
     args = p.parse_args()
     down()
     cold, warm = [], []

@@ -2,7 +2,7 @@
 
     python benchmarks/probe_suite.py --state-dir .mock --state-dir .mock4 [--runs 3]
 
-Each ``--state-dir`` names a mock cluster that is up and deployed (``tests/mock/up --compute N``,
+Each ``--state-dir`` names a mock cluster that is up and deployed (``lab/up --compute N``,
 then the deploy). For each, ``trainbed probe INVENTORY`` (the real CLI: SSH, sbatch, squeue, SFTP,
 judging, reports) runs ``--runs`` times; the median wall time is printed with the compute-node
 count, the number of Slurm jobs and ib_write_bw rounds, and whether the suite passed.

@@ -1,4 +1,4 @@
-"""Take the mock cluster down: ``tests/mock/down [--images] [--state-dir DIR]``.
+"""Take the mock cluster down: ``lab/down [--images] [--state-dir DIR]``.
 
 Removes exactly what bring-up created, found by the label ``trainbed.mock=<cluster>``: containers,
 the network, volumes; then the state directory's runtime files. Cached images stay unless
@@ -13,10 +13,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.mock import engine, inventory
-from tests.mock.config import DEFAULT_INVENTORY, DEFAULT_STATE_DIR, IMAGE_LABEL, LABEL, state_dir
-from tests.mock.engine import MockError, docker
-from tests.mock.log import log
+from lab import engine, inventory
+from lab.config import DEFAULT_INVENTORY, DEFAULT_STATE_DIR, IMAGE_LABEL, LABEL, state_dir
+from lab.engine import MockError, docker
+from lab.log import log
 
 #: Runtime files of a cluster in the state dir (the image cache lives in Docker, not here).
 RUNTIME = (
@@ -97,7 +97,7 @@ def remove_runtime_files(state: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tests/mock/down", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="lab/down", description=__doc__.splitlines()[0])
     p.add_argument("--images", action="store_true", help="also remove the cached images")
     p.add_argument("--cluster", help="cluster name (default: from the state dir)")
     p.add_argument("--state-dir", help="state directory (default <repo>/.mock)")

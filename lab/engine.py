@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.mock.log import log
+from lab.log import log
 
 APT_PACKAGES = (
     "docker.io",

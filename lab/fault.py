@@ -1,4 +1,4 @@
-"""Inject hardware faults into a running mock node: ``tests/mock/fault NODE KIND ...``.
+"""Inject hardware faults into a running mock node: ``lab/fault NODE KIND ...``.
 
     fault NODE hca mlx5_3 rate 200     degrade a port's link rate (Gb/s)
     fault NODE hca mlx5_3 down         take a port down
@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.mock import hardware
-from tests.mock.config import SIM_HARDWARE_PATH, state_dir
-from tests.mock.engine import MockError, docker, run
+from lab import hardware
+from lab.config import SIM_HARDWARE_PATH, state_dir
+from lab.engine import MockError, docker, run
 
 MKDEVNODES = "/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes"
 
@@ -49,7 +49,7 @@ def apply(hw: dict[str, Any], words: list[str]) -> tuple[dict[str, Any], list[st
             return hardware.fault_nccl_wrong(hw), []
         case ["training", "slow", factor]:
             return hardware.fault_training_slow(hw, float(factor)), []
-    raise ValueError(f"unknown fault: {' '.join(words)} (see tests/mock/fault --help)")
+    raise ValueError(f"unknown fault: {' '.join(words)} (see lab/fault --help)")
 
 
 def container_of(state: Path, node: str) -> str:
@@ -57,9 +57,7 @@ def container_of(state: Path, node: str) -> str:
     try:
         desc = json.loads((state / "cluster.json").read_text())
     except OSError as exc:
-        raise MockError(
-            f"no mock cluster in {state} (cluster.json missing); run tests/mock/up"
-        ) from exc
+        raise MockError(f"no mock cluster in {state} (cluster.json missing); run lab/up") from exc
     for n in desc["nodes"]:
         if n["hostname"] == node:
             return n["container"]
@@ -113,7 +111,7 @@ def follow_up(container: str, actions: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="tests/mock/fault",
+        prog="lab/fault",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,6 +1,6 @@
 """Hardware descriptions (``/etc/trainbed-sim/hardware.json``) derived from the inventory.
 
-Pure functions. The format is documented in tests/mock/README.md; simulators read it on every call.
+Pure functions. The format is documented in lab/README.md; simulators read it on every call.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from tests.mock.inventory import Node
+from lab.inventory import Node
 
 FORMAT_VERSION = 1
 #: PCI buses of the eight SXM5 GPUs of a PowerEdge XE9680, GPU 0..7.

@@ -14,10 +14,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.mock import aptsources
-from tests.mock.config import IMAGE_LABEL, LABEL_HASH, SUITE
-from tests.mock.engine import MockError, docker, run
-from tests.mock.log import log
+from lab import aptsources
+from lab.config import IMAGE_LABEL, LABEL_HASH, SUITE
+from lab.engine import MockError, docker, run
+from lab.log import log
 
 #: Installed in the base tree by debootstrap (what every node needs to boot and be reached).
 BASE_PACKAGES = (

@@ -9,8 +9,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.mock import names
-from tests.mock.config import (
+from lab import names
+from lab.config import (
     FABRIC_MOUNT,
     IFS_MOUNT,
     LABEL,
@@ -18,8 +18,8 @@ from tests.mock.config import (
     SIM_HARDWARE_PATH,
     SIM_REPO_MOUNT,
 )
-from tests.mock.engine import MockError, docker, run
-from tests.mock.inventory import Node
+from lab.engine import MockError, docker, run
+from lab.inventory import Node
 
 SYSTEMD_WAIT_S = 90
 SSH_WAIT_S = 60

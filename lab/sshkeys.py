@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.mock.engine import run
-from tests.mock.inventory import Node
+from lab.engine import run
+from lab.inventory import Node
 
 
 def keygen(path: Path, comment: str) -> Path:

@@ -29,9 +29,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     if os.environ.get("TRAINBED_MOCK"):
         return
-    skip = pytest.mark.skip(
-        reason="needs the mock cluster: set TRAINBED_MOCK (see tests/mock/README.md)"
-    )
+    skip = pytest.mark.skip(reason="needs the mock cluster: set TRAINBED_MOCK (see lab/README.md)")
     for item in items:
         if "mock" in item.keywords:
             item.add_marker(skip)

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.mock.simhw.packages import PACKAGES
+from lab.simhw.packages import PACKAGES
 
 SIM_DIR = Path(__file__).resolve().parent / "sim"
 ORIGIN = "trainbed-sim"

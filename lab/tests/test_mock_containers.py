@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.mock import fault, hardware, inventory
-from tests.mock.config import REPO_ROOT
-from tests.mock.simhw import packages
-from tests.mock.simhw.simload import sim_env
+from lab import fault, hardware, inventory
+from lab.config import REPO_ROOT
+from lab.simhw import packages
+from lab.simhw.simload import sim_env
 
-SIM = REPO_ROOT / "tests/mock/simhw/sim"
+SIM = REPO_ROOT / "lab/simhw/sim"
 
 
 @pytest.fixture

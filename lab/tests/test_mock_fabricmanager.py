@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.mock import hardware, inventory
-from tests.mock.config import REPO_ROOT
-from tests.mock.simhw.packages import DRIVER, PACKAGES
-from tests.mock.simhw.simload import sim_env
+from lab import hardware, inventory
+from lab.config import REPO_ROOT
+from lab.simhw.packages import DRIVER, PACKAGES
+from lab.simhw.simload import sim_env
 
-SIM = REPO_ROOT / "tests/mock/simhw/sim"
+SIM = REPO_ROOT / "lab/simhw/sim"
 REFUSAL = "fabric manager NVIDIA GPU driver interface version {own} don't match with driver version {driver}."
 
 

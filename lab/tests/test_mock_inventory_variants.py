@@ -1,4 +1,4 @@
-"""Every mock-cluster size that tests/mock/up can build yields an inventory that validates."""
+"""Every mock-cluster size that lab/up can build yields an inventory that validates."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
-from tests.mock import inventory as mock_inventory
+from lab import inventory as mock_inventory
+from lab.config import DEFAULT_INVENTORY
 from trainbed.inventory import load_inventory
 
-MOCK_YAML = REPO / "inventory" / "mock.yaml"
+MOCK_YAML = DEFAULT_INVENTORY
 
 
 @pytest.mark.parametrize("control_plane", [1, 3])

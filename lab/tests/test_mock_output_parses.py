@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.unit.test_mock_simulators import REAL, env, fabric_running, pair, register_sms, sim
+from lab.tests.test_mock_simulators import REAL, env, fabric_running, pair, register_sms, sim
 from trainbed.parse.ibstat import parse_ibstat
 from trainbed.parse.ibv_devinfo import parse_ibv_devinfo
 from trainbed.parse.nccl import parse_nccl

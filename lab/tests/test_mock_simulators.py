@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.listening import listening, wait_until
-from tests.mock import hardware, inventory
-from tests.mock.config import REPO_ROOT
-from tests.mock.simhw.build import wrapper
-from tests.mock.simhw.packages import PACKAGES
-from tests.mock.simhw.simload import sim_env, sim_module
+from lab import hardware, inventory
+from lab.config import REPO_ROOT
+from lab.listening import listening, wait_until
+from lab.simhw.build import wrapper
+from lab.simhw.packages import PACKAGES
+from lab.simhw.simload import sim_env, sim_module
 
-SIM = REPO_ROOT / "tests/mock/simhw/sim"
+SIM = REPO_ROOT / "lab/simhw/sim"
 REAL = REPO_ROOT / "tests/fixtures/real"
 nccl_tests = sim_module("nccl_tests")
 perftest = sim_module("perftest")

@@ -1,4 +1,4 @@
-"""Fixtures for tests that need the live mock cluster (tests/mock/up).
+"""Fixtures for tests that need the live mock cluster (lab/up).
 
 They run only when ``TRAINBED_MOCK`` names the state directory of a cluster that is up.
 """
@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 #: The state directory of the second mock cluster: three control-plane nodes (slurmctld primary,
 #: backup, slurmdbd on cp3) and three compute nodes. ``tests/run`` brings it
-#: up with ``tests/mock/up --state-dir .mock-ha --name trainbed-mock-ha --subnet 172.31.249.0/24
+#: up with ``lab/up --state-dir .mock-ha --name trainbed-mock-ha --subnet 172.31.249.0/24
 #: --control-plane 3 --compute 3`` and never deploys it: the tests that use it start from the
 #: first deploy.
 ENV_HA = "TRAINBED_MOCK_HA"
@@ -41,7 +41,7 @@ def _read_cluster(env: str) -> dict[str, Any]:
     try:
         return json.loads((state / "cluster.json").read_text())
     except OSError:
-        pytest.fail(f"{env}={state} holds no cluster.json: run tests/mock/up")
+        pytest.fail(f"{env}={state} holds no cluster.json: run lab/up")
 
 
 @pytest.fixture(scope="session")

@@ -96,7 +96,7 @@ def clean(deployed: DeployRun, ssh: Ssh, cluster: dict[str, Any]) -> None:
 
 def fault(cluster: dict[str, Any], node: str, *words: str) -> None:
     subprocess.run(
-        ["tests/mock/fault", "--state-dir", cluster["state_dir"], node, *words],
+        ["lab/fault", "--state-dir", cluster["state_dir"], node, *words],
         cwd=REPO,
         check=True,
         capture_output=True,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.listening import listening, wait_until
+from lab.listening import listening, wait_until
 from tests.mock_cluster.conftest import Ssh, hosts
 
 pytestmark = pytest.mark.mock

@@ -4,7 +4,7 @@ enroot and pyxis come from the simulated repository at the inventory's versions;
 SPANK plugin, so Slurm itself parses `--container-*`. The NeMo batch job that
 `trainbed.probes.training` renders is submitted with sbatch (test code: the probe run is the
 library's Slurm client), and its log is judged against Table 4: it passes at the paper's pace
-and fails, saying why, when the nodes are made 20 % slower (`tests/mock/fault NODE training slow
+and fails, saying why, when the nodes are made 20 % slower (`lab/fault NODE training slow
 1.2`). The simulated NeMo prints the simulated step times but sleeps a few ms per step, so the
 500-step job takes seconds.
 """
@@ -107,7 +107,7 @@ def run_job(ssh: Ssh, cluster: dict[str, Any], job: TrainingJob, submit: str) ->
 
 def fault(cluster: dict[str, Any], node: str, *words: str) -> None:
     subprocess.run(
-        [str(REPO / "tests/mock/fault"), "--state-dir", cluster["state_dir"], node, *words],
+        [str(REPO / "lab/fault"), "--state-dir", cluster["state_dir"], node, *words],
         check=True,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.mock.simhw.simload import sim_module
+from lab.simhw.simload import sim_module
 from trainbed.inventory import Inventory, load_inventory
 from trainbed.inventory.generate import dump_inventory, generate_inventory
 from trainbed.probes.evaluate import IbOutput, NcclOutput, hca_on_rail, schedule_for

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 from testinfra.backend.base import CommandResult
 
+from lab import inventory as mock_inventory
 from tests.conftest import REPO
-from tests.mock import inventory as mock_inventory
 from trainbed.checks.junit import read_junit, summarise
 from trainbed.checks.remote import (
     CONNECT_TIMEOUT_S,

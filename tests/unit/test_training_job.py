@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.simhw.simload import sim_module
 from tests.conftest import PROD_YAML, REPO
-from tests.mock.simhw.simload import sim_module
 from tests.unit.probe_helpers import sim_log
 from trainbed.errors import TrainbedError
 from trainbed.inventory import load_inventory
@@ -35,7 +35,7 @@ from trainbed.probes.training import (
 from trainbed.render.containers import pyxis_image
 
 GOLDEN = REPO / "tests" / "golden" / "training" / "prod"
-SIM = REPO / "tests" / "mock" / "simhw" / "sim"
+SIM = REPO / "lab" / "simhw" / "sim"
 REAL = REPO / "tests" / "fixtures" / "real"
 nemo_sim = sim_module("nemo_sim")
 

@@ -14,7 +14,7 @@ Step time: the white paper's Table 4 pace for the model and node count, for the 
 nodes really have: the same 8 × 400 Gb/s as configuration 1 gives its time, half of it
 (configuration 2) its time, linear in (3200 Gb/s / bandwidth − 1) in between and below; node
 counts the paper did not run scale from the nearest row at 95 % efficiency per doubling. Then
-× the slowest node's ``training.slowdown`` from its hardware description (``tests/mock/fault
+× the slowest node's ``training.slowdown`` from its hardware description (``lab/fault
 NODE training slow 1.2``), ± 0.3 % noise; step 0 carries set-up (× 6), steps 1–4 warm up (× 1.15).
 Steps take ``TRAINBED_SIM_NEMO_STEP_S`` (default 2 ms) of wall time: 500 steps run in seconds
 while the log shows the simulated times.
