@@ -15,7 +15,7 @@ from lab.listening import listening, wait_until
 from tests.mock_cluster.conftest import Ssh, hosts
 
 pytestmark = pytest.mark.mock
-FAULT = str(Path(__file__).resolve().parents[1] / "mock" / "fault")
+FAULT = str(Path(__file__).resolve().parents[2] / "lab" / "fault")
 
 
 def fault(cluster: dict[str, Any], *words: str) -> None:

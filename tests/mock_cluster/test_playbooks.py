@@ -162,7 +162,7 @@ def test_rolling_reboot_waits_for_the_busy_node(cluster: dict[str, Any], ssh: Ss
 def gpu01_gpu_removed(cluster: dict[str, Any], ssh: Ssh) -> Iterator[None]:
     """gpu01 with GPU 3 removed; afterwards the fault cleared and gpu01 resumed (checked)."""
     fault = [
-        str(REPO / "tests" / "mock" / "fault"),
+        str(REPO / "lab" / "fault"),
         "--state-dir",
         str(cluster["state_dir"]),
         "gpu01",

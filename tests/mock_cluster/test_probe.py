@@ -27,7 +27,7 @@ from trainbed.probes.evaluate import hca_on_rail, schedule_for
 
 pytestmark = pytest.mark.mock
 
-FAULT = REPO / "tests" / "mock" / "fault"
+FAULT = REPO / "lab" / "fault"
 
 
 def fault(cluster: dict[str, Any], node: str, *words: str) -> None:
