@@ -18,7 +18,7 @@ import yaml
 from tests.junit_schema import schema_problems
 from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts, swap_host_key
 from trainbed.checks.junit import CaseResult, read_junit
-from trainbed.checks.remote import CONTROL_PERSIST_S
+from trainbed.remote import CONTROL_PERSIST_S
 
 pytestmark = pytest.mark.mock
 

@@ -26,9 +26,9 @@ import pytest
 
 from trainbed.checks.expected import ALL, hosts_of, select_hosts
 from trainbed.checks.junit import COULD_NOT_RUN, could_not_run
-from trainbed.checks.remote import Remote, reach_all
 from trainbed.inventory import Inventory, InventoryError, load_inventory
 from trainbed.inventory.model import Node
+from trainbed.remote import Remote, reach_all
 
 #: hostname → why SSH to it failed, for the hosts the pre-pass found unreachable.
 UNREACHABLE = pytest.StashKey[dict[str, str]]()
