@@ -164,16 +164,13 @@ STARTED, FINISHED = "2024-05-01T10:00:00+00:00", "2024-05-01T10:21:07+00:00"
 
 
 def evaluate_suite(
-    inv: Inventory, nccl: Sequence[NcclOutput], ib: Sequence[IbOutput]
+    inv: Inventory, nccl: Sequence[NcclOutput], ib: Sequence[IbOutput], **extra: Any
 ) -> dict[str, Any]:
-    """The results document of a finished run with these outputs (a COMPLETED job each)."""
+    """The results document of a finished run with these outputs (a COMPLETED job each);
+    `extra` goes to `evaluate` (``ports=``, or other ``started``/``finished`` stamps)."""
+    stamps = {"started": STARTED, "finished": FINISHED}
     return evaluate(
-        inv,
-        started=STARTED,
-        finished=FINISHED,
-        nccl_outputs=nccl,
-        ib_outputs=ib,
-        jobs=suite_jobs(nccl, ib),
+        inv, nccl_outputs=nccl, ib_outputs=ib, jobs=suite_jobs(nccl, ib), **(stamps | extra)
     )
 
 
