@@ -44,7 +44,7 @@ PRE_CATALOG = "4a935d1"
 #: What a deploy of the current tree may add on top of the previous implementation's.
 CATALOG_PATHS = frozenset({"/etc/trainbed", "/etc/trainbed/catalog.json"})
 #: Paths under the snapshot roots that change without any deploy (Docker's bind mounts, caches).
-VOLATILE = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab")
+VOLATILE = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab"})
 
 # One line per resource: "KIND KEY<TAB>VALUE"; KEY is what a difference is reported against.
 SNAPSHOT_SCRIPT = r"""
@@ -147,7 +147,7 @@ def parse_snapshot(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("\t")
-        if sep and not key.split(" ", 1)[-1].startswith(VOLATILE):
+        if sep and key.split(" ", 1)[-1] not in VOLATILE:
             out[key] = value
     return out
 
