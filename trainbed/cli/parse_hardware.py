@@ -14,6 +14,7 @@ from typing import Any
 
 from trainbed.parse.dcgmi import parse_dcgmi_diag, per_gpu_results
 from trainbed.parse.dmesg import parse_kernel_log
+from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.parse.lspci import parse_lspci
 from trainbed.parse.mlxlink import MlxlinkInfo, parse_mlxlink
 from trainbed.parse.nvidia_smi import parse_query
@@ -112,6 +113,14 @@ def _perfquery(port: dict[str, Any]) -> str:
     )
 
 
+def _ibnetdiscover(port: dict[str, Any]) -> str:
+    end = f"{port['node_type']} lid {port['lid']} port {port['port']} '{port['description']}'"
+    if port["peer_guid"] is None:
+        return f"{end}: {port['width']} {port['speed']}, not connected"
+    peer = f"{port['peer_type']} lid {port['peer_lid']} port {port['peer_port']}"
+    return f"{end} - {peer} '{port['peer_description']}': {port['width']} {port['speed']}"
+
+
 def _mlxlink(port: dict[str, Any]) -> str:
     return (
         f"state {port['state']}  speed {port['speed']}  effective BER {port['effective_ber']}"
@@ -170,6 +179,12 @@ KINDS: dict[str, Kind] = {
         "ports",
         lambda t: {"ports": _plain(parse_perfquery(t))},
         _perfquery,
+    ),
+    "ibnetdiscover": Kind(
+        "Switch and CA port links from ibnetdiscover -p.",
+        "ports",
+        lambda t: {"ports": _plain(parse_ibnetdiscover_ports(t))},
+        _ibnetdiscover,
     ),
     "mlxlink": Kind(
         "Link state and BER from mlxlink -c / --show_ber (text or --json).",
