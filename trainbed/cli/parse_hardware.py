@@ -19,7 +19,7 @@ from trainbed.parse.lspci import parse_lspci
 from trainbed.parse.mlxlink import MlxlinkInfo, parse_mlxlink
 from trainbed.parse.nvidia_smi import parse_query
 from trainbed.parse.nvlink import parse_nvlink_status
-from trainbed.parse.perfquery import parse_perfquery
+from trainbed.parse.perfquery import ERROR_COUNTERS, parse_perfquery
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,10 @@ def _plain(records: list[Any]) -> list[dict[str, Any]]:
 
 
 def _dmesg(event: dict[str, Any]) -> str:
-    who = (
-        f" (pid {event['pid']} {event['process'] or ''})".replace(" )", ")") if event["pid"] else ""
-    )
+    who = " ".join(str(v) for v in (event["pid"], event["process"]) if v is not None)
     code = f"{event['kind'].upper()} {event['code']}"
-    return f"line {event['line']}: {code} on {event['bus_id']}{who}: {event['message']}"
+    where = f" ({who})" if who else ""
+    return f"line {event['line']}: {code} on {event['bus_id']}{where}: {event['message']}"
 
 
 def _gpu(gpu: dict[str, Any]) -> str:
@@ -105,8 +104,6 @@ def _lspci(device: dict[str, Any]) -> str:
 
 
 def _perfquery(port: dict[str, Any]) -> str:
-    from trainbed.parse.perfquery import ERROR_COUNTERS
-
     nonzero = [f"{n} {port['counters'][n]}" for n in ERROR_COUNTERS if port["counters"].get(n)]
     return f"lid {port['lid']} port {port['port']}: " + (
         ", ".join(nonzero) if nonzero else "error counters all 0"
