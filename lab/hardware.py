@@ -161,7 +161,7 @@ def place_hcas(hcas_: list[dict[str, Any]], gpus_: list[dict[str, Any]]) -> None
     spare = 0xE0
     for h in hcas_:
         near = h.get("nearest_gpu")
-        if near in gpu_bus:
+        if near is not None and near in gpu_bus:
             port = 2 + taken.get(near, 0)
             taken[near] = taken.get(near, 0) + 1
             bus = gpu_bus[near] + port - 1

@@ -237,7 +237,8 @@ def perfquery(argv: list[str]) -> int:
             args.pop(0)
         elif a in ("-x", "--extended"):
             extended = True
-    h = hwdesc.hca(hw, ca) if ca else (hwdesc.sorted_hcas(hw) or [None])[0]
+    hcas = hwdesc.sorted_hcas(hw)
+    h = hwdesc.hca(hw, ca) if ca else (hcas[0] if hcas else None)
     pid = os.getpid()
     if h is None:
         print(

@@ -578,10 +578,9 @@ def _subordinates(blocks: dict[str, str]) -> dict[str, str]:
                 if _order(other)[0] in below and sec not in below:
                     below.add(sec)
                     changed = True
-        top = max(below)
         out[address] = re.sub(
             r"(Bus: primary=\w+, secondary=\w+, subordinate=)\w+",
-            lambda m, top=top: f"{m[1]}{top:02x}",
+            rf"\g<1>{max(below):02x}",
             blocks[address],
         )
     return out
@@ -617,7 +616,7 @@ def render(hw: dict[str, Any], verbose: int, domain: bool, select: str | None, r
             out.append(text.splitlines()[0] + "\n")
             continue
         if not root and verbose >= 2:
-            kept = []
+            kept: list[str] = []
             for line in text.splitlines():
                 if line.startswith("\tCapabilities:"):
                     if not kept or kept[-1] != "\tCapabilities: <access denied>":
