@@ -61,6 +61,7 @@ MODEL: dict[str, Callable[[Inventory], Any]] = {
     "#/$defs/slurm/properties/users/properties/slurm_uid": lambda inv: inv.slurm.slurm_uid,
     "#/$defs/probes/properties/job_time_limit": lambda inv: inv.probes.job_time_limit,
     "#/$defs/probes/properties/work_dir": lambda inv: inv.probes.work_dir,
+    "#/$defs/software/properties/health_tools": lambda inv: list(inv.software.health_tools),
 }
 
 

@@ -141,6 +141,7 @@ def _software(doc: dict[str, Any], base: Path) -> Software:
             database=_packages(slurm_packages.get("database")),
             compute=_packages(slurm_packages["compute"]),
         ),
+        health_tools=_packages(doc["health_tools"]),
     )
 
 

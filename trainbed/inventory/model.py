@@ -263,6 +263,8 @@ class Software:
     nvidia: NvidiaSoftware
     infiniband: InfinibandSoftware
     slurm: SlurmSoftware
+    #: Installed and held on the compute nodes for the hardware health checks (pciutils, ...).
+    health_tools: tuple[Package, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
