@@ -10,7 +10,7 @@ from typing import Any
 
 from trainbed.parse.ibstat import parse_ibstat
 from trainbed.parse.nvidia_smi import parse_csv_query
-from trainbed.parse.slurm import parse_scontrol_show_node
+from trainbed.parse.slurm import parse_scontrol_show_node, squeue_job_ids
 from trainbed.verdicts import NotRun, gpu_count, hca_port, not_run, service
 
 #: Prefix of the drain reasons the rolling reboot writes; a node drained for another reason is
@@ -126,9 +126,8 @@ def quick_check(
     }
 
 
-def job_ids(squeue_text: str) -> list[str]:
-    """Job ids from ``squeue -h -o %A``-style output (first column of every non-empty line)."""
-    return [line.split()[0] for line in squeue_text.splitlines() if line.strip()]
+#: ``squeue -h -o %A`` output → job ids (the playbooks' ``trainbed_job_ids`` filter).
+job_ids = squeue_job_ids
 
 
 def reboot_order(hosts: list[str], jobs: list[int]) -> list[str]:
