@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from trainbed.parse.ibstat import parse_ibstat
-from trainbed.parse.slurm import parse_scontrol_show_node
+from trainbed.parse.nvidia_smi import parse_csv_query
+from trainbed.parse.slurm import parse_scontrol_show_node, squeue_job_ids
+from trainbed.verdicts import NotRun, gpu_count, hca_port, not_run, service
 
 #: Prefix of the drain reasons the rolling reboot writes; a node drained for another reason is
 #: left drained after its reboot (someone else took it out of service).
@@ -54,9 +56,19 @@ def slurm_node(text: str, name: str) -> dict[str, Any]:
     }
 
 
-def _gpu_count(nvidia_smi_index_csv: str) -> int:
-    """Lines of ``nvidia-smi --query-gpu=index --format=csv,noheader`` that are GPU indexes."""
-    return sum(1 for line in nvidia_smi_index_csv.splitlines() if line.strip().isdigit())
+#: The commands whose registered results `quick_check` judges (the playbook runs these).
+GPU_COMMAND = "nvidia-smi --query-gpu=index --format=csv,noheader"
+IBSTAT_COMMAND = "ibstat"
+FABRIC_MANAGER_UNIT = "nvidia-fabricmanager"
+
+
+def _not_run(host: str, command: str, result: dict[str, Any]) -> NotRun | None:
+    """Why a registered command result cannot be judged (it failed), or None when it can."""
+    if result.get("rc", 1) == 0:
+        return None
+    return not_run(
+        f"{host} {command.split()[0]}", command, result.get("rc"), result.get("stderr", "")
+    )
 
 
 def quick_check(
@@ -70,56 +82,52 @@ def quick_check(
 
     ``node`` is the host's ``trainbed_node``, ``infiniband`` the cluster's ``trainbed_infiniband``;
     ``gpus``, ``ibstat`` and ``fabricmanager`` are registered command results (``rc``, ``stdout``,
-    ``stderr``) of ``nvidia-smi --query-gpu=index --format=csv,noheader``, ``ibstat`` and
-    ``systemctl is-active nvidia-fabricmanager``. Returns ``{"ok": bool, "failures": [...]}``
-    with one short, human-readable failure per finding (they end up in the Slurm drain reason).
+    ``stderr``) of `GPU_COMMAND`, `IBSTAT_COMMAND` and ``systemctl is-active`` of
+    `FABRIC_MANAGER_UNIT`. Returns ``{"ok": bool, "failures": [...], "could_not_run": [...]}``:
+    one line per finding, judged by `trainbed.verdicts` as the acceptance checks judge it (they
+    end up in the Slurm drain reason), and one per command that failed (no verdict, not ok).
     A result left out (None) is not judged, so one check can be waited for on its own.
     """
-    failures: list[str] = []
+    host = str(node.get("hostname") or "node")
+    failures: list[str | None] = []
+    unrun: list[NotRun | None] = []
     profile = node.get("profile") or {}
     expected_gpus = int((profile.get("gpus") or {}).get("count", 0))
     if expected_gpus and gpus is not None:
-        if gpus.get("rc", 1) != 0:
-            failures.append(f"nvidia-smi failed (rc {gpus.get('rc')})")
-        else:
-            found = _gpu_count(gpus.get("stdout", ""))
-            if found != expected_gpus:
-                failures.append(f"GPUs {found}/{expected_gpus}")
+        unrun.append(failed := _not_run(host, GPU_COMMAND, gpus))
+        if not failed:
+            found = len(parse_csv_query(gpus.get("stdout", ""), ("index",)))
+            failures.append(gpu_count.problem(host, expected_gpus, found))
     hcas = node.get("hcas") or []
     if hcas and ibstat is not None:
-        rate = int(infiniband.get("link_rate_gbps", 0))
-        layer = infiniband.get("link_layer")
-        ports = {
-            (ca.name, port.number): port
-            for ca in parse_ibstat(ibstat.get("stdout", "") if ibstat.get("rc", 1) == 0 else "")
-            for port in ca.ports
-        }
-        if ibstat.get("rc", 1) != 0:
-            failures.append(f"ibstat failed (rc {ibstat.get('rc')})")
-        else:
-            bad = []
+        unrun.append(failed := _not_run(host, IBSTAT_COMMAND, ibstat))
+        if not failed:
+            cas = hca_port.by_name(parse_ibstat(ibstat.get("stdout", "")))
             for hca in hcas:
-                port = ports.get((hca["device"], int(hca.get("port") or 1)))
-                if port is None:
-                    bad.append(f"{hca['device']} missing")
-                elif port.state != "Active":
-                    bad.append(f"{hca['device']} {port.state}")
-                elif rate and port.rate != rate:
-                    bad.append(f"{hca['device']} {port.rate} Gb/s (want {rate})")
-                elif layer and port.link_layer and port.link_layer != layer:
-                    bad.append(f"{hca['device']} {port.link_layer}")
-            if bad:
-                failures.append("HCA " + ", ".join(bad))
+                want = hca_port.Expected(
+                    hca["device"],
+                    int(hca.get("port") or 1),
+                    int(infiniband.get("link_rate_gbps") or 0) or None,
+                    infiniband.get("link_layer"),
+                    hca.get("port_guid"),
+                )
+                failures.extend(hca_port.problems(host, want, cas))
     if (profile.get("gpus") or {}).get("nvswitch") and fabricmanager is not None:
-        state = (fabricmanager.get("stdout") or "").strip() or "unknown"
-        if state != "active":
-            failures.append(f"fabric manager {state}")
-    return {"ok": not failures, "failures": failures}
+        # `systemctl is-active` exits 3 for an inactive unit: its answer is the fact, not a failure.
+        failures.append(
+            service.problem(host, FABRIC_MANAGER_UNIT, fabricmanager.get("stdout") or "")
+        )
+    found_failures = [f for f in failures if f]
+    could_not_run = [str(u) for u in unrun if u]
+    return {
+        "ok": not found_failures and not could_not_run,
+        "failures": found_failures,
+        "could_not_run": could_not_run,
+    }
 
 
-def job_ids(squeue_text: str) -> list[str]:
-    """Job ids from ``squeue -h -o %A``-style output (first column of every non-empty line)."""
-    return [line.split()[0] for line in squeue_text.splitlines() if line.strip()]
+#: ``squeue -h -o %A`` output → job ids (the playbooks' ``trainbed_job_ids`` filter).
+job_ids = squeue_job_ids
 
 
 def reboot_order(hosts: list[str], jobs: list[int]) -> list[str]:

@@ -227,7 +227,7 @@ class FakeSubmitHost:
         return text.startswith("DOWN") or "NOT_RESPONDING" in text or "DRAIN" in text
 
     def _scontrol_show_node(self, command: str) -> Completed:
-        from trainbed.parse.slurm import expand_hostlist
+        from trainbed.hostlist import expand_hostlist
 
         records = []
         for node in expand_hostlist(shlex.split(command)[3]):

@@ -1,13 +1,18 @@
-"""`trainbed parse nccl|ib-write-bw`: exit codes, JSON shape, summaries."""
+"""`trainbed parse KIND`: exit codes, JSON shape, summaries."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trainbed.cli import main
+from trainbed.cli.parse_hardware import KINDS
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "real"
 GOOD_NCCL = FIXTURES / "nccl_allreduce_2node_dell_xe9680_8xH100_8xCX7_ndr_mpi_noise.txt"
@@ -92,3 +97,117 @@ def test_escape_bytes_in_text_are_printed_escaped() -> None:
     assert result.exit_code == 1
     assert "\x1b" not in result.output
     assert "\\x1b[2JCouldn't connect to 192.168.125.211:18515" in result.output
+
+
+# --------------------------------------------------------------------------- hardware kinds
+
+HARDWARE = [
+    # kind, real file, JSON key, what a careful reader gets from it
+    (
+        "dmesg",
+        "dmesg_xid119_gsp_rpc_timeout_h100_dell_xe9680.txt",
+        "events",
+        lambda records: {(r["code"], r["bus_id"]) for r in records} == {(119, "00000000:9B:00.0")},
+    ),
+    (
+        "nvidia-smi-q",
+        "nvidia_smi_q_1xA10_535.129.03_remapped_rows_uncorrectable4_pending_yes.txt",
+        "gpus",
+        lambda records: (
+            [(r["bus_id"], r["remapped_rows_pending"]) for r in records]
+            == [("00000000:07:00.0", True)]
+        ),
+    ),
+    (
+        "nvlink",
+        "nvidia_smi_nvlink_s_2xH100_pcie_nvlink_bridge_inactive_links.txt",
+        "gpus",
+        lambda records: [sum(not link["active"] for link in r["links"]) for r in records] == [6, 6],
+    ),
+    (
+        "lspci",
+        "lspci_vvv_dell_xe9680_gpu0_pex890xx_switch_h100_cx7_cx6dx_acs_off_16gts_downgraded.txt",
+        "devices",
+        lambda records: (
+            [r["address"] for r in records if r["link_status"]["speed_mark"] == "downgraded"]
+            == ["17:00.0", "17:03.0"]
+        ),
+    ),
+    (
+        "perfquery",
+        "perfquery_x_switch_port_edr_linkdowned1_xmitdiscards20046_relayerr7.txt",
+        "ports",
+        lambda records: records[0]["counters"]["LinkDownedCounter"] == 1,
+    ),
+    (
+        "dcgmi-diag",
+        "dcgmi_diag_r3_fail_cuinit_8xH100.txt",
+        "per_gpu",
+        lambda records: [r["gpu"] for r in records if r["status"] == "Fail"] == list(range(8)),
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "name", "key", "check"), HARDWARE, ids=[h[0] for h in HARDWARE])
+def test_hardware_kind_json(kind: str, name: str, key: str, check: Any) -> None:
+    result = invoke(kind, str(FIXTURES / name), "--json")
+    assert result.exit_code == 0, result.output
+    assert check(json.loads(result.output)[key])
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "line"),
+    [
+        ("dmesg", "dmesg_iso_xid48_dbe_xid63_row_remap_xid94_contained_peermem.txt",
+         "line 12: XID 63 on 00000000:19:00.0: Row Remapper: New row"),
+        ("nvidia-smi-q", "nvidia_smi_q_8xH100_535.161.08_hw_power_brake_slowdown_active_pcie_replays.txt",
+         "clock events: HW Slowdown, HW Power Brake Slowdown"),
+        ("nvlink", "nvidia_smi_nvlink_s_2xH100_pcie_nvlink_bridge_inactive_links.txt",
+         "GPU 0 NVIDIA H100 PCIe: 12/18 links active at 26.562 GB/s, inactive: 4, 5, 10, 11, 16, 17"),
+        ("lspci", "lspci_vvv_dell_xe9680_gpu0_pex890xx_switch_h100_cx7_cx6dx_acs_off_16gts_downgraded.txt",
+         "link 16GT/s x16 (capable 32GT/s x16) DOWNGRADED"),
+        ("perfquery", "perfquery_x_switch_port_edr_linkdowned1_xmitdiscards20046_relayerr7.txt",
+         "lid 2052 port 1: LinkDownedCounter 1, PortRcvSwitchRelayErrors 7, PortXmitDiscards 20046"),
+        ("dcgmi-diag", "dcgmi_diag_r3_fail_cuinit_8xH100.txt", "GPU Memory (Hardware): Fail - All"),
+    ],
+)  # fmt: skip
+def test_hardware_kind_summary(kind: str, name: str, line: str) -> None:
+    result = invoke(kind, str(FIXTURES / name))
+    assert result.exit_code == 0
+    assert line in result.output
+
+
+def test_mlxlink_from_stdin_constructed() -> None:
+    constructed = "Effective Physical BER             : 5E-12\nRaw Physical BER : 1E-8\n"
+    result = invoke("mlxlink", "-", "--json", stdin=constructed)
+    assert result.exit_code == 0
+    (port,) = json.loads(result.output)["ports"]
+    assert (port["effective_ber"], port["raw_ber"]) == (5e-12, 1e-8)
+
+
+@pytest.mark.parametrize("kind", [h[0] for h in HARDWARE] + ["mlxlink"])
+def test_hardware_kind_wrong_file_exits_1(kind: str) -> None:
+    result = invoke(kind, str(GOOD_NCCL))
+    assert result.exit_code == 1
+    assert f"no {kind} output found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_hardware_kind_binary_exits_2(tmp_path: Path) -> None:
+    binary = tmp_path / "core"
+    binary.write_bytes(b"\x7fELF\x00\x01\x02")
+    result = invoke("lspci", str(binary))
+    assert result.exit_code == 2
+    assert "NUL byte" in result.output
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_hardware_summaries_never_raise_on_mangled_fixtures(kind: str, data: Any) -> None:
+    name = data.draw(st.sampled_from(sorted(p.name for p in FIXTURES.glob("*.txt"))))
+    lines = (FIXTURES / name).read_text().splitlines(keepends=True)
+    kept = data.draw(st.lists(st.sampled_from(lines), max_size=60)) if lines else []
+    result = invoke(kind, "-", stdin="".join(kept))
+    assert result.exit_code in (0, 1), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

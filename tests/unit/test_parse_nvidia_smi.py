@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from trainbed.parse.ibv_devinfo import parse_ibv_devinfo
 from trainbed.parse.nvidia_smi import (
+    EccCounts,
     nearest_nic,
     normalize_bus_id,
     parse_csv_query,
@@ -280,3 +282,152 @@ def test_nearest_nic_missing_gpu_and_empty() -> None:
     assert nearest_nic(topo, 8) is None
     assert nearest_nic(parse_topology(""), 0) is None
     assert nearest_nic(topo, 0, among=["mlx5_99"]) is None
+
+
+# ------------------------------------------------- -q: ECC, remapping, clock events, PCIe link
+
+A10_REMAP = "nvidia_smi_q_1xA10_535.129.03_remapped_rows_uncorrectable4_pending_yes.txt"
+H100_BRAKE = "nvidia_smi_q_8xH100_535.161.08_hw_power_brake_slowdown_active_pcie_replays.txt"
+ZERO_ECC = EccCounts(**{f.name: 0 for f in dataclasses.fields(EccCounts)})
+
+
+def test_query_a10_remapped_rows_pending() -> None:
+    (gpu,) = parse_query(_read(A10_REMAP))
+
+    assert (gpu.bus_id, gpu.product_name) == ("00000000:07:00.0", "NVIDIA A10")
+    assert (gpu.serial, gpu.uuid) == ("1324521052681", "GPU-73d12ef7-f589-f867-4259-c7090ab44736")
+    assert gpu.vbios_version == "94.02.5C.00.04"
+    assert gpu.remapped_rows_pending is True
+    assert gpu.remapped_rows_uncorrectable == 4
+    assert gpu.remapped_rows_correctable == 0
+    assert gpu.remapped_rows_failure is False
+    # ECC counters are all 0 although rows were remapped: the remap state is the signal.
+    assert gpu.ecc == ZERO_ECC
+    assert (gpu.retired_pages_single_bit, gpu.retired_pages_pending) == (None, None)  # N/A
+    assert gpu.active_clock_event_reasons == ("Idle",)
+    assert (gpu.pcie_gen_current, gpu.pcie_gen_max, gpu.pcie_gen_host_max) == (4, 4, None)
+    assert (gpu.pcie_width_current, gpu.pcie_width_max) == (16, 16)
+
+
+H100_BRAKE_GPUS = [
+    # bus id, serial, replays since reset
+    ("00000000:19:00.0", "1650124031592", 67),
+    ("00000000:3B:00.0", "1650124008135", 63),
+    ("00000000:4C:00.0", "1650124047722", 52),
+    ("00000000:5D:00.0", "1650124032506", 43),
+    ("00000000:9B:00.0", "1650124030635", 49),
+    ("00000000:BB:00.0", "1650124048576", 53),
+    ("00000000:CB:00.0", "1650124047010", 82),
+    ("00000000:DB:00.0", "1650124007084", 67),
+]
+
+
+def test_query_8xh100_power_brake_slowdown_active() -> None:
+    gpus = parse_query(_read(H100_BRAKE))
+
+    assert [(g.bus_id, g.serial, g.pcie_replays) for g in gpus] == H100_BRAKE_GPUS
+    assert {g.vbios_version for g in gpus} == {"96.00.74.00.0D"}
+    for gpu in gpus:
+        assert gpu.active_clock_event_reasons == ("HW Slowdown", "HW Power Brake Slowdown")
+        assert gpu.clock_event_reasons["HW Thermal Slowdown"] is False
+        assert gpu.clock_event_reasons["SW Thermal Slowdown"] is False
+        assert (gpu.pcie_gen_current, gpu.pcie_gen_max, gpu.pcie_gen_device_max) == (5, 5, 5)
+        assert (gpu.pcie_width_current, gpu.pcie_width_max) == (16, 16)
+        assert gpu.ecc == ZERO_ECC
+        assert gpu.remapped_rows_pending is False
+        assert gpu.fabric_state == "Completed"
+
+
+def test_query_8xh100_535_183_clock_events_on_one_gpu() -> None:
+    gpus = parse_query(_read("nvidia_smi_q_8xH100_535.183.01.txt"))
+    assert [g.active_clock_event_reasons for g in gpus] == [("Idle",)] * 2 + [
+        ("SW Power Cap", "HW Power Brake Slowdown", "SW Thermal Slowdown")
+    ] + [("Idle",)] * 5
+    assert [g.pcie_replays for g in gpus] == [120, 111, 58, 60, 63, 93, 69, 78]
+
+
+def test_query_d_ecc_555_parity_sec_ded_layout() -> None:
+    # 555 splits SRAM uncorrectable into Parity and SEC-DED; both are summed.
+    gpus = parse_query(_read("nvidia_smi_q_d_ecc_2xA100_pcie_555.42.02_zero_errors.txt"))
+    assert [g.bus_id for g in gpus] == ["00000000:12:00.0", "00000000:8A:00.0"]
+    assert all(g.ecc == ZERO_ECC and g.ecc_mode == "Enabled" for g in gpus)
+    assert all(g.clock_event_reasons == {} for g in gpus)
+
+
+def test_query_d_performance_only_clock_events() -> None:
+    gpus = parse_query(_read("nvidia_smi_q_d_performance_2xA100_pcie_555.42.02_idle.txt"))
+    assert [g.active_clock_event_reasons for g in gpus] == [("Idle",), ("Idle",)]
+    assert all(g.ecc is None and g.pcie_gen_current is None for g in gpus)
+
+
+def _mutated(name: str, old: str, new: str) -> str:
+    """A real file with one value changed: the layout stays real, the fault is ours."""
+    text = _read(name)
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "value"),
+    [
+        # 555 layout: Parity and SEC-DED both count as SRAM uncorrectable (first = volatile).
+        ("SRAM Uncorrectable Parity     : 0", "SRAM Uncorrectable Parity     : 2",
+         "volatile_sram_uncorrectable", 2),
+        ("SRAM Uncorrectable SEC-DED    : 0", "SRAM Uncorrectable SEC-DED    : 3",
+         "volatile_sram_uncorrectable", 3),
+        ("DRAM Uncorrectable            : 0", "DRAM Uncorrectable            : 1",
+         "volatile_dram_uncorrectable", 1),
+        ("DRAM Correctable              : 0", "DRAM Correctable              : 7",
+         "volatile_dram_correctable", 7),
+    ],
+)  # fmt: skip
+def test_query_ecc_counter_placement(old: str, new: str, field: str, value: int) -> None:
+    text = _mutated("nvidia_smi_q_d_ecc_2xA100_pcie_555.42.02_zero_errors.txt", old, new)
+    gpu = parse_query(text)[0]
+    assert gpu.ecc is not None
+    assert getattr(gpu.ecc, field) == value
+    assert sum(v or 0 for v in dataclasses.astuple(gpu.ecc)) == value
+
+
+# Constructed (no real sample in the fixture set): the pre-525 Single/Double Bit layout and
+# the pre-535 "Clocks Throttle Reasons" title.
+CONSTRUCTED_OLD_LAYOUT = """\
+GPU 00000000:3B:00.0
+    ECC Errors
+        Volatile
+            Single Bit
+                Device Memory             : 5
+                Register File             : 1
+                L1 Cache                  : 0
+                L2 Cache                  : 0
+                Texture Memory            : N/A
+                Total                     : 6
+            Double Bit
+                Device Memory             : 2
+                Register File             : 0
+                L1 Cache                  : 0
+                L2 Cache                  : 1
+                Texture Memory            : N/A
+                Total                     : 3
+    Retired Pages
+        Single Bit ECC                    : 1
+        Double Bit ECC                    : 2
+        Pending                           : Yes
+    Clocks Throttle Reasons
+        Idle                              : Not Active
+        HW Slowdown                       : Active
+"""
+
+
+def test_constructed_pre525_layout() -> None:
+    (gpu,) = parse_query(CONSTRUCTED_OLD_LAYOUT)
+    assert gpu.ecc == EccCounts(
+        volatile_sram_correctable=1,
+        volatile_sram_uncorrectable=1,
+        volatile_dram_correctable=5,
+        volatile_dram_uncorrectable=2,
+    )
+    assert gpu.volatile_uncorrectable_ecc == 3
+    assert (gpu.retired_pages_single_bit, gpu.retired_pages_double_bit) == (1, 2)
+    assert gpu.retired_pages_pending is True
+    assert gpu.active_clock_event_reasons == ("HW Slowdown",)

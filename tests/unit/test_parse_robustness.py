@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trainbed.parse.dcgmi import parse_dcgmi_diag
+from trainbed.parse.dcgmi import parse_dcgmi_diag, per_gpu_results
+from trainbed.parse.dmesg import parse_kernel_log, within
 from trainbed.parse.ibstat import parse_ibstat
 from trainbed.parse.ibv_devinfo import parse_ibv_devinfo
+from trainbed.parse.lspci import parse_lspci, pci_path
+from trainbed.parse.mlxlink import parse_mlxlink
 from trainbed.parse.nemo import parse_nemo_log
 from trainbed.parse.nvidia_smi import (
     nearest_nic,
@@ -21,6 +25,8 @@ from trainbed.parse.nvidia_smi import (
     parse_table,
     parse_topology,
 )
+from trainbed.parse.nvlink import parse_nvlink_status
+from trainbed.parse.perfquery import counter_delta, parse_perfquery
 from trainbed.parse.slurm import parse_scontrol_show_node, parse_sinfo
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "real"
@@ -37,12 +43,39 @@ PARSERS: list[Callable[[str], Any]] = [
     parse_scontrol_show_node,
     parse_sinfo,
     parse_dcgmi_diag,
+    lambda t: per_gpu_results(parse_dcgmi_diag(t)),
     parse_nemo_log,
+    lambda t: within(
+        parse_kernel_log(t), datetime(2025, 1, 1, tzinfo=UTC), boot_time=datetime(2025, 1, 1)
+    ),
+    parse_nvlink_status,
+    lambda t: [pci_path(devices, d.address) for devices in [parse_lspci(t)] for d in devices],
+    lambda t: [counter_delta(p, p) for p in parse_perfquery(t)],
+    parse_mlxlink,
 ]
 
 # Characters the real outputs are made of, so that random text often looks almost right.
 _ALPHABET = st.sampled_from(list("\t\n |+-=:,.*@[]()'0123456789ABCDEFXGPUNICmlx_ PortCAState"))
-_TEXT = st.one_of(st.text(), st.text(alphabet=_ALPHABET, max_size=400))
+# Fragments of the hardware tools' lines, glued at random, so that the line-shaped parsers
+# (kernel log, nvlink, lspci, perfquery, mlxlink) meet nearly-right lines too.
+_FRAGMENTS = st.sampled_from(
+    [
+        "\n", " ", "0", "19", "1e", ".", ":", ",", "+", "-", "x", "(", ")",
+        "NVRM: Xid (PCI:0000:19:00): ", "SXid (PCI:0000:87:00.0): ", "pid=", "name=",
+        "[  12.5] ", "[Sun Feb 23 16:24:18 2025] ", "2024-11-15T12:02:03,470068+00:00 ",
+        "GPU 0: NVIDIA H100 (UUID: GPU-1)", "\t Link 0: ", "GB/s", "<inactive>",
+        "17:00.0 PCI bridge: x", "\tBus: primary=16, secondary=17, subordinate=18",
+        "\t\tLnkSta:\tSpeed ", "\t\tLnkCap:\tPort #0, Speed ", "GT/s (downgraded), Width x",
+        "\t\tACSCtl:\t", "ReqRedir+", "# Port extended counters: Lid 1 port 1",
+        "SymbolErrorCounter:....", "Effective Physical BER : ", "E-", "Raw Physical Errors Per Lane : ",
+        '{"result": {"output": {"x": {"Raw Physical BER": ',
+    ]
+)  # fmt: skip
+_TEXT = st.one_of(
+    st.text(),
+    st.text(alphabet=_ALPHABET, max_size=400),
+    st.lists(_FRAGMENTS, max_size=80).map("".join),
+)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])

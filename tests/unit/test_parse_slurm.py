@@ -1,21 +1,23 @@
-"""Slurm parsers against real output (tests/fixtures/real, see SOURCES.md), and hostlists."""
+"""Slurm parsers against real output (tests/fixtures/real, see SOURCES.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from trainbed.parse.slurm import (
     ControllerPing,
-    compress_hostlist,
-    expand_hostlist,
+    base_state,
+    duration_seconds,
+    parse_sacct,
     parse_scontrol_ping,
     parse_scontrol_show_node,
     parse_sinfo,
+    parse_squeue,
+    sbatch_job_id,
     split_state,
+    squeue_job_ids,
 )
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "real"
@@ -132,69 +134,6 @@ def test_sinfo_zero_nodes_and_garbage() -> None:
     )
 
 
-# --------------------------------------------------------------------------- hostlists
-
-
-@pytest.mark.parametrize(
-    ("hostlist", "hosts"),
-    [
-        ("gpu[01-03,07],cp1", ["gpu01", "gpu02", "gpu03", "gpu07", "cp1"]),
-        ("node[8-10]", ["node8", "node9", "node10"]),
-        ("node[08-10]", ["node08", "node09", "node10"]),
-        ("r[1-2]n[1-2]", ["r1n1", "r1n2", "r2n1", "r2n2"]),
-        ("gpu[1-2]-ib", ["gpu1-ib", "gpu2-ib"]),
-        ("single", ["single"]),
-        ("", []),
-    ],
-)
-def test_expand_hostlist(hostlist: str, hosts: list[str]) -> None:
-    assert expand_hostlist(hostlist) == hosts
-
-
-@pytest.mark.parametrize("bad", ["gpu[01-03", "gpu01-03]", "gpu[a-b]", "gpu[3-1]", "g[[1]]"])
-def test_expand_hostlist_rejects_malformed(bad: str) -> None:
-    with pytest.raises(ValueError):
-        expand_hostlist(bad)
-
-
-@pytest.mark.parametrize(
-    ("hosts", "hostlist"),
-    [
-        (["gpu01", "gpu02", "gpu03", "gpu07", "cp1"], "gpu[01-03,07],cp1"),
-        (["gpu03", "gpu01", "gpu02", "gpu01"], "gpu[01-03]"),
-        (["node9", "node10"], "node[9-10]"),
-        (["login", "gpu1"], "login,gpu1"),
-        ([], ""),
-    ],
-)
-def test_compress_hostlist(hosts: list[str], hostlist: str) -> None:
-    assert compress_hostlist(hosts) == hostlist
-
-
-_hostname = st.from_regex(r"[a-z][a-z0-9-]{0,6}[0-9]{0,4}", fullmatch=True)
-
-
-@given(st.lists(_hostname, max_size=40))
-def test_hostlist_round_trip(hosts: list[str]) -> None:
-    compressed = compress_hostlist(hosts)
-    expanded = expand_hostlist(compressed)
-    assert set(expanded) == set(hosts)
-    assert len(expanded) == len(set(expanded)), "compress deduplicates"
-    assert compress_hostlist(expanded) == compressed
-
-
-@given(
-    prefix=st.from_regex(r"[a-z]{1,5}", fullmatch=True),
-    numbers=st.sets(st.integers(min_value=0, max_value=300), max_size=60),
-    width=st.integers(min_value=1, max_value=4),
-)
-def test_padded_numbered_hosts_round_trip_in_order(
-    prefix: str, numbers: set[int], width: int
-) -> None:
-    hosts = [f"{prefix}{n:0{width}d}" for n in sorted(numbers)]
-    assert expand_hostlist(compress_hostlist(hosts)) == hosts
-
-
 # --------------------------------------------------------------------------- scontrol ping
 
 
@@ -235,3 +174,38 @@ def test_scontrol_ping_without_controller_lines_is_empty() -> None:
     assert (
         parse_scontrol_ping("scontrol: error: resolve_ctls_from_dns_srv: res_nsearch error\n") == []
     )
+
+
+# --------------------------------------------------------------------------- squeue, sacct, sbatch
+
+
+def test_parse_squeue_and_sacct():
+    queue = parse_squeue(
+        "12|RUNNING|None|1:02|gpu[01-02]\n13|PENDING|ReqNodeNotAvail,_UnavailableNodes:gpu02|0:00|\n"
+    )
+    assert queue["12"].state == "RUNNING" and queue["12"].elapsed_s == 62
+    assert queue["12"].reason is None and queue["12"].nodes == "gpu[01-02]"
+    assert queue["13"].reason.startswith("ReqNodeNotAvail") and queue["13"].nodes is None
+    acct = parse_sacct("12|CANCELLED by 0|0:15|70|gpu[01-02]\n12.batch|x|y|z|w\n")
+    assert acct["12"].state == "CANCELLED" and acct["12"].exit_code == "0:15"
+    assert acct["12"].elapsed_s == 70 and acct["12"].terminal
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0:05", 5), ("1:02:03", 3723), ("1-00:00:01", 86401), ("junk", None)],
+)
+def test_duration_seconds(text, seconds):
+    assert duration_seconds(text) == seconds
+
+
+def test_base_state():
+    assert base_state("CANCELLED by 1000") == "CANCELLED"
+    assert base_state("RUNNING+") == "RUNNING"
+    assert base_state("") == "UNKNOWN"
+
+
+def test_sbatch_job_id_and_squeue_job_ids() -> None:
+    assert sbatch_job_id("1234\n") == "1234" and sbatch_job_id("1234;cluster") == "1234"
+    assert sbatch_job_id("sbatch: error: Batch job submission failed") is None
+    assert squeue_job_ids("12 RUNNING root wrap\n\n13 COMPLETING root x\n") == ["12", "13"]

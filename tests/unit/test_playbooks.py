@@ -124,6 +124,7 @@ def test_slurm_node_states() -> None:
 
 def _node(devices: list[str], gpus: int = 8, nvswitch: bool = True) -> dict[str, Any]:
     return {
+        "hostname": "gpu01",
         "profile": {"gpus": {"count": gpus, "nvswitch": nvswitch}},
         "hcas": [{"device": d, "port": 1} for d in devices],
     }
@@ -141,7 +142,11 @@ def _ok(path: str) -> dict[str, Any]:
 def test_quick_check_passes_on_a_healthy_node() -> None:
     node = _node([f"mlx5_{i}" for i in (0, 1, 4, 5, 6, 7, 8, 9)])
     ibstat = _ok("ibstat_h100_node_8x_cx7_ndr400_all_active.txt")
-    assert daytwo.quick_check(node, IB, GPUS_8, ibstat, FM_ACTIVE) == {"ok": True, "failures": []}
+    assert daytwo.quick_check(node, IB, GPUS_8, ibstat, FM_ACTIVE) == {
+        "ok": True,
+        "failures": [],
+        "could_not_run": [],
+    }
 
 
 def test_quick_check_names_every_finding() -> None:
@@ -151,19 +156,33 @@ def test_quick_check_names_every_finding() -> None:
     result = daytwo.quick_check(node, IB, seven, ibstat, {"rc": 3, "stdout": "inactive"})
     assert not result["ok"]
     assert result["failures"] == [
-        "GPUs 7/8",
-        "HCA mlx5_0 Ethernet, mlx5_1 100 Gb/s (want 400), mlx5_5 Down, mlx5_42 missing",
-        "fabric manager inactive",
+        "gpu01 GPU count: expected 8, got 7",
+        "gpu01 mlx5_0 port 1 link layer: expected InfiniBand, got Ethernet",
+        "gpu01 mlx5_1 port 1 rate: expected 400 Gb/s, got 100 Gb/s",
+        "gpu01 mlx5_1 port 1 link layer: expected InfiniBand, got Ethernet",
+        "gpu01 mlx5_5 port 1 state: expected Active/LinkUp, got Down/Disabled",
+        "gpu01 mlx5_5 port 1 rate: expected 400 Gb/s, got 40 Gb/s",
+        "gpu01 mlx5_5 port 1 link layer: expected InfiniBand, got Ethernet",
+        "gpu01 mlx5_42 port 1: expected present, got absent from ibstat",
+        "gpu01 nvidia-fabricmanager: expected active, got inactive",
     ]
+    assert result["could_not_run"] == []
 
 
 def test_quick_check_judges_only_what_it_is_given() -> None:
     node = _node(["mlx5_0"])
-    assert daytwo.quick_check(node, IB, gpus={"rc": 0, "stdout": "0\n"})["failures"] == ["GPUs 1/8"]
+    assert daytwo.quick_check(node, IB, gpus={"rc": 0, "stdout": "0\n"})["failures"] == [
+        "gpu01 GPU count: expected 8, got 1"
+    ]
+    # A command that failed is no verdict: not ok, yet no finding either.
     failed = daytwo.quick_check(node, IB, gpus={"rc": 9, "stdout": "", "stderr": "No devices"})
-    assert failed["failures"] == ["nvidia-smi failed (rc 9)"]
-    assert daytwo.quick_check(node, IB, ibstat={"rc": 127, "stdout": ""})["failures"] == [
-        "ibstat failed (rc 127)"
+    assert not failed["ok"] and failed["failures"] == []
+    assert failed["could_not_run"] == [
+        "gpu01 nvidia-smi: could not run"
+        " (`nvidia-smi --query-gpu=index --format=csv,noheader` exit 9: No devices)"
+    ]
+    assert daytwo.quick_check(node, IB, ibstat={"rc": 127, "stdout": ""})["could_not_run"] == [
+        "gpu01 ibstat: could not run (`ibstat` exit 127)"
     ]
     no_switch = _node([], nvswitch=False)
     assert daytwo.quick_check(no_switch, IB, fabricmanager={"rc": 3, "stdout": "inactive"})["ok"]

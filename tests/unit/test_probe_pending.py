@@ -8,11 +8,10 @@ import pytest
 
 from tests.unit.fake_slurm import FakeSubmitHost
 from tests.unit.probe_helpers import inventory_for
-from trainbed.parse.slurm import parse_scontrol_show_node
+from trainbed.parse.slurm import parse_scontrol_show_node, parse_squeue
 from trainbed.probes.nodes import node_health, unusable
 from trainbed.probes.pending import ENDED, STUCK, UNKNOWN, WAITING, classify
 from trainbed.probes.run import run_suite
-from trainbed.probes.slurm import parse_squeue
 from trainbed.probes.watch import STUCK_PENDING_S
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

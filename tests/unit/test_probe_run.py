@@ -12,14 +12,7 @@ from trainbed.inventory import Inventory
 from trainbed.probes.bound import FINISH_RESERVE_S
 from trainbed.probes.results import validate_results
 from trainbed.probes.run import RunOutcome, run_suite
-from trainbed.probes.slurm import (
-    Slurm,
-    base_state,
-    duration_seconds,
-    parse_sacct,
-    parse_squeue,
-    time_limit_seconds,
-)
+from trainbed.probes.slurm import Slurm, time_limit_seconds
 from trainbed.probes.watch import GRACE_S, STUCK_PENDING_S
 
 
@@ -158,27 +151,7 @@ def test_suite_selection_submits_only_that_suite(inv3, tmp_path):
     assert outcome.results["suites"] == ["ib_write_bw"] and outcome.results["passed"]
 
 
-# --------------------------------------------------------------------------- Slurm output
-
-
-def test_parse_squeue_and_sacct():
-    queue = parse_squeue(
-        "12|RUNNING|None|1:02|gpu[01-02]\n13|PENDING|ReqNodeNotAvail,_UnavailableNodes:gpu02|0:00|\n"
-    )
-    assert queue["12"].state == "RUNNING" and queue["12"].elapsed_s == 62
-    assert queue["12"].reason is None and queue["12"].nodes == "gpu[01-02]"
-    assert queue["13"].reason.startswith("ReqNodeNotAvail") and queue["13"].nodes is None
-    acct = parse_sacct("12|CANCELLED by 0|0:15|70|gpu[01-02]\n12.batch|x|y|z|w\n")
-    assert acct["12"].state == "CANCELLED" and acct["12"].exit_code == "0:15"
-    assert acct["12"].elapsed_s == 70 and acct["12"].terminal
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("0:05", 5), ("1:02:03", 3723), ("1-00:00:01", 86401), ("junk", None)],
-)
-def test_duration_seconds(text, seconds):
-    assert duration_seconds(text) == seconds
+# --------------------------------------------------------------------------- Slurm time limits
 
 
 @pytest.mark.parametrize(
@@ -187,12 +160,6 @@ def test_duration_seconds(text, seconds):
 )
 def test_time_limit_seconds(limit, seconds):
     assert time_limit_seconds(limit) == seconds
-
-
-def test_base_state():
-    assert base_state("CANCELLED by 1000") == "CANCELLED"
-    assert base_state("RUNNING+") == "RUNNING"
-    assert base_state("") == "UNKNOWN"
 
 
 def test_host_key_policy_follows_strict_host_key_checking():

@@ -140,6 +140,6 @@ def test_facts_versions_and_hints(tmp_path: Path) -> None:
     assert set(fw) == set(devices)
     hints = port_hints(inv, facts)
     # Ports the fixture lists at 400 Gb/s raise nothing; the one at 200 does.
-    rated = [h for h in hints if "rate 200" in h.text]
+    rated = [h for h in hints if "rate: expected 400 Gb/s, got 200 Gb/s" in h.text]
     assert len(rated) == 1 and rated[0].node == second and rated[0].rail is not None
-    assert not [h for h in hints if h.node == first and "not listed" not in h.text]
+    assert not [h for h in hints if h.node == first and "absent from ibstat" not in h.text]

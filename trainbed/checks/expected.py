@@ -15,6 +15,7 @@ from trainbed.catalog.model import Directory, File, Group, Module, Package, Unit
 from trainbed.inventory.model import ComputeNode, Hca, Inventory, Mount, Node
 from trainbed.render.slurm import uses_cgroup
 from trainbed.render.storage import mount_options, unit_name
+from trainbed.verdicts import hca_port as hca_port_verdict
 
 #: Groups a check module can target besides `Inventory.groups()`.
 ALL = "all"
@@ -108,6 +109,14 @@ def files(inventory: Inventory, node: Node) -> dict[str, File]:
 def hcas(inventory: Inventory, node: Node) -> dict[str, Hca]:
     """device → HCA of the inventory on `node`."""
     return {hca.device: hca for hca in node.hcas}
+
+
+def hca_port(inventory: Inventory, hca: Hca) -> hca_port_verdict.Expected:
+    """What the HCA's port must show: the inventory's line rate, link layer and port GUID."""
+    ib = inventory.networks.infiniband
+    return hca_port_verdict.Expected(
+        hca.device, hca.port, ib.link_rate_gbps, ib.link_layer, hca.port_guid
+    )
 
 
 def rails_of(inventory: Inventory, node: Node) -> dict[str, Hca]:

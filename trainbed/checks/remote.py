@@ -26,6 +26,8 @@ from testinfra.backend.base import CommandResult
 
 from trainbed.hostkeys import changed_key, shown, trust_digest, unknown_host
 from trainbed.inventory.model import Inventory, Node, Ssh
+from trainbed.remote import command as shell_command
+from trainbed.verdicts import service
 
 #: How long an idle master connection stays up after the last command.
 CONTROL_PERSIST_S = 60
@@ -149,8 +151,10 @@ class Remote:
             return str(exc)
         return None
 
-    def run(self, command: str, cache: bool = True) -> CommandResult:
-        """Run `command`; SSH failures raise `Unreachable` with OpenSSH's reason."""
+    def run(self, command: str, *args: object, cache: bool = True) -> CommandResult:
+        """Run `command` with `args` shell-quoted into its `%s` (`trainbed.remote.command`); SSH
+        failures raise `Unreachable` with OpenSSH's reason."""
+        command = shell_command(command, *args)
         if self.unreachable:
             raise Unreachable(self.unreachable)
         if cache and command in self._cache:
@@ -178,15 +182,23 @@ class Remote:
         except RuntimeError:
             return False
 
-    def output(self, command: str, cache: bool = True) -> str:
+    def output(self, command: str, *args: object, cache: bool = True) -> str:
         """stdout of a command that must succeed; a failure names the node, command and stderr."""
-        result = self.run(command, cache)
+        command = shell_command(command, *args)
+        result = self.run(command, cache=cache)
         if result.rc != 0:
             stderr = " ".join(result.stderr.split())[:300]
             raise AssertionError(
                 f"{self.hostname}: `{command}` failed: expected exit 0, got {result.rc} ({stderr})"
             )
         return result.stdout
+
+    def unit_state(self, unit: str) -> tuple[str, str]:
+        """(`is-active`, `is-enabled`) answers for a systemd unit, read in one command, never
+        cached: the order `trainbed.verdicts.service.problem` takes them in."""
+        template, args = service.state_command(unit)
+        enabled, active = service.parse_state(self.output(template, *args, cache=False))
+        return active, enabled
 
 
 def reach_all(

@@ -9,8 +9,8 @@ import pytest
 
 from trainbed.checks import expected
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch, service_problem, service_state
 from trainbed.inventory.model import Inventory, Node
+from trainbed.verdicts import check, mismatch, service
 
 pytestmark = pytest.mark.nodes(expected.ALL)
 
@@ -61,7 +61,7 @@ def test_time_synchronised(remote: Remote, inventory: Inventory) -> None:
             f"time_sync: {inventory.cluster.time_sync} — the inventory says the host keeps the "
             "clock; the offset to the admin machine is checked by test_clock_offset"
         )
-    check([service_problem(remote.hostname, "chrony", *service_state(remote, "chrony"))])
+    check([service.problem(remote.hostname, "chrony", *remote.unit_state("chrony"))])
     out = remote.output("chronyc tracking", cache=False)
     fields = dict(
         (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in out.splitlines())

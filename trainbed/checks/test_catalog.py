@@ -12,8 +12,8 @@ import pytest
 from trainbed.catalog.model import Directory, File, Group, Module, Package, Unit, User
 from trainbed.checks import expected
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch, service_problem, service_state
 from trainbed.inventory.model import Inventory, Node
+from trainbed.verdicts import check, mismatch, service
 
 pytestmark = pytest.mark.nodes(expected.ALL)
 
@@ -141,7 +141,7 @@ def test_directory(remote: Remote, directory: Directory) -> None:
 @pytest.mark.each("unit", expected.units)
 def test_service(remote: Remote, unit: Unit) -> None:
     """Every unit the catalog runs is enabled and active (daemons, OpenSM per rail, mounts)."""
-    check([service_problem(remote.hostname, unit.name, *service_state(remote, unit.name))])
+    check([service.problem(remote.hostname, unit.name, *remote.unit_state(unit.name))])
 
 
 @pytest.mark.each("module", expected.modules)

@@ -10,10 +10,9 @@ import pytest
 
 from trainbed.checks import expected, firmware
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch
 from trainbed.inventory.model import ComputeNode, Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
-from trainbed.parse.ibv_devinfo import normalize_guid
+from trainbed.verdicts import check, hca_port, mismatch
 
 pytestmark = pytest.mark.nodes("infiniband")
 
@@ -25,30 +24,7 @@ def _cas(remote: Remote) -> dict[str, CaInfo]:
 @pytest.mark.each("hca", expected.hcas)
 def test_hca_port(remote: Remote, inventory: Inventory, hca: Hca) -> None:
     """Present, Active/LinkUp, at the inventory's rate and link layer, with its port GUID."""
-    ib = inventory.networks.infiniband
-    ca = _cas(remote).get(hca.device)
-    what = f"{remote.hostname} {hca.device}"
-    assert ca is not None, mismatch(what, "present", "absent from ibstat")
-    port = next((p for p in ca.ports if p.number == hca.port), None)
-    assert port is not None, mismatch(f"{what} port {hca.port}", "present", "absent")
-    state = f"{port.state}/{port.physical_state}"
-    guid = normalize_guid(port.port_guid) if port.port_guid else None
-    check(
-        [
-            mismatch(f"{what} port {hca.port} state", "Active/LinkUp", state)
-            if state != "Active/LinkUp"
-            else None,
-            mismatch(f"{what} rate", f"{ib.link_rate_gbps} Gb/s", port.rate)
-            if port.rate != ib.link_rate_gbps
-            else None,
-            mismatch(f"{what} link layer", ib.link_layer, port.link_layer)
-            if port.link_layer != ib.link_layer
-            else None,
-            mismatch(f"{what} port GUID", hca.port_guid, guid)
-            if hca.port_guid and guid != normalize_guid(hca.port_guid)
-            else None,
-        ]
-    )
+    check(hca_port.problems(remote.hostname, expected.hca_port(inventory, hca), _cas(remote)))
 
 
 def _firmware(node: Node, cas: dict[str, CaInfo]) -> dict[str, str]:

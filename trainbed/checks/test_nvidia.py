@@ -8,9 +8,9 @@ import pytest
 
 from trainbed.checks import fabric_manager, firmware
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch
 from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.parse.nvidia_smi import GpuInfo, normalize_bus_id, parse_csv_query, parse_query
+from trainbed.verdicts import check, gpu_count, mismatch
 
 pytestmark = pytest.mark.nodes("compute")
 
@@ -29,9 +29,7 @@ def _query(remote: Remote) -> list[GpuInfo]:
 
 
 def test_gpu_count(remote: Remote, node: ComputeNode) -> None:
-    want = node.profile.gpus.count
-    got = len(_gpus(remote))
-    assert got == want, mismatch(f"{remote.hostname} GPU count", want, got)
+    check([gpu_count.problem(remote.hostname, node.profile.gpus.count, len(_gpus(remote)))])
 
 
 def test_gpu_model(remote: Remote, node: ComputeNode) -> None:

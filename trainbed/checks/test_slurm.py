@@ -9,10 +9,10 @@ import pytest
 
 from trainbed.checks import expected, slurm_config
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch
 from trainbed.inventory.model import ComputeNode, Inventory, Node
 from trainbed.parse.slurm import parse_scontrol_show_node
 from trainbed.render.slurm import slurm_conf
+from trainbed.verdicts import check, mismatch
 
 pytestmark = pytest.mark.nodes("slurm")
 

@@ -9,8 +9,8 @@ import pytest
 
 from trainbed.checks import expected
 from trainbed.checks.remote import Remote
-from trainbed.checks.verdict import check, mismatch
 from trainbed.inventory.model import Inventory, Mount
+from trainbed.verdicts import check, mismatch
 
 pytestmark = [pytest.mark.nodes(expected.ALL), pytest.mark.each("mount", expected.mounts)]
 

@@ -1,6 +1,8 @@
-"""`trainbed parse`: read saved benchmark output and report what it measured.
+"""`trainbed parse`: read saved benchmark or hardware-tool output and report what it holds.
 
-Exit status: 0 when every run in the file is ok, 1 when any is not, 2 when the file cannot be read.
+Exit status for the benchmarks (nccl, ib-write-bw): 0 when every run in the file is ok, 1 when any
+is not. For the hardware kinds (dmesg, nvidia-smi-q, nvlink, lspci, perfquery, mlxlink, dcgmi-diag):
+0 when something of the kind was found, 1 when nothing was. 2 when the file cannot be read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import click
 
+from trainbed.cli.parse_hardware import KINDS, Kind
 from trainbed.parse.nccl import parse_nccl
 from trainbed.parse.perftest import parse_ib_write_bw
 from trainbed.text import binary_reason, printable
@@ -21,7 +24,7 @@ _JSON_HELP = "Print the parsed result as JSON instead of a summary."
 
 @click.group("parse")
 def parse() -> None:
-    """Parse benchmark output (nccl-tests, perftest) saved to a file ('-' reads stdin)."""
+    """Parse benchmark or hardware-tool output saved to a file ('-' reads stdin)."""
 
 
 @parse.command("nccl")
@@ -39,6 +42,27 @@ def ib_write_bw(file: str, as_json: bool) -> None:
     """Parse ib_write_bw output (client or server side) from FILE."""
     _run(file, as_json, parse_ib_write_bw, _ib_summary)
 
+
+def _hardware_command(name: str, kind: Kind) -> click.Command:
+    @click.argument("file")
+    @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+    def command(file: str, as_json: bool) -> None:
+        result = kind.read(_read(file))
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            for record in result[kind.key]:
+                click.echo(printable(kind.summary(record), limit=2000))
+        if not result[kind.key]:
+            click.echo(f"trainbed parse {name}: no {name} output found in {file}", err=True)
+        sys.exit(0 if result[kind.key] else 1)
+
+    command.__doc__ = f"{kind.help} Reads FILE."
+    return click.command(name)(command)
+
+
+for _name, _kind in KINDS.items():
+    parse.add_command(_hardware_command(_name, _kind))
 
 COMMANDS = [parse]
 

@@ -1,6 +1,7 @@
-"""Parser for the ``dcgmi diag`` results table.
+"""Parser for the ``dcgmi diag`` results table, and its results per GPU.
 
 Never raises: lines outside the two-column ``| name | result |`` table are ignored.
+``dcgmi diag -j`` (JSON) is not read: no real sample of it is in the fixture set.
 """
 
 from __future__ import annotations
@@ -101,3 +102,69 @@ def parse_dcgmi_diag(text: str) -> list[DcgmiResult]:
             )
         )
     return results
+
+
+# ----------------------------------------------------------------------- per GPU
+
+_SCOPED = re.compile(r"(?P<status>Pass|Fail|Skip|Warn)\s*-\s*(?P<scope>All|GPUs?:\s*[\d,\s]+)")
+_GPU_MESSAGE = re.compile(r"^GPU\s+(?P<gpu>\d{1,4})\b")
+
+
+@dataclass(frozen=True)
+class DcgmiGpuResult:
+    """One test's result on one GPU. ``message`` is DCGM's Warning text naming that GPU (or
+    not naming any GPU), joined with `` | `` when there are several; ``None`` if none."""
+
+    section: str | None
+    test: str
+    gpu: int
+    status: str
+    message: str | None = None
+
+
+def gpu_count(rows: list[DcgmiResult]) -> int | None:
+    """How many GPUs the run covered, from ``GPU Device IDs Detected`` (``2330,2330,...``)."""
+    for row in rows:
+        if row.name == "GPU Device IDs Detected" and row.status is None:
+            ids = [i for i in row.value.split(",") if i.strip()]
+            return len(ids) or None
+    return None
+
+
+def _scopes(row: DcgmiResult, gpus: int | None) -> list[tuple[str, list[int]]]:
+    out: list[tuple[str, list[int]]] = []
+    for m in _SCOPED.finditer(row.value):
+        scope = m["scope"]
+        if scope == "All":
+            out.append((m["status"], list(range(gpus or 0))))
+        else:
+            numbers = re.findall(r"\d{1,4}", scope.split(":", 1)[1])
+            out.append((m["status"], [int(n) for n in numbers]))
+    return out
+
+
+def per_gpu_results(rows: list[DcgmiResult], gpus: int | None = None) -> list[DcgmiGpuResult]:
+    """Every test row expanded to one result per GPU, in output order.
+
+    ``All`` covers GPUs ``0 .. gpus-1`` (`gpus` defaults to `gpu_count`); ``GPU: 3`` /
+    ``GPUs: 0, 1`` cover the GPUs named (that split form, printed when GPUs disagree, has no
+    real sample in the fixture set). Warnings beginning ``GPU N`` go to GPU N, others to
+    every GPU of the row. Rows without a scope (the node-wide Deployment checks) are left
+    out; read them from `parse_dcgmi_diag`'s rows.
+    """
+    count = gpus if gpus is not None else gpu_count(rows)
+    out: list[DcgmiGpuResult] = []
+    for row in rows:
+        if row.status is None:
+            continue
+        for status, indices in _scopes(row, count):
+            for gpu in indices:
+                notes = [
+                    w
+                    for w in row.warnings
+                    if (m := _GPU_MESSAGE.match(w)) is None or int(m["gpu"]) == gpu
+                ]
+                out.append(
+                    DcgmiGpuResult(row.section, row.name, gpu, status, " | ".join(notes) or None)
+                )
+    return out

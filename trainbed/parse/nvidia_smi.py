@@ -36,7 +36,7 @@ def normalize_bus_id(bus_id: str) -> str:
 def _int(value: str | None) -> int | None:
     if value is None:
         return None
-    m = re.match(r"^\s*(-?\d+)", value)
+    m = re.match(r"^\s*(-?\d{1,30})", value)
     return int(m.group(1)) if m else None
 
 
@@ -86,6 +86,44 @@ class GpuInfo:
     fabric_state: str | None = None
     fabric_status: str | None = None
     memory_total_mib: int | None = None
+    ecc: EccCounts | None = None
+    retired_pages_single_bit: int | None = None
+    retired_pages_double_bit: int | None = None
+    retired_pages_pending: bool | None = None
+    clock_event_reasons: Mapping[str, bool] = field(default_factory=dict)
+    pcie_gen_current: int | None = None
+    pcie_gen_max: int | None = None
+    pcie_gen_device_max: int | None = None
+    pcie_gen_host_max: int | None = None
+    pcie_width_current: int | None = None
+    pcie_width_max: int | None = None
+    pcie_replays: int | None = None
+
+    @property
+    def active_clock_event_reasons(self) -> tuple[str, ...]:
+        """Names of the clock-event (throttle) reasons that are ``Active``, in output order."""
+        return tuple(name for name, active in self.clock_event_reasons.items() if active)
+
+
+@dataclass(frozen=True)
+class EccCounts:
+    """ECC error counters of one GPU, ``None`` where not printed or ``N/A``.
+
+    SRAM uncorrectable is the sum of what the driver splits it into (555+: ``Parity`` and
+    ``SEC-DED``; 535: one ``SRAM Uncorrectable``). Drivers before 525 print ``Single Bit`` /
+    ``Double Bit`` per memory instead (no real sample in the fixture set): there ``Device
+    Memory`` counts as DRAM and the on-chip memories (register file, L1, L2, texture, ...) as
+    SRAM.
+    """
+
+    volatile_sram_correctable: int | None = None
+    volatile_sram_uncorrectable: int | None = None
+    volatile_dram_correctable: int | None = None
+    volatile_dram_uncorrectable: int | None = None
+    aggregate_sram_correctable: int | None = None
+    aggregate_sram_uncorrectable: int | None = None
+    aggregate_dram_correctable: int | None = None
+    aggregate_dram_uncorrectable: int | None = None
 
 
 _GPU_HEADER = re.compile(r"^GPU\s+([0-9A-Fa-f]+:[0-9A-Fa-f]+:[0-9A-Fa-f]+\.[0-7])\s*$")
@@ -133,6 +171,68 @@ def _sum_uncorrectable(tree: Mapping[Path, str], kind: str) -> int | None:
     return _int(tree.get(("ECC Errors", kind, "Double Bit", "Total")))
 
 
+def _sum(values: Sequence[int | None]) -> int | None:
+    numbers = [v for v in values if v is not None]
+    return sum(numbers) if numbers else None
+
+
+def _ecc_counter(tree: Mapping[Path, str], kind: str, memory: str, correctable: bool) -> int | None:
+    """One ECC counter (`kind` Volatile/Aggregate, `memory` SRAM/DRAM), new or old layout."""
+    wanted = "Correctable" if correctable else "Uncorrectable"
+    new = [
+        _int(v)
+        for path, v in tree.items()
+        if len(path) == 3
+        and path[:2] == ("ECC Errors", kind)
+        and path[2].split()[:2] == [memory, wanted]
+    ]
+    if any(v is not None for v in new):
+        return _sum(new)
+    bits = "Single Bit" if correctable else "Double Bit"
+    old = [
+        _int(v)
+        for path, v in tree.items()
+        if len(path) == 4
+        and path[:3] == ("ECC Errors", kind, bits)
+        and path[3] != "Total"
+        and (path[3] == "Device Memory") == (memory == "DRAM")
+    ]
+    return _sum(old)
+
+
+def _ecc(tree: Mapping[Path, str]) -> EccCounts | None:
+    counts = EccCounts(
+        **{
+            f"{kind.lower()}_{memory.lower()}_{'correctable' if c else 'uncorrectable'}": (
+                _ecc_counter(tree, kind, memory, c)
+            )
+            for kind in ("Volatile", "Aggregate")
+            for memory in ("SRAM", "DRAM")
+            for c in (True, False)
+        }
+    )
+    return None if counts == EccCounts() else counts
+
+
+def _active(value: str | None) -> bool | None:
+    if value == "Active":
+        return True
+    if value == "Not Active":
+        return False
+    return None
+
+
+def _clock_event_reasons(tree: Mapping[Path, str]) -> dict[str, bool]:
+    # 535+ call the section "Clocks Event Reasons", older drivers "Clocks Throttle Reasons".
+    out: dict[str, bool] = {}
+    for path, value in tree.items():
+        if len(path) == 2 and path[0] in ("Clocks Event Reasons", "Clocks Throttle Reasons"):
+            active = _active(value.strip())
+            if active is not None:
+                out.setdefault(path[1], active)
+    return out
+
+
 def _gpu_from_tree(
     index: int, bus_id: str, tree: Mapping[Path, str], top: Mapping[Path, str]
 ) -> GpuInfo:
@@ -162,6 +262,20 @@ def _gpu_from_tree(
         fabric_state=get("Fabric", "State"),
         fabric_status=get("Fabric", "Status"),
         memory_total_mib=_int(get("FB Memory Usage", "Total")),
+        ecc=_ecc(tree),
+        retired_pages_single_bit=_int(get("Retired Pages", "Single Bit ECC")),
+        retired_pages_double_bit=_int(get("Retired Pages", "Double Bit ECC")),
+        retired_pages_pending=_bool(
+            get("Retired Pages", "Pending Page Blacklist") or get("Retired Pages", "Pending")
+        ),
+        clock_event_reasons=_clock_event_reasons(tree),
+        pcie_gen_current=_int(get("PCI", "GPU Link Info", "PCIe Generation", "Current")),
+        pcie_gen_max=_int(get("PCI", "GPU Link Info", "PCIe Generation", "Max")),
+        pcie_gen_device_max=_int(get("PCI", "GPU Link Info", "PCIe Generation", "Device Max")),
+        pcie_gen_host_max=_int(get("PCI", "GPU Link Info", "PCIe Generation", "Host Max")),
+        pcie_width_current=_int(get("PCI", "GPU Link Info", "Link Width", "Current")),
+        pcie_width_max=_int(get("PCI", "GPU Link Info", "Link Width", "Max")),
+        pcie_replays=_int(get("PCI", "Replays Since Reset")),
     )
 
 

@@ -1,16 +1,17 @@
-"""Parsers for Slurm command output (``scontrol show node``, ``sinfo``, ``scontrol ping``) and
-hostlist syntax.
+"""Parsers for Slurm command output: ``scontrol show node``, ``sinfo``, ``scontrol ping``,
+``squeue``, ``sacct`` and ``sbatch --parsable``. Every caller (checks, probes, day-2 playbooks)
+parses Slurm's answers here; hostlist syntax is :mod:`trainbed.hostlist`.
 
 The parsers never raise: unrecognised lines are skipped and missing fields are ``None``.
-``expand_hostlist`` is different: it feeds slurm.conf and partitions, so a malformed hostlist
-raises ``ValueError`` rather than silently yielding the wrong nodes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from trainbed.hostlist import expand_hostlist
 
 # --------------------------------------------------------------------------- scontrol show node
 
@@ -249,126 +250,104 @@ def parse_scontrol_ping(text: str) -> list[ControllerPing]:
     return pings
 
 
-# --------------------------------------------------------------------------- hostlists
+# --------------------------------------------------------------------------- squeue, sacct, sbatch
 
-_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?$")
+#: Job states after which a job will not change again (squeue ``-t all`` / sacct).
+TERMINAL_STATES = frozenset(
+    {
+        "COMPLETED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "CANCELLED",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "REVOKED",
+        "SPECIAL_EXIT",
+    }
+)
 
-
-def _split_top_level(hostlist: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(hostlist):
-        if ch == "[":
-            depth += 1
-            if depth > 1:
-                raise ValueError(f"nested '[' in hostlist {hostlist!r}")
-        elif ch == "]":
-            depth -= 1
-            if depth < 0:
-                raise ValueError(f"unbalanced ']' in hostlist {hostlist!r}")
-        elif ch == "," and depth == 0:
-            parts.append(hostlist[start:i])
-            start = i + 1
-    if depth:
-        raise ValueError(f"unclosed '[' in hostlist {hostlist!r}")
-    parts.append(hostlist[start:])
-    return [p.strip() for p in parts if p.strip()]
-
-
-def _expand_ranges(spec: str, whole: str) -> list[str]:
-    numbers: list[str] = []
-    for item in spec.split(","):
-        m = _RANGE.match(item.strip())
-        if not m:
-            raise ValueError(f"bad range {item!r} in hostlist {whole!r}")
-        lo, hi = m.group(1), m.group(2)
-        if hi is None:
-            numbers.append(lo)
-            continue
-        if int(hi) < int(lo):
-            raise ValueError(f"descending range {item!r} in hostlist {whole!r}")
-        width = len(lo)  # Slurm pads to the width of the lower bound: [08-10] → 08 09 10
-        numbers.extend(str(n).zfill(width) for n in range(int(lo), int(hi) + 1))
-    return numbers
+#: The squeue format and sacct fields `parse_squeue` and `parse_sacct` read.
+SQUEUE_FORMAT = "%i|%T|%r|%M|%N"
+SACCT_FIELDS = "JobIDRaw,State,ExitCode,ElapsedRaw,NodeList"
 
 
-def _expand_one(name: str, whole: str) -> list[str]:
-    m = re.search(r"\[([^\]]*)\]", name)
+def base_state(state: str) -> str:
+    """``CANCELLED by 0`` → ``CANCELLED``; ``RUNNING+`` → ``RUNNING``."""
+    word = state.strip().split(" ")[0] if state.strip() else "UNKNOWN"
+    return word.rstrip("+*").upper()
+
+
+def duration_seconds(text: str) -> float | None:
+    """Slurm's elapsed-time format (``[D-][HH:]MM:SS``) in seconds; None when unreadable."""
+    m = re.fullmatch(r"\s*(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.\d+)?\s*", text)
     if not m:
-        if "]" in name:
-            raise ValueError(f"unbalanced ']' in hostlist {whole!r}")
-        return [name]
-    head, tail = name[: m.start()], name[m.end() :]
-    return [
-        f"{head}{number}{rest}"
-        for number in _expand_ranges(m.group(1), whole)
-        for rest in _expand_one(tail, whole)
-    ]
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
 
 
-def expand_hostlist(hostlist: str) -> list[str]:
-    """``gpu[01-03,07],cp1`` → ``["gpu01", "gpu02", "gpu03", "gpu07", "cp1"]``.
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """One job as squeue or sacct shows it."""
 
-    Slurm hostlist syntax: comma-separated names, each with any number of ``[a-b,c]`` groups
-    (several groups give their cartesian product). Zero padding follows the range's lower
-    bound. Order is as written; duplicates are kept. Raises ``ValueError`` when malformed.
-    """
-    return [host for part in _split_top_level(hostlist) for host in _expand_one(part, hostlist)]
+    job_id: str
+    state: str
+    reason: str | None = None
+    elapsed_s: float | None = None
+    nodes: str | None = None
+    exit_code: str | None = None
 
-
-_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<num>[0-9]+)(?P<suffix>[^0-9]*)$")
-
-
-def _ranges(numbers: list[str]) -> list[str]:
-    """Consecutive numbers of one width collapse to ``lo-hi``."""
-    out: list[str] = []
-    i = 0
-    while i < len(numbers):
-        lo = numbers[i]
-        j = i
-        while (
-            j + 1 < len(numbers)
-            and numbers[j + 1] == str(int(numbers[j]) + 1).zfill(len(lo))
-            and int(numbers[j + 1]) == int(numbers[j]) + 1
-        ):
-            j += 1
-        out.append(lo if j == i else f"{lo}-{numbers[j]}")
-        i = j + 1
-    return out
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
 
 
-def compress_hostlist(hosts: Iterable[str]) -> str:
-    """Inverse of :func:`expand_hostlist`: ``["gpu01", "gpu02", "gpu07"]`` → ``gpu[01-02,07]``.
-
-    Names are grouped by what surrounds their last number (groups in order of first
-    appearance); within a group numbers are sorted and deduplicated, and consecutive numbers
-    of the same zero-padded width form ranges. Names without digits are kept once, as is.
-    ``expand_hostlist(compress_hostlist(h))`` yields the same set of names as ``h``.
-    """
-    groups: dict[tuple[str, str], set[str]] = {}
-    plain: dict[str, None] = {}
-    order: list[tuple[str, str] | str] = []
-    for host in hosts:
-        m = _NUMBERED.match(host)
-        if not m:
-            if host not in plain:
-                plain[host] = None
-                order.append(host)
+def parse_squeue(text: str) -> dict[str, JobStatus]:
+    """``squeue -h -o '%i|%T|%r|%M|%N'`` lines by job id."""
+    jobs: dict[str, JobStatus] = {}
+    for line in text.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) < 5 or not fields[0]:
             continue
-        key = (m["prefix"], m["suffix"])
-        if key not in groups:
-            groups[key] = set()
-            order.append(key)
-        groups[key].add(m["num"])
-    parts: list[str] = []
-    for item in order:
-        if isinstance(item, str):
-            parts.append(item)
+        job_id, state, reason, elapsed, nodes = fields[:5]
+        jobs[job_id] = JobStatus(
+            job_id,
+            base_state(state),
+            None if reason in ("", "None", "(null)") else reason,
+            duration_seconds(elapsed),
+            nodes or None,
+        )
+    return jobs
+
+
+def parse_sacct(text: str) -> dict[str, JobStatus]:
+    """``sacct -n -P -X -o JobIDRaw,State,ExitCode,ElapsedRaw,NodeList`` lines by job id."""
+    jobs: dict[str, JobStatus] = {}
+    for line in text.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) < 5 or not fields[0].isdigit():
             continue
-        prefix, suffix = item
-        numbers = sorted(groups[item], key=lambda s: (int(s), len(s)))
-        ranges = _ranges(numbers)
-        if len(ranges) == 1 and "-" not in ranges[0]:
-            parts.append(f"{prefix}{ranges[0]}{suffix}")
-        else:
-            parts.append(f"{prefix}[{','.join(ranges)}]{suffix}")
-    return ",".join(parts)
+        job_id, state, exit_code, elapsed, nodes = fields[:5]
+        jobs[job_id] = JobStatus(
+            job_id,
+            base_state(state),
+            None,
+            float(elapsed) if elapsed.isdigit() else None,
+            None if nodes in ("", "None assigned") else nodes,
+            exit_code or None,
+        )
+    return jobs
+
+
+def sbatch_job_id(stdout: str) -> str | None:
+    """The job id ``sbatch --parsable`` printed (``1234`` or ``1234;cluster``), or None."""
+    first = stdout.strip().split(";")[0]
+    return first if first.isdigit() else None
+
+
+def squeue_job_ids(text: str) -> list[str]:
+    """Job ids from ``squeue -h -o %A``-style output (first column of every non-empty line)."""
+    return [line.split()[0] for line in text.splitlines() if line.strip()]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainbed.inventory.model import Inventory
-from trainbed.parse.ibstat import parse_ibstat
+from trainbed.parse.ibstat import CaInfo, parse_ibstat
 from trainbed.probes.localise import Hint
 from trainbed.probes.results import empty_versions, node_versions
+from trainbed.verdicts import hca_port
 
 
 def sections(text: str) -> dict[str, str]:
@@ -71,33 +72,33 @@ def versions(inventory: Inventory, facts: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def _cas(text: str) -> dict[str, CaInfo]:
+    return hca_port.by_name(parse_ibstat(sections(text).get("ibstat", "")))
+
+
 def port_hints(inventory: Inventory, facts: Mapping[str, str]) -> list[Hint]:
-    """ibstat evidence against a node's ports: not Active, or trained below the line rate.
+    """ibstat evidence against a node's ports, judged as the acceptance checks judge them
+    (`trainbed.verdicts.hca_port`): not listed, not Active/LinkUp, off the line rate or link layer.
 
     One hint per such port (with its rail); a node whose every port is affected also gets one
     without a rail. Only used by the localiser to break a two-node tie.
     """
-    line_rate = inventory.networks.infiniband.link_rate_gbps
+    ib = inventory.networks.infiniband
     hints: list[Hint] = []
     for node in inventory.compute:
         text = facts.get(node.hostname)
         if text is None:
             continue
-        cas = {ca.name: ca for ca in parse_ibstat(sections(text).get("ibstat", ""))}
+        cas = _cas(text)
         bad: list[str] = []
         for hca in node.hcas:
-            ca = cas.get(hca.device)
-            port = next((p for p in ca.ports if p.number == hca.port), None) if ca else None
-            if port is None:
-                what = f"{hca.device} port {hca.port} not listed"
-            elif port.state != "Active":
-                what = f"{hca.device} port {hca.port} state {port.state}"
-            elif port.rate is not None and port.rate < line_rate:
-                what = f"{hca.device} port {hca.port} rate {port.rate} Gb/s (line rate {line_rate})"
-            else:
+            want = hca_port.Expected(hca.device, hca.port, ib.link_rate_gbps, ib.link_layer)
+            problems = hca_port.problems(node.hostname, want, cas)
+            if not problems:
                 continue
+            what = "; ".join(problems)
             bad.append(what)
-            hints.append(Hint(node.hostname, hca.rail, f"ibstat on {node.hostname}: {what}"))
+            hints.append(Hint(node.hostname, hca.rail, f"ibstat: {what}"))
         if len(bad) == len(node.hcas) > 1:
             hints.append(
                 Hint(
@@ -137,10 +138,9 @@ def port_facts(inventory: Inventory, facts: Mapping[str, str]) -> dict[tuple[str
         text = facts.get(node.hostname)
         if text is None:
             continue
-        cas = {ca.name: ca for ca in parse_ibstat(sections(text).get("ibstat", ""))}
+        cas = _cas(text)
         for hca in node.hcas:
-            ca = cas.get(hca.device)
-            port = next((p for p in ca.ports if p.number == hca.port), None) if ca else None
+            port = hca_port.find_port(cas, hca.device, hca.port)
             ports[(node.hostname, hca.rail)] = PortFact(
                 node.hostname,
                 hca.rail,

@@ -24,8 +24,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainbed.hostlist import expand_hostlist
 from trainbed.inventory.model import Inventory
-from trainbed.parse.slurm import expand_hostlist
 from trainbed.probes import replan
 from trainbed.probes.bound import JOB_MARGIN_S, Budget
 from trainbed.probes.controller import (

@@ -1,56 +1,31 @@
 """Slurm's job commands over a :class:`~trainbed.probes.remote.Remote`: sbatch, squeue, sacct, scancel.
 
-Only parsing and command lines live here; what to do with a job's state is :mod:`watch`'s business.
+Only command lines live here: their output is parsed by :mod:`trainbed.parse.slurm`, and what to
+do with a job's state is :mod:`watch`'s business.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from trainbed.parse.slurm import SlurmNode, compress_hostlist, parse_scontrol_show_node
+from trainbed.hostlist import compress_hostlist
+from trainbed.parse.slurm import (
+    SACCT_FIELDS,
+    SQUEUE_FORMAT,
+    JobStatus,
+    SlurmNode,
+    parse_sacct,
+    parse_scontrol_show_node,
+    parse_squeue,
+    sbatch_job_id,
+)
 from trainbed.probes.remote import Completed, Remote
 
 #: Called with the command's name and its result when squeue fails (other than for purged
 #: jobs); it may raise to stop the caller (see :class:`trainbed.probes.controller.ControllerGuard`).
 ErrorHook = Callable[[str, Completed], None]
-
-#: Job states after which a job will not change again (squeue ``-t all`` / sacct).
-TERMINAL_STATES = frozenset(
-    {
-        "COMPLETED",
-        "FAILED",
-        "TIMEOUT",
-        "NODE_FAIL",
-        "CANCELLED",
-        "OUT_OF_MEMORY",
-        "PREEMPTED",
-        "BOOT_FAIL",
-        "DEADLINE",
-        "REVOKED",
-        "SPECIAL_EXIT",
-    }
-)
-
-_SQUEUE_FORMAT = "%i|%T|%r|%M|%N"
-_SACCT_FIELDS = "JobIDRaw,State,ExitCode,ElapsedRaw,NodeList"
-
-
-def base_state(state: str) -> str:
-    """``CANCELLED by 0`` → ``CANCELLED``; ``RUNNING+`` → ``RUNNING``."""
-    word = state.strip().split(" ")[0] if state.strip() else "UNKNOWN"
-    return word.rstrip("+*").upper()
-
-
-def duration_seconds(text: str) -> float | None:
-    """Slurm's elapsed-time format (``[D-][HH:]MM:SS``) in seconds; None when unreadable."""
-    m = re.fullmatch(r"\s*(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.\d+)?\s*", text)
-    if not m:
-        return None
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
-    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
 
 
 def time_limit_seconds(limit: str) -> int:
@@ -76,59 +51,6 @@ class Submitted:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class JobStatus:
-    """One job as squeue or sacct shows it."""
-
-    job_id: str
-    state: str
-    reason: str | None = None
-    elapsed_s: float | None = None
-    nodes: str | None = None
-    exit_code: str | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
-
-
-def parse_squeue(text: str) -> dict[str, JobStatus]:
-    """``squeue -h -o '%i|%T|%r|%M|%N'`` lines by job id."""
-    jobs: dict[str, JobStatus] = {}
-    for line in text.splitlines():
-        fields = line.strip().split("|")
-        if len(fields) < 5 or not fields[0]:
-            continue
-        job_id, state, reason, elapsed, nodes = fields[:5]
-        jobs[job_id] = JobStatus(
-            job_id,
-            base_state(state),
-            None if reason in ("", "None", "(null)") else reason,
-            duration_seconds(elapsed),
-            nodes or None,
-        )
-    return jobs
-
-
-def parse_sacct(text: str) -> dict[str, JobStatus]:
-    """``sacct -n -P -X -o JobIDRaw,State,ExitCode,ElapsedRaw,NodeList`` lines by job id."""
-    jobs: dict[str, JobStatus] = {}
-    for line in text.splitlines():
-        fields = line.strip().split("|")
-        if len(fields) < 5 or not fields[0].isdigit():
-            continue
-        job_id, state, exit_code, elapsed, nodes = fields[:5]
-        jobs[job_id] = JobStatus(
-            job_id,
-            base_state(state),
-            None,
-            float(elapsed) if elapsed.isdigit() else None,
-            None if nodes in ("", "None assigned") else nodes,
-            exit_code or None,
-        )
-    return jobs
-
-
 class Slurm:
     """Slurm's client commands, run on the submit host."""
 
@@ -152,9 +74,9 @@ class Slurm:
             f"timeout -s KILL {limit} sbatch --parsable {shlex.quote(script)}",
             self.timeout,
         )
-        first = done.stdout.strip().split(";")[0]
-        if done.ok and first.isdigit():
-            return Submitted(first)
+        job_id = sbatch_job_id(done.stdout)
+        if done.ok and job_id:
+            return Submitted(job_id)
         if done.returncode in (None, 137) and not done.stderr.strip():
             return Submitted(None, f"timed out after {limit} s")
         message = (done.stderr or done.stdout).strip() or f"sbatch exited {done.returncode}"
@@ -165,7 +87,7 @@ class Slurm:
         if not job_ids:
             return {}
         done = self.remote.run(
-            f"squeue -h -t all -o '{_SQUEUE_FORMAT}' -j {','.join(job_ids)}", self.timeout
+            f"squeue -h -t all -o '{SQUEUE_FORMAT}' -j {','.join(job_ids)}", self.timeout
         )
         if not done.ok:
             # squeue refuses a list whose jobs have all been purged: none of them is queued.
@@ -181,9 +103,7 @@ class Slurm:
         ids = list(job_ids)
         if not ids:
             return {}
-        done = self.remote.run(
-            f"sacct -n -P -X -o {_SACCT_FIELDS} -j {','.join(ids)}", self.timeout
-        )
+        done = self.remote.run(f"sacct -n -P -X -o {SACCT_FIELDS} -j {','.join(ids)}", self.timeout)
         return parse_sacct(done.stdout) if done.ok else {}
 
     def cancel(self, *job_ids: str) -> bool:

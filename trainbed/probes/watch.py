@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from trainbed.parse.slurm import JobStatus
 from trainbed.probes.jobs import Job
 from trainbed.probes.pending import classify
-from trainbed.probes.slurm import JobStatus, Slurm
+from trainbed.probes.slurm import Slurm
 
 #: Slurm's KillWait and OverTimeLimit plus step cleanup: how long past its limit a job may run.
 GRACE_S = 120.0

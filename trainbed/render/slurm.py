@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from trainbed.hostlist import compress_hostlist
 from trainbed.inventory.model import ComputeNode, Inventory, Rail, Switch
-from trainbed.parse.slurm import compress_hostlist
 from trainbed.render.templates import render
 
 CGROUP_PLUGINS = ("proctrack/cgroup", "task/cgroup")
