@@ -18,7 +18,7 @@ import yaml
 from tests.junit_schema import schema_problems
 from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts, swap_host_key
 from trainbed.checks.junit import CaseResult, read_junit
-from trainbed.checks.remote import CONTROL_PERSIST_S
+from trainbed.remote import CONTROL_PERSIST_S
 
 pytestmark = pytest.mark.mock
 
@@ -188,7 +188,7 @@ def test_degraded_hca(clean: None, check: Check, cluster, restore) -> None:
     fault(cluster, "gpu02", "hca", "mlx5_4", "rate", "200")
     restore.append(lambda: fault(cluster, "gpu02", "clear"))
     hit = assert_caught(
-        check(), "gpu02", "test_hca_port", "mlx5_4 rate", "expected 400 Gb/s, got 200"
+        check(), "gpu02", "test_hca_port", "mlx5_4 port 1 rate", "expected 400 Gb/s, got 200 Gb/s"
     )
     assert hit.params == "gpu02-mlx5_4"
 

@@ -152,6 +152,17 @@ def test_removed_gpu_fails_that_nodes_single_run(
     assert [(f["kind"], f["node"]) for f in results["findings"]] == [("node", node)]
 
 
+def _start_probe(inventory: Path, out: Path) -> subprocess.Popen[str]:
+    """``trainbed probe INVENTORY --out OUT`` started, its output (stderr too) on a text pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def _container(cluster: dict[str, Any], node: str) -> str:
     return next(n["container"] for n in cluster["nodes"] if n["hostname"] == node)
 
@@ -172,13 +183,7 @@ def test_job_past_its_time_limit_is_reported_and_the_suite_goes_on(
     server_device = hca_on_rail(inv, a, rail)
     fault(cluster, b, "hca", hca_on_rail(inv, b, rail), "down")
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _start_probe(inventory, out)
     try:
         assert proc.stdout is not None
         stopped = False
@@ -278,13 +283,7 @@ def _probe_stopping_slurmd(
     """Run the probe; stop ``node``'s slurmd once the run has printed its bound (node states
     were read, nothing submitted yet). (exit status, output, seconds to the verdict, bound)."""
     inventory = probe_inventory(cluster, name, job_time_limit="3")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _start_probe(inventory, out)
     lines: list[str] = []
     bound = 0
     try:
@@ -350,13 +349,7 @@ def test_an_interrupted_probe_leaves_no_job_and_writes_incomplete_results(
 ) -> None:
     """Issue 11, item 2: Ctrl-C (or SIGTERM) once the first job has ended."""
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trainbed", "probe", str(inventory), "--out", str(out)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _start_probe(inventory, out)
     lines: list[str] = []
     try:
         assert proc.stdout is not None

@@ -31,7 +31,8 @@ import shlex
 from dataclasses import dataclass, field
 
 from tests.unit.probe_helpers import ib_text, nccl_text, sim_log
-from trainbed.probes.remote import Completed
+from trainbed.remote import Completed
+from trainbed.remote import command as shell_command
 
 NCCL_GPU_MISSING = (
     "# nccl-tests version 2.17.9 nccl-headers=22105 nccl-library=22105\n"
@@ -143,8 +144,9 @@ class FakeSubmitHost:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
 
-    # -- Remote
-    def run(self, command: str, timeout: float = 60.0) -> Completed:
+    # -- SubmitHost
+    def run(self, command: str, *args: object, timeout: float = 60.0) -> Completed:
+        command = shell_command(command, *args)
         self.commands.append(command)
         if command.startswith("mkdir -p"):
             path = shlex.split(command)[3]

@@ -11,11 +11,12 @@ import contextlib
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lab.simhw.simload import sim_module
 from trainbed.inventory import Inventory, load_inventory
 from trainbed.inventory.generate import dump_inventory, generate_inventory
-from trainbed.probes.evaluate import IbOutput, NcclOutput, hca_on_rail, schedule_for
+from trainbed.probes.evaluate import IbOutput, NcclOutput, evaluate, hca_on_rail, schedule_for
 from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict
 
@@ -156,6 +157,21 @@ def suite_jobs(nccl: Sequence[NcclOutput], ib: Sequence[IbOutput]) -> list[Job]:
         for jid, hosts in rounds.items()
     ]
     return jobs
+
+
+#: The run's start and end stamps in the evaluated documents of the tests.
+STARTED, FINISHED = "2024-05-01T10:00:00+00:00", "2024-05-01T10:21:07+00:00"
+
+
+def evaluate_suite(
+    inv: Inventory, nccl: Sequence[NcclOutput], ib: Sequence[IbOutput], **extra: Any
+) -> dict[str, Any]:
+    """The results document of a finished run with these outputs (a COMPLETED job each);
+    `extra` goes to `evaluate` (``ports=``, or other ``started``/``finished`` stamps)."""
+    stamps = {"started": STARTED, "finished": FINISHED}
+    return evaluate(
+        inv, nccl_outputs=nccl, ib_outputs=ib, jobs=suite_jobs(nccl, ib), **(stamps | extra)
+    )
 
 
 def _nemo_sim():  # the simulated NeMo of the mock cluster's "container image"

@@ -12,8 +12,9 @@ from tests.conftest import PROD_YAML, REPO
 from trainbed.cli import main
 
 
-def _collect(*args: str) -> tuple[int, list[str]]:
-    proc = subprocess.run(
+def _collect_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """``pytest --collect-only`` of the acceptance checks (trainbed.checks.plugin) with `args`."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -32,6 +33,10 @@ def _collect(*args: str) -> tuple[int, list[str]]:
         cwd=REPO,
         timeout=120,
     )
+
+
+def _collect(*args: str) -> tuple[int, list[str]]:
+    proc = _collect_run(*args)
     ids = [line.split("::", 1)[1] for line in proc.stdout.splitlines() if "::" in line]
     return proc.returncode, ids
 
@@ -72,26 +77,7 @@ def test_limit_selects_hosts_and_groups() -> None:
 
 
 def test_a_limit_matching_nothing_stops_the_run() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "trainbed/checks/",
-            "-p",
-            "trainbed.checks.plugin",
-            "--collect-only",
-            "-q",
-            "--inventory",
-            str(PROD_YAML),
-            "--limit",
-            "nosuch",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
+    proc = _collect_run("--inventory", str(PROD_YAML), "--limit", "nosuch")
     assert proc.returncode == 4
     assert "--limit 'nosuch' matches no host or group of the inventory" in proc.stderr
 

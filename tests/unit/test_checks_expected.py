@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import PROD_YAML, REPO
 from trainbed.checks import expected
-from trainbed.checks.remote import host_spec
 from trainbed.inventory import load_inventory
+from trainbed.remote import host_spec
 
 MOCK_YAML = REPO / "inventory" / "mock.yaml"
 
@@ -175,7 +175,7 @@ class _FakeHost:
 
 
 def test_a_command_exiting_255_is_not_an_ssh_failure() -> None:
-    from trainbed.checks.remote import Remote, Unreachable
+    from trainbed.remote import Remote, Unreachable
 
     result = Remote("gpu02", _FakeHost(reachable=True), "10.0.0.2").run("sminfo -C mlx5_4 -P 1")
     assert result.rc == 255 and "iberror" in result.stderr

@@ -43,7 +43,7 @@ def test_node_of(params: str, hosts: list[str], node: str | None) -> None:
 def test_one_line_drops_the_exception_class_and_the_explanation() -> None:
     message = "AssertionError: gpu02 mlx5_4 rate: expected 400 Gb/s, got 200\nassert False"
     assert one_line(message) == "gpu02 mlx5_4 rate: expected 400 Gb/s, got 200"
-    assert one_line("trainbed.checks.remote.Unreachable: gpu02: SSH failed") == "gpu02: SSH failed"
+    assert one_line("trainbed.remote.Unreachable: gpu02: SSH failed") == "gpu02: SSH failed"
     assert one_line("") == ""
 
 

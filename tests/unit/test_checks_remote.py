@@ -19,16 +19,17 @@ from testinfra.backend.base import CommandResult
 from lab import inventory as mock_inventory
 from tests.conftest import REPO
 from trainbed.checks.junit import read_junit, summarise
-from trainbed.checks.remote import (
+from trainbed.inventory import load_inventory
+from trainbed.remote import (
     CONNECT_TIMEOUT_S,
     STALE_CONTROL_DIR_S,
     Remote,
     Unreachable,
+    command,
     host_spec,
     ssh_failure,
     trust_digest,
 )
-from trainbed.inventory import load_inventory
 
 MOCK_YAML = REPO / "inventory" / "mock.yaml"
 KNOWN_HOSTS = Path("/site/known_hosts")
@@ -168,9 +169,9 @@ def test_a_node_that_failed_once_is_not_dialled_again() -> None:
     remote = Remote("gpu02", dead, "10.0.0.2")
     assert remote.reach() == "gpu02: SSH to 10.0.0.2:22 failed: No route to host"
     assert dead.attempts == 1
-    for command in ("ibstat", "nvidia-smi -q", "true"):
+    for line in ("ibstat", "nvidia-smi -q", "true"):
         with pytest.raises(Unreachable, match=r"gpu02: SSH to 10\.0\.0\.2:22 failed: No route"):
-            remote.run(command)
+            remote.run(line)
     assert dead.attempts == 1
 
 
@@ -228,3 +229,31 @@ def test_an_unreachable_node_is_one_finding_and_its_other_checks_could_not_run(
     assert f"{failed[0].message} ({len(others)} other check(s) of gpu02 could not run)" in (
         proc.stdout.splitlines()
     )
+
+
+class _EchoHost:
+    """A testinfra host that records the command lines it is given."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def run(self, command: str):
+        self.commands.append(command)
+        return CommandResult(SimpleNamespace(decode=bytes.decode), 0, command.encode(), b"", b"")
+
+
+@pytest.mark.parametrize(
+    ("template", "args", "line"),
+    [
+        ("getent passwd %s", ("slurm",), "getent passwd slurm"),
+        ("cat %s", ("/etc/a b; rm -rf /",), "cat '/etc/a b; rm -rf /'"),
+        ("stat -c '%%a' %s", ("$(id)",), "stat -c '%a' '$(id)'"),
+        ("sminfo -C %s -P %s", ("mlx5_0", 1), "sminfo -C mlx5_0 -P 1"),
+        ("date +%s.%N", (), "date +%s.%N"),
+    ],
+)
+def test_arguments_are_quoted_into_the_command(template: str, args: tuple, line: str) -> None:
+    assert command(template, *args) == line
+    host = _EchoHost()
+    Remote("gpu01", host, "10.0.0.1").run(template, *args, cache=False)
+    assert host.commands == [line]

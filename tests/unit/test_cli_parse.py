@@ -140,6 +140,15 @@ HARDWARE = [
         lambda records: records[0]["counters"]["LinkDownedCounter"] == 1,
     ),
     (
+        "ibnetdiscover",
+        "ibnetdiscover_p_edr_fabric_selected_lines_unconnected_ports.txt",
+        "ports",
+        lambda records: (
+            [(r["lid"], r["port"]) for r in records if r["peer_guid"] is None]
+            == [(2052, 37), (1781, 80)]
+        ),
+    ),
+    (
         "dcgmi-diag",
         "dcgmi_diag_r3_fail_cuinit_8xH100.txt",
         "per_gpu",

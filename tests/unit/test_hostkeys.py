@@ -23,7 +23,7 @@ from trainbed.hostkeys import (
 )
 from trainbed.inventory import load_inventory
 from trainbed.inventory.pyinfra_module import groups_for
-from trainbed.probes.remote import RemoteError, SshRemote
+from trainbed.remote import RemoteError, SshRemote
 
 MOCK_YAML = REPO / "inventory" / "mock.yaml"
 KNOWN = "/site/known_hosts"

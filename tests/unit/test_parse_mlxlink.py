@@ -92,6 +92,8 @@ def test_constructed_json() -> None:
         "-E- Failed to open device: /dev/mst/mt4129_pciconf0\n",
         "Effective Physical BER : N/A\nRaw Physical BER : garbage\n",
         '{"result": {"output": "nope"}}',
+        '{"result": 5}',
+        '["result"]',
         "[" * 100000,
     ],
 )

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from trainbed.parse.dcgmi import parse_dcgmi_diag, per_gpu_results
 from trainbed.parse.dmesg import parse_kernel_log, within
+from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.parse.ibstat import parse_ibstat
 from trainbed.parse.ibv_devinfo import parse_ibv_devinfo
 from trainbed.parse.lspci import parse_lspci, pci_path
@@ -52,6 +53,7 @@ PARSERS: list[Callable[[str], Any]] = [
     lambda t: [pci_path(devices, d.address) for devices in [parse_lspci(t)] for d in devices],
     lambda t: [counter_delta(p, p) for p in parse_perfquery(t)],
     parse_mlxlink,
+    parse_ibnetdiscover_ports,
 ]
 
 # Characters the real outputs are made of, so that random text often looks almost right.
@@ -68,7 +70,8 @@ _FRAGMENTS = st.sampled_from(
         "\t\tLnkSta:\tSpeed ", "\t\tLnkCap:\tPort #0, Speed ", "GT/s (downgraded), Width x",
         "\t\tACSCtl:\t", "ReqRedir+", "# Port extended counters: Lid 1 port 1",
         "SymbolErrorCounter:....", "Effective Physical BER : ", "E-", "Raw Physical Errors Per Lane : ",
-        '{"result": {"output": {"x": {"Raw Physical BER": ',
+        '{"result": {"output": {"x": {"Raw Physical BER": ', "SW  1719 10 0x7cfe9003009ce5b0 ",
+        "4x EDR - ", "( 'a' - 'b' )", "'ib-i4l1s01'",
     ]
 )  # fmt: skip
 _TEXT = st.one_of(

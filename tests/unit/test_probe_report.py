@@ -12,7 +12,7 @@ from tests.unit import probe_helpers as h
 from trainbed.probes.evaluate import NcclOutput, evaluate
 from trainbed.probes.report import render_junit, render_markdown, write_reports
 
-STARTED, FINISHED = "2024-05-01T10:00:00+00:00", "2024-05-01T10:21:07+00:00"
+STARTED, FINISHED = h.STARTED, h.FINISHED
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -25,14 +25,7 @@ def failing() -> dict[str, Any]:
         ib_gbps=lambda a, b, r: 200.0 if "gpu03" in (a, b) and r == "rail2" else 396.0,
         single_busbw=lambda host: 366.0 if host == "gpu06" else 478.0,
     )
-    return evaluate(
-        inv,
-        started=STARTED,
-        finished=FINISHED,
-        nccl_outputs=nccl,
-        ib_outputs=ib,
-        jobs=h.suite_jobs(nccl, ib),
-    )
+    return h.evaluate_suite(inv, nccl, ib)
 
 
 @pytest.fixture(scope="module")

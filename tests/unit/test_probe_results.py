@@ -21,19 +21,12 @@ from trainbed.probes.results import (
     validate_results,
 )
 
-STARTED, FINISHED = "2024-05-01T10:00:00+00:00", "2024-05-01T10:21:07+00:00"
+STARTED, FINISHED = h.STARTED, h.FINISHED
 
 
 def run_suite(inv: Any, **kwargs: Any) -> dict[str, Any]:
     nccl, ib = h.suite_outputs(inv, **kwargs)
-    return evaluate(
-        inv,
-        started=STARTED,
-        finished=FINISHED,
-        nccl_outputs=nccl,
-        ib_outputs=ib,
-        jobs=h.suite_jobs(nccl, ib),
-    )
+    return h.evaluate_suite(inv, nccl, ib)
 
 
 @pytest.fixture(scope="module")

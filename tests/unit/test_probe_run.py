@@ -165,7 +165,7 @@ def test_time_limit_seconds(limit, seconds):
 def test_host_key_policy_follows_strict_host_key_checking():
     import paramiko
 
-    from trainbed.probes.remote import host_key_policy
+    from trainbed.remote import host_key_policy
 
     assert isinstance(host_key_policy("yes"), paramiko.RejectPolicy)
     assert isinstance(host_key_policy("accept-new"), paramiko.AutoAddPolicy)

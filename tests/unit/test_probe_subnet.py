@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.unit.probe_helpers import REPO, inventory_for, read, suite_jobs, suite_outputs
+from tests.unit.probe_helpers import REPO, evaluate_suite, inventory_for, read, suite_outputs
 from trainbed.inventory import Inventory
 from trainbed.parse.perftest import parse_ib_write_bw
-from trainbed.probes.evaluate import IbOutput, evaluate, hca_on_rail
+from trainbed.probes.evaluate import IbOutput, hca_on_rail
 from trainbed.probes.facts import port_facts
 
 STARTED = "2026-12-01T10:00:00+00:00"
@@ -61,14 +61,8 @@ def _results(inv: Inventory, rail: str, initializing: set[str]) -> dict:
         if node.hostname in initializing:
             text = _initializing(text, hca_on_rail(inv, node.hostname, rail) or "")
         facts[node.hostname] = _facts(text)
-    return evaluate(
-        inv,
-        started=STARTED,
-        finished=STARTED,
-        nccl_outputs=nccl,
-        ib_outputs=ib,
-        jobs=suite_jobs(nccl, ib),
-        ports=port_facts(inv, facts),
+    return evaluate_suite(
+        inv, nccl, ib, started=STARTED, finished=STARTED, ports=port_facts(inv, facts)
     )
 
 

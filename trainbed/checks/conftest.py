@@ -26,9 +26,9 @@ import pytest
 
 from trainbed.checks.expected import ALL, hosts_of, select_hosts
 from trainbed.checks.junit import COULD_NOT_RUN, WARNING, could_not_run
-from trainbed.checks.remote import Remote, reach_all
 from trainbed.inventory import Inventory, InventoryError, load_inventory
 from trainbed.inventory.model import Node
+from trainbed.remote import Remote, reach_all
 
 #: hostname → why SSH to it failed, for the hosts the pre-pass found unreachable.
 UNREACHABLE = pytest.StashKey[dict[str, str]]()
@@ -137,17 +137,8 @@ def _skip_reason(report: pytest.TestReport) -> str:
 def pytest_terminal_summary(terminalreporter) -> None:
     """Checks that could not run: one line per reason, not one per check in `-ra`'s summary.
 
-    They count as "could not run" in the final line, apart from genuine skips. Then every
-    warning a check recorded (`warn`), one line each.
+    They count as "could not run" in the final line, apart from genuine skips.
     """
-    seen: dict[str, None] = {}
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            for name, value in getattr(report, "user_properties", ()):
-                if name == WARNING:
-                    seen.setdefault(str(value))
-    for line in seen:
-        terminalreporter.write_line(f"warning: {line}")
     skipped = terminalreporter.stats.get("skipped", [])
     not_run = [r for r in skipped if _skip_reason(r).startswith(COULD_NOT_RUN)]
     if not not_run:
@@ -180,24 +171,6 @@ def connect(inventory: Inventory) -> Callable[[str], Remote]:
         return remotes[hostname]
 
     return get
-
-
-@pytest.fixture(scope="session")
-def level(pytestconfig: pytest.Config) -> str:
-    """The run's check level (`--level`): quick, standard or burn-in."""
-    return str(pytestconfig.getoption("level"))
-
-
-@pytest.fixture
-def warn(request: pytest.FixtureRequest) -> Callable[[Iterable[str]], None]:
-    """`warn(lines)`: record findings that do not fail the check, as `warning` properties of its
-    JUnit test case (the per-node table counts them; `trainbed check` prints them)."""
-
-    def record(lines: Iterable[str]) -> None:
-        for line in lines:
-            request.node.user_properties.append((WARNING, line))
-
-    return record
 
 
 @pytest.fixture

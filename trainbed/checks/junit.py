@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _PARAMS = re.compile(r"^(?P<check>[^\[]+)(?:\[(?P<params>.*)\])?$")
-#: `AssertionError: `, `trainbed.checks.remote.Unreachable: `, `Failed: ` in front of a message.
+#: `AssertionError: `, `trainbed.remote.Unreachable: `, `Failed: ` in front of a message.
 _EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Z]\w*:\s+")
 #: How a skip that is no verdict starts: the check could not run (its node did not answer).
 COULD_NOT_RUN = "could not run"

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from trainbed.checks import expected
-from trainbed.checks.remote import Remote
 from trainbed.inventory.model import Inventory, Node
+from trainbed.remote import Remote
 from trainbed.verdicts import check, mismatch, service
 
 pytestmark = pytest.mark.nodes(expected.ALL)
@@ -43,7 +43,7 @@ def test_limits(remote: Remote, inventory: Inventory, node: Node) -> None:
     on a real node the values apply to new sessions only.
     """
     want = expected.limits(expected.managed_files(inventory, node)[LIMITS_PATH])
-    result = remote.run(f"cat {LIMITS_PATH}")
+    result = remote.run("cat %s", LIMITS_PATH)
     if result.rc != 0:
         raise AssertionError(mismatch(f"{remote.hostname} {LIMITS_PATH}", "present", "missing"))
     got = expected.limits(result.stdout)

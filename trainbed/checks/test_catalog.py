@@ -4,15 +4,14 @@ catalog (files, packages, users and groups, directories, units, kernel modules).
 from __future__ import annotations
 
 import hashlib
-import shlex
 from pathlib import Path
 
 import pytest
 
 from trainbed.catalog.model import Directory, File, Group, Module, Package, Unit, User
 from trainbed.checks import expected
-from trainbed.checks.remote import Remote
 from trainbed.inventory.model import Inventory, Node
+from trainbed.remote import Remote
 from trainbed.verdicts import check, mismatch, service
 
 pytestmark = pytest.mark.nodes(expected.ALL)
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.nodes(expected.ALL)
 def _stat(remote: Remote, paths: list[str]) -> dict[str, str]:
     """path → `mode:owner:group` (octal mode, as stat prints it) for those that exist."""
     out = remote.run(
-        "stat -c '%n\t%a:%U:%G' " + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null"
+        "stat -c '%%n\t%%a:%%U:%%G'" + " %s" * len(paths) + " 2>/dev/null", *paths
     ).stdout
     return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
 
@@ -37,8 +36,8 @@ def _matches(want: str, got: str) -> bool:
 def _dpkg(remote: Remote, names: list[str]) -> dict[str, tuple[str, str]]:
     """name → (version, status abbreviation) of the installed packages among `names`."""
     out = remote.run(
-        "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' "
-        + " ".join(shlex.quote(n) for n in names)
+        "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n'" + " %s" * len(names),
+        *names,
     ).stdout
     found = {}
     for line in out.splitlines():
@@ -63,8 +62,9 @@ def test_managed_file(remote: Remote, inventory: Inventory, node: Node, file: Fi
         problems.append(mismatch(f"{what} mode:owner:group", want, got))
     if file.sha256 is not None:
         sums = {}
-        listed = " ".join(shlex.quote(p) for p, f in files.items() if f.sha256)
-        for line in remote.run(f"sha256sum {listed} 2>/dev/null").stdout.splitlines():
+        listed = [p for p, f in files.items() if f.sha256]
+        summed = remote.run("sha256sum" + " %s" * len(listed) + " 2>/dev/null", *listed)
+        for line in summed.stdout.splitlines():
             digest, _, name = line.partition("  ")
             sums[name] = digest
         have = sums.get(file.path)
@@ -78,7 +78,7 @@ def test_managed_file(remote: Remote, inventory: Inventory, node: Node, file: Fi
             )
     elif file.source is not None:
         local = hashlib.sha256(Path(file.source).read_bytes()).hexdigest()
-        have = remote.output(f"sha256sum {shlex.quote(file.path)}").split()[0]
+        have = remote.output("sha256sum %s", file.path).split()[0]
         if have != local:
             problems.append(mismatch(what, f"{file.source} (sha256 {local[:12]})", have[:12]))
     check(problems)
@@ -107,11 +107,11 @@ def test_locked_package(remote: Remote, inventory: Inventory, node: Node, packag
 @pytest.mark.each("user", expected.users)
 def test_user(remote: Remote, user: User) -> None:
     """The system user exists with its fixed uid, its own group, home and shell."""
-    entry = remote.run(f"getent passwd {shlex.quote(user.name)}").stdout.strip()
+    entry = remote.run("getent passwd %s", user.name).stdout.strip()
     what = f"{remote.hostname} user {user.name}"
     assert entry, mismatch(what, f"uid {user.uid}", "missing")
     _, _, uid, gid, _, home, shell = entry.split(":")
-    group = remote.run(f"getent group {gid}").stdout.split(":")[0] or gid
+    group = remote.run("getent group %s", gid).stdout.split(":")[0] or gid
     got = f"uid {uid} group {group} home {home} shell {shell}"
     want = f"uid {user.uid} group {user.group} home {user.home} shell {user.shell}"
     assert got == want, mismatch(what, want, got)
@@ -119,7 +119,7 @@ def test_user(remote: Remote, user: User) -> None:
 
 @pytest.mark.each("group", expected.groups)
 def test_group(remote: Remote, group: Group) -> None:
-    entry = remote.run(f"getent group {shlex.quote(group.name)}").stdout.strip()
+    entry = remote.run("getent group %s", group.name).stdout.strip()
     got = entry.split(":")[2] if entry else "missing"
     assert got == str(group.gid), mismatch(
         f"{remote.hostname} group {group.name} gid", group.gid, got
@@ -128,9 +128,7 @@ def test_group(remote: Remote, group: Group) -> None:
 
 @pytest.mark.each("directory", expected.directories)
 def test_directory(remote: Remote, directory: Directory) -> None:
-    result = remote.run(
-        f"test -d {shlex.quote(directory.path)} && stat -c '%a:%U:%G' {shlex.quote(directory.path)}"
-    )
+    result = remote.run("test -d %s && stat -c '%%a:%%U:%%G' %s", directory.path, directory.path)
     what = f"{remote.hostname} directory {directory.path}"
     assert result.rc == 0, mismatch(what, "present", "missing")
     want = _ownership(directory.mode, directory.owner, directory.group)
@@ -148,7 +146,7 @@ def test_service(remote: Remote, unit: Unit) -> None:
 def test_module_configured(remote: Remote, module: Module) -> None:
     """The module is listed for systemd-modules-load at every boot (loading it is
     `test_peermem_loaded`'s: containers cannot load modules)."""
-    result = remote.run(f"cat {shlex.quote(module.config)}")
+    result = remote.run("cat %s", module.config)
     listed = result.rc == 0 and module.name in result.stdout.split()
     assert listed, mismatch(
         f"{remote.hostname} {module.config}",

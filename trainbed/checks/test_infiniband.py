@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from trainbed.checks import expected, firmware
-from trainbed.checks.remote import Remote
 from trainbed.inventory.model import ComputeNode, Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
+from trainbed.remote import Remote
 from trainbed.verdicts import check, hca_port, mismatch
 
 pytestmark = pytest.mark.nodes("infiniband")
@@ -62,7 +62,7 @@ def test_hca_firmware(
 @pytest.mark.each("rail", expected.rails_of)
 def test_subnet_manager(remote: Remote, rail: Hca) -> None:
     """A master subnet manager answers through the node's port on each rail."""
-    result = remote.run(f"sminfo -C {rail.device} -P {rail.port}", cache=False)
+    result = remote.run("sminfo -C %s -P %s", rail.device, rail.port, cache=False)
     what = f"{remote.hostname} {rail.rail} ({rail.device}) subnet manager"
     answer = " ".join((result.stdout or result.stderr).split())[:200] or f"exit {result.rc}"
     assert result.rc == 0 and "SMINFO_MASTER" in result.stdout, mismatch(

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from trainbed.checks import fabric_manager, firmware
-from trainbed.checks.remote import Remote
 from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.parse.nvidia_smi import GpuInfo, normalize_bus_id, parse_csv_query, parse_query
+from trainbed.remote import Remote
 from trainbed.verdicts import check, gpu_count, mismatch
 
 pytestmark = pytest.mark.nodes("compute")

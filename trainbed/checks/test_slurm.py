@@ -3,14 +3,12 @@ against the rendered slurm.conf, and the plugins the inventory relies on."""
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 from trainbed.checks import expected, slurm_config
-from trainbed.checks.remote import Remote
 from trainbed.inventory.model import ComputeNode, Inventory, Node
 from trainbed.parse.slurm import parse_scontrol_show_node
+from trainbed.remote import Remote
 from trainbed.render.slurm import slurm_conf
 from trainbed.verdicts import check, mismatch
 
@@ -30,7 +28,7 @@ def test_slurm_version(remote: Remote, inventory: Inventory) -> None:
 
 def _key_digest(remote: Remote) -> str:
     """sha256 of the munge key: compared across nodes, the key itself never leaves the node."""
-    return remote.output(f"sha256sum {MUNGE_KEY}").split()[0]
+    return remote.output("sha256sum %s", MUNGE_KEY).split()[0]
 
 
 @pytest.mark.nodes.with_args(expected.munge_peers)
@@ -45,7 +43,7 @@ def test_munge_key_identical(remote: Remote, controller: Remote) -> None:
 
 
 def _unmunge_status(credential: str, decoder: Remote) -> str:
-    result = decoder.run(f"echo {shlex.quote(credential)} | unmunge", cache=False)
+    result = decoder.run("echo %s | unmunge", credential, cache=False)
     for line in (result.stdout + "\n" + result.stderr).splitlines():
         if line.startswith("STATUS:"):
             return " ".join(line.split()[1:])
@@ -73,7 +71,7 @@ def test_munge_credential(remote: Remote, controller: Remote) -> None:
 @pytest.mark.nodes("compute")
 def test_slurm_node(remote: Remote, node: ComputeNode, controller: Remote) -> None:
     """The controller knows the node, schedulable (idle or allocated), with all its GPUs."""
-    result = controller.run(f"scontrol show node {node.hostname}", cache=False)
+    result = controller.run("scontrol show node %s", node.hostname, cache=False)
     seen = parse_scontrol_show_node(result.stdout)
     what = f"{node.hostname} in Slurm ({controller.hostname})"
     assert result.rc == 0 and seen, mismatch(
@@ -117,7 +115,7 @@ def test_slurm_plugins(remote: Remote, inventory: Inventory, node: Node) -> None
     plugin_dir = (shown.get("PluginDir") or ["/usr/lib/slurm"])[0]
     problems = []
     for pattern, why in needed.items():
-        found = remote.run(f"ls {shlex.quote(plugin_dir)}/{pattern}").rc == 0
+        found = remote.run("ls %s/" + pattern, plugin_dir).rc == 0
         if not found:
             problems.append(
                 mismatch(f"{remote.hostname} {plugin_dir}/{pattern} ({why})", "present", "absent")

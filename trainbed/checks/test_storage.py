@@ -3,13 +3,11 @@ installs the unit without mounting (`mount_now: false`), the unit right and the 
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 from trainbed.checks import expected
-from trainbed.checks.remote import Remote
 from trainbed.inventory.model import Inventory, Mount
+from trainbed.remote import Remote
 from trainbed.verdicts import check, mismatch
 
 pytestmark = [pytest.mark.nodes(expected.ALL), pytest.mark.each("mount", expected.mounts)]
@@ -29,7 +27,7 @@ def _unit(text: str) -> dict[str, str]:
 def test_mount_unit(remote: Remote, inventory: Inventory, mount: Mount) -> None:
     """The systemd mount unit names the export and carries the inventory's options."""
     path = expected.mount_unit_path(mount)
-    result = remote.run(f"cat {path}")
+    result = remote.run("cat %s", path)
     assert result.rc == 0, mismatch(f"{remote.hostname} {path}", "present", "missing")
     unit = _unit(result.stdout)
     what = f"{remote.hostname} {mount.mount_point}"
@@ -54,7 +52,7 @@ def test_mounted(remote: Remote, inventory: Inventory, mount: Mount) -> None:
             f"mount_now: false for {mount.mount_point}: the inventory installs the unit without "
             "mounting it; the unit and the export's answer are checked instead"
         )
-    out = remote.run(f"findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint {mount.mount_point}")
+    out = remote.run("findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint %s", mount.mount_point)
     what = f"{remote.hostname} {mount.mount_point}"
     assert out.rc == 0 and out.stdout.strip(), mismatch(what, "mounted", "not mounted")
     source, fstype, options = out.stdout.split()[:3]
@@ -74,7 +72,7 @@ def test_export_answers(remote: Remote, inventory: Inventory, mount: Mount) -> N
     """From this node the storage answers RPC for NFS and (v3) lists the export."""
     zone = inventory.storage.smartconnect_zone
     what = f"{remote.hostname} {zone}"
-    rpc = remote.run(f"rpcinfo -p {shlex.quote(zone)}")
+    rpc = remote.run("rpcinfo -p %s", zone)
     programs = {line.split()[-1] for line in rpc.stdout.splitlines()[1:] if line.split()}
     wanted = RPC_PROGRAMS.get(mount.nfs_version, ("nfs",))
     missing = [p for p in wanted if p not in programs]
@@ -88,7 +86,7 @@ def test_export_answers(remote: Remote, inventory: Inventory, mount: Mount) -> N
         else None
     ]
     if mount.nfs_version == "3":
-        shown = remote.run(f"showmount -e {shlex.quote(zone)}")
+        shown = remote.run("showmount -e %s", zone)
         exports = {line.split()[0] for line in shown.stdout.splitlines()[1:] if line.split()}
         if mount.export.path not in exports:
             got = " ".join(shown.stderr.split())[:200] if shown.rc else ", ".join(sorted(exports))

@@ -1,8 +1,9 @@
 """`trainbed parse`: read saved benchmark or hardware-tool output and report what it holds.
 
 Exit status for the benchmarks (nccl, ib-write-bw): 0 when every run in the file is ok, 1 when any
-is not. For the hardware kinds (dmesg, nvidia-smi-q, nvlink, lspci, perfquery, mlxlink, dcgmi-diag):
-0 when something of the kind was found, 1 when nothing was. 2 when the file cannot be read.
+is not. For the hardware kinds (trainbed/cli/parse_hardware.py: dmesg, nvidia-smi-q, nvlink, lspci,
+perfquery, ibnetdiscover, mlxlink, dcgmi-diag): 0 when something of the kind was found, 1 when
+nothing was. 2 when the file cannot be read.
 """
 
 from __future__ import annotations

@@ -14,11 +14,12 @@ from typing import Any
 
 from trainbed.parse.dcgmi import parse_dcgmi_diag, per_gpu_results
 from trainbed.parse.dmesg import parse_kernel_log
+from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.parse.lspci import parse_lspci
 from trainbed.parse.mlxlink import MlxlinkInfo, parse_mlxlink
 from trainbed.parse.nvidia_smi import parse_query
 from trainbed.parse.nvlink import parse_nvlink_status
-from trainbed.parse.perfquery import parse_perfquery
+from trainbed.parse.perfquery import ERROR_COUNTERS, parse_perfquery
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,10 @@ def _plain(records: list[Any]) -> list[dict[str, Any]]:
 
 
 def _dmesg(event: dict[str, Any]) -> str:
-    who = (
-        f" (pid {event['pid']} {event['process'] or ''})".replace(" )", ")") if event["pid"] else ""
-    )
+    who = " ".join(str(v) for v in (event["pid"], event["process"]) if v is not None)
     code = f"{event['kind'].upper()} {event['code']}"
-    return f"line {event['line']}: {code} on {event['bus_id']}{who}: {event['message']}"
+    where = f" ({who})" if who else ""
+    return f"line {event['line']}: {code} on {event['bus_id']}{where}: {event['message']}"
 
 
 def _gpu(gpu: dict[str, Any]) -> str:
@@ -104,12 +104,18 @@ def _lspci(device: dict[str, Any]) -> str:
 
 
 def _perfquery(port: dict[str, Any]) -> str:
-    from trainbed.parse.perfquery import ERROR_COUNTERS
-
     nonzero = [f"{n} {port['counters'][n]}" for n in ERROR_COUNTERS if port["counters"].get(n)]
     return f"lid {port['lid']} port {port['port']}: " + (
         ", ".join(nonzero) if nonzero else "error counters all 0"
     )
+
+
+def _ibnetdiscover(port: dict[str, Any]) -> str:
+    end = f"{port['node_type']} lid {port['lid']} port {port['port']} '{port['description']}'"
+    if port["peer_guid"] is None:
+        return f"{end}: {port['width']} {port['speed']}, not connected"
+    peer = f"{port['peer_type']} lid {port['peer_lid']} port {port['peer_port']}"
+    return f"{end} - {peer} '{port['peer_description']}': {port['width']} {port['speed']}"
 
 
 def _mlxlink(port: dict[str, Any]) -> str:
@@ -170,6 +176,12 @@ KINDS: dict[str, Kind] = {
         "ports",
         lambda t: {"ports": _plain(parse_perfquery(t))},
         _perfquery,
+    ),
+    "ibnetdiscover": Kind(
+        "Switch and CA port links from ibnetdiscover -p.",
+        "ports",
+        lambda t: {"ports": _plain(parse_ibnetdiscover_ports(t))},
+        _ibnetdiscover,
     ),
     "mlxlink": Kind(
         "Link state and BER from mlxlink -c / --show_ber (text or --json).",

@@ -163,8 +163,8 @@ def run_cmd(
     status is 130 or 143.
     """
     from trainbed.probes.interrupt import Interrupted, SignalGuard
-    from trainbed.probes.remote import RemoteError
     from trainbed.probes.run import ProbeRunError, connect, run_suite
+    from trainbed.remote import RemoteError
 
     suites = _suites(suite)
     inv = load_or_exit(inventory)

@@ -146,9 +146,9 @@ def _scopes(row: DcgmiResult, gpus: int | None) -> list[tuple[str, list[int]]]:
 def per_gpu_results(rows: list[DcgmiResult], gpus: int | None = None) -> list[DcgmiGpuResult]:
     """Every test row expanded to one result per GPU, in output order.
 
-    ``All`` covers GPUs ``0 .. gpus-1`` (`gpus` defaults to `gpu_count`); ``GPU: 3`` /
-    ``GPUs: 0, 1`` cover the GPUs named (that split form, printed when GPUs disagree, has no
-    real sample in the fixture set). Warnings beginning ``GPU N`` go to GPU N, others to
+    ``All`` covers GPUs ``0 .. gpus-1`` (`gpus` defaults to `gpu_count`; when neither is
+    known an ``All`` row yields nothing); ``GPU: 3`` / ``GPUs: 0, 1`` cover the GPUs named
+    (that split form, printed when GPUs disagree, has no real sample in the fixture set). Warnings beginning ``GPU N`` go to GPU N, others to
     every GPU of the row. Rows without a scope (the node-wide Deployment checks) are left
     out; read them from `parse_dcgmi_diag`'s rows.
     """

@@ -10,7 +10,7 @@ marks (pciutils ≥ 3.7); older pciutils print bare values, which are compared w
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from trainbed.parse.nvidia_smi import normalize_bus_id
@@ -67,8 +67,8 @@ class PciDevice:
     link_status: PciLink | None = None
     secondary: int | None = None
     subordinate: int | None = None
-    acs_capability: dict[str, bool] = field(default_factory=dict)
-    acs_control: dict[str, bool] = field(default_factory=dict)
+    acs_capability: Mapping[str, bool] = field(default_factory=dict)
+    acs_control: Mapping[str, bool] = field(default_factory=dict)
     driver: str | None = None
 
     @property

@@ -84,7 +84,8 @@ def _fields_from_json(text: str) -> dict[str, Any] | None:
         data = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    output = data.get("result", {}).get("output") if isinstance(data, dict) else None
+    result = data.get("result") if isinstance(data, dict) else None
+    output = result.get("output") if isinstance(result, dict) else None
     if not isinstance(output, dict):
         return None
     fields: dict[str, Any] = {}

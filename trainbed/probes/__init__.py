@@ -7,9 +7,10 @@ One module per concern: ``schedule`` (which NCCL and ib_write_bw runs, in what o
 collected: ``write_reports(evaluate(inventory, ...), out_dir)``.
 
 The run itself: ``run`` (stage, submit, follow, fetch, evaluate, report), ``scripts`` (the batch
-scripts from ``templates/probe-*.j2``), ``remote`` (the submit host over paramiko), ``slurm``
-(sbatch, squeue, sacct, scancel), ``watch`` (bounded following of the jobs) and ``facts`` (versions
-and port evidence the jobs record). ``training`` is the training acceptance job's seam:
+scripts from ``templates/probe-*.j2``), ``slurm`` (sbatch, squeue, sacct, scancel over the submit
+host, :class:`trainbed.remote.SshRemote`; their output parsed by :mod:`trainbed.parse.slurm`),
+``watch`` (bounded following of the jobs) and ``facts`` (versions and port evidence the jobs
+record, ports judged by :mod:`trainbed.verdicts.hca_port`). ``training`` is the training acceptance job's seam:
 ``training_job`` (the NeMo batch script) and ``judge_training`` (its log against the white
 paper's Table 4).
 """

@@ -24,7 +24,7 @@ from typing import Any
 from trainbed.parse.slurm import ControllerPing, parse_scontrol_ping
 from trainbed.probes.jobs import NOT_MEASURED, Job
 from trainbed.probes.localise import CONTROLLER, Finding
-from trainbed.probes.remote import Completed, Remote
+from trainbed.remote import Completed, SubmitHost
 
 #: slurm.conf's SlurmctldTimeout as trainbed renders it (templates/slurm.conf.j2): how long the
 #: backup waits for a silent primary before it takes control.
@@ -214,7 +214,7 @@ class ControllerGuard:
 
     def __init__(
         self,
-        remote: Remote,
+        remote: SubmitHost,
         controllers: Sequence[str],
         progress: Progress = lambda _: None,
         clock: Callable[[], float] = time.monotonic,
@@ -243,13 +243,15 @@ class ControllerGuard:
 
     def ping(self) -> tuple[tuple[ControllerPing, ...], str | None]:
         """``scontrol ping``: the controllers, or an error when it printed none."""
-        done = self.remote.run("scontrol ping", PING_TIMEOUT_S)
+        done = self.remote.run("scontrol ping", timeout=PING_TIMEOUT_S)
         pings = tuple(parse_scontrol_ping(done.stdout))
         return pings, None if pings else _message(done)
 
     def rpc_answered(self) -> bool:
         """A controller in control serves ``sinfo`` (a standby backup does not)."""
-        done = self.remote.run(f"timeout {RPC_TIMEOUT_S:.0f} sinfo -h -o %P", RPC_TIMEOUT_S + 5)
+        done = self.remote.run(
+            f"timeout {RPC_TIMEOUT_S:.0f} sinfo -h -o %P", timeout=RPC_TIMEOUT_S + 5
+        )
         return done.ok
 
     def check(self, trigger: str) -> bool:

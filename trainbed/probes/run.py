@@ -11,7 +11,6 @@ timed out, node lost) is recorded and the rest goes on.
 from __future__ import annotations
 
 import secrets
-import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from trainbed.probes.follow import REJECTED, Campaign, limit_s
 from trainbed.probes.interrupt import SignalGuard, no_guard
 from trainbed.probes.jobs import Job
 from trainbed.probes.nodes import node_health, unusable
-from trainbed.probes.remote import Remote, SshRemote
 from trainbed.probes.replan import Excluded, NotMeasured
 from trainbed.probes.report import write_reports
 from trainbed.probes.results import Coverage
@@ -43,6 +41,7 @@ from trainbed.probes.scripts import FACTS_DIR, FACTS_SCRIPT, JobSpec, facts_scri
 from trainbed.probes.slurm import Slurm
 from trainbed.probes.training import judge_training
 from trainbed.probes.watch import Progress
+from trainbed.remote import SshRemote, SubmitHost
 
 __all__ = ["REJECTED", "ProbeRunError", "RunOutcome", "connect", "run_suite"]
 
@@ -84,10 +83,10 @@ def connect(inventory: Inventory) -> SshRemote:
     return SshRemote.connect(inventory, node.hostname, node.address)
 
 
-def make_run_dir(remote: Remote, work_dir: str, run_id: str) -> str:
+def make_run_dir(remote: SubmitHost, work_dir: str, run_id: str) -> str:
     """Create ``work_dir/run_id`` on the submit host; its absolute path."""
     path = f"{work_dir.rstrip('/')}/{run_id}"
-    done = remote.run(f"mkdir -p -- {shlex.quote(path)} && cd -- {shlex.quote(path)} && pwd")
+    done = remote.run("mkdir -p -- %s && cd -- %s && pwd", path, path)
     if not done.ok or not done.stdout.strip().startswith("/"):
         raise ProbeRunError(
             f"{remote.host}: cannot create the probe directory {path}: {done.stderr.strip()}"
@@ -95,12 +94,12 @@ def make_run_dir(remote: Remote, work_dir: str, run_id: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def stage(remote: Remote, inventory: Inventory, rundir: str, jobs: Sequence[JobSpec]) -> None:
+def stage(remote: SubmitHost, inventory: Inventory, rundir: str, jobs: Sequence[JobSpec]) -> None:
     """Write every job's files and the facts script; create the output directories."""
     dirs = {f"{rundir}/{FACTS_DIR}"} | {
         f.client.rsplit("/", 1)[0] for job in jobs for f in job.ib_files
     }
-    done = remote.run("mkdir -p -- " + " ".join(shlex.quote(d) for d in sorted(dirs)))
+    done = remote.run("mkdir -p --" + " %s" * len(dirs), *sorted(dirs))
     if not done.ok:
         raise ProbeRunError(f"{remote.host}: cannot create {rundir}/…: {done.stderr.strip()}")
     remote.write_text(f"{rundir}/{FACTS_SCRIPT}", facts_script(inventory, rundir), 0o755)
@@ -109,7 +108,7 @@ def stage(remote: Remote, inventory: Inventory, rundir: str, jobs: Sequence[JobS
             remote.write_text(f"{rundir}/{name}", content, 0o755)
 
 
-def _text(remote: Remote, path: str, raw: Path, rundir: str) -> str | None:
+def _text(remote: SubmitHost, path: str, raw: Path, rundir: str) -> str | None:
     """A remote output file, also kept under ``raw`` locally."""
     text = remote.read_text(path)
     if text is not None:
@@ -130,7 +129,7 @@ class Fetched:
 
 
 def fetch(
-    remote: Remote,
+    remote: SubmitHost,
     inventory: Inventory,
     rundir: str,
     specs: Sequence[JobSpec],
@@ -199,7 +198,7 @@ def plan_run(
 
 def run_suite(
     inventory: Inventory,
-    remote: Remote,
+    remote: SubmitHost,
     out_dir: str | Path,
     *,
     suites: Sequence[str] = ("nccl", "ib_write_bw"),

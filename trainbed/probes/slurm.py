@@ -1,4 +1,4 @@
-"""Slurm's job commands over a :class:`~trainbed.probes.remote.Remote`: sbatch, squeue, sacct, scancel.
+"""Slurm's job commands over a :class:`~trainbed.remote.SubmitHost`: sbatch, squeue, sacct, scancel.
 
 Only command lines live here: their output is parsed by :mod:`trainbed.parse.slurm`, and what to
 do with a job's state is :mod:`watch`'s business.
@@ -6,7 +6,6 @@ do with a job's state is :mod:`watch`'s business.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from trainbed.parse.slurm import (
     parse_squeue,
     sbatch_job_id,
 )
-from trainbed.probes.remote import Completed, Remote
+from trainbed.remote import Completed, SubmitHost
 
 #: Called with the command's name and its result when squeue fails (other than for purged
 #: jobs); it may raise to stop the caller (see :class:`trainbed.probes.controller.ControllerGuard`).
@@ -55,7 +54,7 @@ class Slurm:
     """Slurm's client commands, run on the submit host."""
 
     def __init__(
-        self, remote: Remote, timeout: float = 60.0, on_error: ErrorHook | None = None
+        self, remote: SubmitHost, timeout: float = 60.0, on_error: ErrorHook | None = None
     ) -> None:
         self.remote = remote
         self.timeout = timeout
@@ -70,9 +69,11 @@ class Slurm:
         """
         limit = max(1, int(self.timeout) - 5)
         done = self.remote.run(
-            f"cd {shlex.quote(workdir)} && "
-            f"timeout -s KILL {limit} sbatch --parsable {shlex.quote(script)}",
-            self.timeout,
+            "cd %s && timeout -s KILL %s sbatch --parsable %s",
+            workdir,
+            limit,
+            script,
+            timeout=self.timeout,
         )
         job_id = sbatch_job_id(done.stdout)
         if done.ok and job_id:
@@ -87,7 +88,7 @@ class Slurm:
         if not job_ids:
             return {}
         done = self.remote.run(
-            f"squeue -h -t all -o '{SQUEUE_FORMAT}' -j {','.join(job_ids)}", self.timeout
+            "squeue -h -t all -o %s -j %s", SQUEUE_FORMAT, ",".join(job_ids), timeout=self.timeout
         )
         if not done.ok:
             # squeue refuses a list whose jobs have all been purged: none of them is queued.
@@ -103,15 +104,16 @@ class Slurm:
         ids = list(job_ids)
         if not ids:
             return {}
-        done = self.remote.run(f"sacct -n -P -X -o {SACCT_FIELDS} -j {','.join(ids)}", self.timeout)
+        done = self.remote.run(
+            "sacct -n -P -X -o %s -j %s", SACCT_FIELDS, ",".join(ids), timeout=self.timeout
+        )
         return parse_sacct(done.stdout) if done.ok else {}
 
     def cancel(self, *job_ids: str) -> bool:
         """``scancel`` exactly ``job_ids`` (one command); True when scancel succeeded."""
         if not job_ids:
             return True
-        ids = " ".join(shlex.quote(j) for j in job_ids)
-        return self.remote.run(f"scancel {ids}", self.timeout).ok
+        return self.remote.run("scancel" + " %s" * len(job_ids), *job_ids, timeout=self.timeout).ok
 
     def nodes(self, hostnames: Sequence[str]) -> list[SlurmNode] | None:
         """``scontrol show node`` of ``hostnames``; None when scontrol did not answer.
@@ -122,7 +124,7 @@ class Slurm:
         if not hostnames:
             return []
         done = self.remote.run(
-            f"scontrol show node {shlex.quote(compress_hostlist(hostnames))}", self.timeout
+            "scontrol show node %s", compress_hostlist(hostnames), timeout=self.timeout
         )
         nodes = parse_scontrol_show_node(done.stdout)
         if not done.ok and not nodes and "not found" not in done.stderr:
