@@ -24,6 +24,7 @@ CRITICAL_XIDS: tuple[int, ...] = (
 @dataclass(frozen=True, slots=True)
 class _Seen:
     count: int
+    first: XidEvent
     last: XidEvent
 
 
@@ -34,7 +35,9 @@ def _group(events: Iterable[XidEvent]) -> dict[tuple[str, int], _Seen]:
             continue
         key = (event.bus_id, event.code)
         before = seen.get(key)
-        seen[key] = _Seen((before.count if before else 0) + 1, event)
+        seen[key] = (
+            _Seen(before.count + 1, before.first, event) if before else _Seen(1, event, event)
+        )
     return seen
 
 
@@ -49,7 +52,9 @@ def problems(
     else a warning.
 
     `gpus` maps nvidia-smi bus IDs to GPU indices; an event on a bus ID no GPU has (it fell off
-    the bus, the driver renumbered) names the bus ID alone.
+    the bus, the driver renumbered) names the bus ID alone. Repeats of one code on one GPU are
+    one line with their count and the last time; the message is the first one's (the driver
+    continues a message on lines of its own).
     `gpu01 GPU 3 (00000000:9B:00.0) XID: expected no critical XID in 24 h, got XID 79 at
     2026-12-01T10:02:03+00:00 (GPU has fallen off the bus.)`.
     """
@@ -61,7 +66,7 @@ def problems(
         gpu = gpu_name(index, bus_id) if index is not None else f"GPU at {bus_id}"
         times = f" ×{seen.count}, last" if seen.count > 1 else ""
         when = seen.last.time or seen.last.stamp or "unknown time"
-        got = f"XID {code}{times} at {when} ({seen.last.message})"
+        got = f"XID {code}{times} at {when} ({seen.first.message})"
         if code in critical:
             failures.append(mismatch(f"{node} {gpu} XID", f"no critical XID in {hours}", got))
         else:
