@@ -11,11 +11,11 @@ from tests.junit_schema import schema_problems
 from trainbed.checks.junit import (
     CaseResult,
     format_table,
-    warning_lines,
     node_of,
     one_line,
     read_junit,
     summarise,
+    warning_lines,
 )
 from trainbed.checks.run import pytest_args
 
