@@ -15,6 +15,7 @@ from trainbed.checks.junit import (
     one_line,
     read_junit,
     summarise,
+    warning_lines,
 )
 from trainbed.checks.run import pytest_args
 
@@ -83,7 +84,10 @@ def _junit(tmp_path: Path, cases: str) -> Path:
 def test_read_outcomes(tmp_path: Path) -> None:
     path = _junit(
         tmp_path,
-        '<testcase classname="checks.test_nvidia" name="test_gpu_count[gpu01]" time="0.1"/>'
+        '<testcase classname="checks.test_nvidia" name="test_gpu_count[gpu01]" time="0.1">'
+        '<properties><property name="warning" value="gpu01 GPU 0 XID: expected no XID in 24 h, '
+        'got XID 31 at t (MMU Fault)"/><property name="other" value="x"/></properties>'
+        "</testcase>"
         '<testcase classname="checks.test_nvidia" name="test_gpu_count[gpu02]" time="0.1">'
         '<failure message="AssertionError: gpu02 GPU count: expected 8, got 7&#10;assert 7 == 8">'
         "trace</failure></testcase>"
@@ -100,7 +104,10 @@ def test_read_outcomes(tmp_path: Path) -> None:
         ("gpu02", "error"),
         ("gpu01", "skipped"),
     ]
-    assert results[1].message == "gpu02 GPU count: expected 8, got 7"
+    assert results[0].warnings == (
+        "gpu01 GPU 0 XID: expected no XID in 24 h, got XID 31 at t (MMU Fault)",
+    )
+    assert results[1].message == "gpu02 GPU count: expected 8, got 7" and not results[1].warnings
     assert results[1].module == "checks.test_nvidia"
     summaries = summarise(
         results, {"cp1": "slurmctld_primary", "gpu01": "compute", "gpu02": "compute"}
@@ -129,7 +136,15 @@ def test_table() -> None:
                 "gpu02 mlx5_4 rate: expected 400 Gb/s, got 200",
                 "gpu02-mlx5_4",
             ),
-            CaseResult("gpu01", "test_hca_port", "m", "passed", "", "gpu01-mlx5_4"),
+            CaseResult(
+                "gpu01",
+                "test_hca_port",
+                "m",
+                "passed",
+                "",
+                "gpu01-mlx5_4",
+                ("gpu01 GPU 0 clock event reasons: expected …, got HW Slowdown",),
+            ),
             CaseResult(
                 "gpu01", "test_peermem_loaded", "m", "skipped", "no CAP_SYS_MODULE", "gpu01"
             ),
@@ -138,10 +153,13 @@ def test_table() -> None:
         {"gpu01": "compute", "gpu02": "compute"},
     )
     lines = format_table(summaries).splitlines()
-    header = ["node", "role", "passed", "failed", "skipped", "not", "run", "first", "failure"]
-    assert lines[0].split() == header
-    assert lines[1].split()[:6] == ["gpu01", "compute", "1", "0", "1", "0"]
-    assert lines[2].split()[:6] == ["gpu02", "compute", "0", "1", "0", "1"]
+    header = ["node", "role", "passed", "failed", "skipped", "not", "run", "warnings"]
+    assert lines[0].split() == [*header, "first", "failure"]
+    assert lines[1].split()[:7] == ["gpu01", "compute", "1", "0", "1", "0", "1"]
+    assert lines[2].split()[:7] == ["gpu02", "compute", "0", "1", "0", "1", "0"]
+    assert warning_lines(summaries) == [
+        "gpu01 GPU 0 clock event reasons: expected …, got HW Slowdown"
+    ]
     assert lines[2].endswith(
         "test_hca_port[gpu02-mlx5_4]: gpu02 mlx5_4 rate: expected 400 Gb/s, got 200"
     )
@@ -164,3 +182,5 @@ def test_pytest_command_line() -> None:
     assert "--inventory inv.yaml" in joined and "--junitxml out.xml" in joined
     assert "--limit gpu0*" in joined and "-n 4" in joined
     assert "-n" not in pytest_args("inv.yaml", "out.xml", workers=0)
+    assert "--level" not in args
+    assert "--level standard" in " ".join(pytest_args("inv.yaml", "out.xml", level="standard"))

@@ -62,7 +62,34 @@ MODEL: dict[str, Callable[[Inventory], Any]] = {
     "#/$defs/probes/properties/job_time_limit": lambda inv: inv.probes.job_time_limit,
     "#/$defs/probes/properties/work_dir": lambda inv: inv.probes.work_dir,
     "#/$defs/software/properties/health_tools": lambda inv: list(inv.software.health_tools),
+    "#/$defs/pcieLink/properties/gen": lambda inv: inv.compute[0].profile.pcie.gpu.gen,
+    "#/$defs/pcieLink/properties/width": lambda inv: inv.compute[0].profile.pcie.hca.width,
+    **{
+        f"#/$defs/health/properties/thresholds/properties/{name}": (
+            lambda inv, name=name: _listed(getattr(inv.health.thresholds, name))
+        )
+        for name in (
+            "xid_window_hours",
+            "critical_xids",
+            "ib_symbol_error_growth",
+            "ib_link_downed_growth",
+            "ber_warn",
+            "ber_error",
+            "nvbandwidth_h2d_gbps",
+            "nvbandwidth_d2d_gbps",
+        )
+    },
+    **{
+        f"#/$defs/health/properties/thresholds/properties/dcgm_timeout_s/properties/{level}": (
+            lambda inv, level=level: inv.health.thresholds.dcgm_timeout_s[level]
+        )
+        for level in ("quick", "standard", "burn-in")
+    },
 }
+
+
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def schema_defaults(node: Any, pointer: str = "#") -> Iterator[tuple[str, Any]]:

@@ -310,6 +310,38 @@ SCHEMA_CASES: list[tuple[str, Mutation, str, int, str, str]] = [
         "unknown field 'bmc' (allowed: hca, vbios)",
     ),
     (
+        "BER warning bound not below the error bound",
+        lambda d: d.update(health={"thresholds": {"ber_warn": 2e-11}}),
+        "ber_warn: 2.0e-11",
+        1,
+        "health.thresholds.ber_warn",
+        "ber_warn 2e-11 must be below ber_error 1e-11",
+    ),
+    (
+        "unknown health threshold",
+        lambda d: d.update(health={"thresholds": {"xid_window": 24}}),
+        "xid_window: 24",
+        1,
+        "health.thresholds.xid_window",
+        "unknown field 'xid_window'",
+    ),
+    (
+        "PCIe width not a lane count",
+        lambda d: d["profiles"]["xe9680-h100"].update(pcie={"gpu": {"width": 12}}),
+        "width: 12",
+        1,
+        "profiles.xe9680-h100.pcie.gpu.width",
+        "",
+    ),
+    (
+        "health tool listed twice",
+        lambda d: d["software"]["health_tools"].append({"name": "pciutils", "version": "1"}),
+        "name: pciutils",
+        1,
+        "software.health_tools[0].name",
+        "'pciutils' is listed more than once",
+    ),
+    (
         "partition nodes neither ALL nor list",
         lambda d: d["slurm"]["partitions"][0].update(nodes="some"),
         "nodes: some",
@@ -371,6 +403,27 @@ def test_warnings_do_not_fail(tmp_path: Path, prod_doc: Doc) -> None:
         f"{file}:{line}: warning: control_plane: 2 control-plane node(s); the reference design has 3"
         in texts[0]
     )
+
+
+def test_health_thresholds_and_pcie_reach_the_model(tmp_path: Path, prod_doc: Doc) -> None:
+    prod_doc["health"] = {
+        "thresholds": {
+            "critical_xids": [79],
+            "ib_link_downed_growth": 2,
+            "dcgm_timeout_s": {"quick": 5},
+        }
+    }
+    prod_doc["profiles"]["xe9680-h100"]["pcie"] = {"hca": {"gen": 4}}
+    inventory = load_inventory(write(tmp_path, prod_doc)).inventory
+    thresholds = inventory.health.thresholds
+    assert (thresholds.critical_xids, thresholds.ib_link_downed_growth) == ((79,), 2)
+    assert thresholds.dcgm_timeout_s == {"quick": 5, "standard": 900, "burn-in": 3600}
+    assert thresholds.ber_error == 1e-11
+    pcie = inventory.compute[0].profile.pcie
+    assert (pcie.gpu.gen, pcie.gpu.width, pcie.hca.gen, pcie.hca.width) == (5, 16, 4, 16)
+    assert [(p.name, p.version) for p in inventory.software.health_tools] == [
+        ("pciutils", "1:3.7.0-6")
+    ]
 
 
 def test_firmware_lock_reaches_the_model(tmp_path: Path, prod_doc: Doc) -> None:

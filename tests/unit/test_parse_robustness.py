@@ -16,6 +16,7 @@ from trainbed.parse.dmesg import parse_kernel_log, within
 from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.parse.ibstat import parse_ibstat
 from trainbed.parse.ibv_devinfo import parse_ibv_devinfo
+from trainbed.parse.journal import journal_xids
 from trainbed.parse.lspci import parse_lspci, pci_path
 from trainbed.parse.mlxlink import parse_mlxlink
 from trainbed.parse.nemo import parse_nemo_log
@@ -54,6 +55,7 @@ PARSERS: list[Callable[[str], Any]] = [
     lambda t: [counter_delta(p, p) for p in parse_perfquery(t)],
     parse_mlxlink,
     parse_ibnetdiscover_ports,
+    journal_xids,
 ]
 
 # Characters the real outputs are made of, so that random text often looks almost right.

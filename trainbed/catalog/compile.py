@@ -34,6 +34,7 @@ from trainbed.render.fabric import opensm_rails
 from trainbed.render.files import PEERMEM_LOAD_PATH
 from trainbed.render.packages import (
     containers_packages,
+    health_packages,
     infiniband_packages,
     nvidia_packages,
     slurm_packages,
@@ -79,7 +80,7 @@ def _files(inventory: Inventory, node: Node) -> list[File]:
 
 
 def _packages(inventory: Inventory, node: Node) -> list[Package]:
-    out = _locked(list(inventory.software.kernel), "apt")
+    out = _locked(list(inventory.software.kernel) + health_packages(inventory, node), "apt")
     if forbids_unattended_upgrades(node):
         out.append(Package("unattended-upgrades", "apt", present=False))
     if inventory.cluster.time_sync == "chrony":

@@ -18,14 +18,15 @@ With pytest-xdist the controller process asks and hands the answers to the worke
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from trainbed.checks import health
 from trainbed.checks.expected import ALL, hosts_of, select_hosts
-from trainbed.checks.junit import COULD_NOT_RUN, could_not_run
+from trainbed.checks.junit import COULD_NOT_RUN, WARNING, could_not_run
 from trainbed.inventory import Inventory, InventoryError, load_inventory
 from trainbed.inventory.model import Node
 from trainbed.remote import Remote, reach_all
@@ -40,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "each(argname, function): one test per item function(inventory, node) returns"
     )
+    config.addinivalue_line("markers", "late: run after every other check")
     # A bad inventory or a --limit that selects nothing stops the run before any test.
     _selected(str(config.getoption("inventory")), config.getoption("limit"))
 
@@ -87,10 +89,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Drop the checks that have no host here (an empty group, or one outside --limit).
+    """Drop the checks that have no host here (an empty group, or one outside --limit), and
+    move the checks marked `late` to the end (they compare with what the run read first).
 
     pytest would otherwise report each as a skipped `[NOTSET]` case that names no node.
     """
+    items[:] = sorted(items, key=lambda item: item.get_closest_marker("late") is not None)
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -137,8 +141,17 @@ def _skip_reason(report: pytest.TestReport) -> str:
 def pytest_terminal_summary(terminalreporter) -> None:
     """Checks that could not run: one line per reason, not one per check in `-ra`'s summary.
 
-    They count as "could not run" in the final line, apart from genuine skips.
+    They count as "could not run" in the final line, apart from genuine skips. Then every
+    warning a check recorded (`warn`), one line each.
     """
+    seen: dict[str, None] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == WARNING:
+                    seen.setdefault(str(value))
+    for line in seen:
+        terminalreporter.write_line(f"warning: {line}")
     skipped = terminalreporter.stats.get("skipped", [])
     not_run = [r for r in skipped if _skip_reason(r).startswith(COULD_NOT_RUN)]
     if not not_run:
@@ -171,6 +184,42 @@ def connect(inventory: Inventory) -> Callable[[str], Remote]:
         return remotes[hostname]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def level(pytestconfig: pytest.Config) -> str:
+    """The run's check level (`--level`): quick, standard or burn-in."""
+    return str(pytestconfig.getoption("level"))
+
+
+@pytest.fixture
+def warn(request: pytest.FixtureRequest) -> Callable[[Iterable[str]], None]:
+    """`warn(lines)`: record findings that do not fail the check, as `warning` properties of its
+    JUnit test case (the per-node table counts them; `trainbed check` prints them)."""
+
+    def record(lines: Iterable[str]) -> None:
+        for line in lines:
+            request.node.user_properties.append((WARNING, line))
+
+    return record
+
+
+@pytest.fixture(scope="session", autouse=True)
+def first_counters(
+    pytestconfig: pytest.Config,
+    inventory: Inventory,
+    connect: Callable[[str], Remote],
+    unreachable: dict[str, str],
+) -> health.FirstReadings:
+    """Every selected node's HCA port counters, read once before the first check: the link
+    quality checks (`late`) read them again and judge the growth."""
+    selected = _selected(str(pytestconfig.getoption("inventory")), pytestconfig.getoption("limit"))
+    remotes = [
+        (connect(host), inventory.node(host).hcas)
+        for host in selected
+        if host not in unreachable and inventory.node(host).hcas
+    ]
+    return health.first_readings(remotes)
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 Test ids carry the hostname first (`test_hca_port[gpu02-mlx5_4]`), so every test case names its
 node and its check; a failure's message starts with the assertion's one-line expected vs actual.
+A finding that does not fail its check (a GPU throttled, an XID outside the critical list) is a
+``warning`` property of its test case (pytest's `user_properties`, written by the suite's `warn`
+fixture): the one way the suite reports what passes but deserves a look.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ _PARAMS = re.compile(r"^(?P<check>[^\[]+)(?:\[(?P<params>.*)\])?$")
 _EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Z]\w*:\s+")
 #: How a skip that is no verdict starts: the check could not run (its node did not answer).
 COULD_NOT_RUN = "could not run"
+#: The JUnit property (pytest `user_properties`) of a finding that does not fail its check.
+WARNING = "warning"
 
 
 def could_not_run(why: str) -> str:
@@ -34,6 +39,7 @@ class CaseResult:
     outcome: str  # passed, failed, error, skipped
     message: str = ""
     params: str = ""
+    warnings: tuple[str, ...] = ()
 
     @property
     def test_id(self) -> str:
@@ -50,6 +56,7 @@ class NodeSummary:
     not_run: int = 0
     first_failure: str = ""
     failures: list[CaseResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def node_of(params: str, hostnames: Iterable[str] = ()) -> str | None:
@@ -93,6 +100,11 @@ def read_junit(path: str | Path, hostnames: Iterable[str] = ()) -> list[CaseResu
                 outcome = "failed" if tag == "failure" else tag
                 message = one_line(element.get("message") or element.text or "")
                 break
+        warnings = tuple(
+            prop.get("value", "")
+            for prop in case.iterfind("properties/property")
+            if prop.get("name") == WARNING
+        )
         results.append(
             CaseResult(
                 node=node_of(params, hosts),
@@ -101,6 +113,7 @@ def read_junit(path: str | Path, hostnames: Iterable[str] = ()) -> list[CaseResu
                 outcome=outcome,
                 message=message,
                 params=params,
+                warnings=warnings,
             )
         )
     return results
@@ -120,6 +133,7 @@ def summarise(
     for result in results:
         node = result.node or "(cluster)"
         summary = summaries.setdefault(node, NodeSummary(node, roles.get(node, "")))
+        summary.warnings.extend(result.warnings)
         if result.outcome == "passed":
             summary.passed += 1
         elif result.outcome == "skipped" and result.message.startswith(COULD_NOT_RUN):
@@ -144,25 +158,31 @@ def not_run_lines(summaries: Iterable[NodeSummary]) -> list[str]:
     ]
 
 
+def warning_lines(summaries: Iterable[NodeSummary]) -> list[str]:
+    """Every finding that did not fail its check, one uncut line each, in node order."""
+    return [line for s in summaries for line in s.warnings]
+
+
 def format_table(summaries: Iterable[NodeSummary], width: int = 100) -> str:
-    """A plain-text table: node, role, passed, failed, skipped, not run, first failure (cut)."""
+    """A plain-text table: node, role, passed, failed, skipped, not run, warnings, first failure
+    (cut)."""
     rows: list[tuple[str, ...]] = [
-        ("node", "role", "passed", "failed", "skipped", "not run", "first failure")
+        ("node", "role", "passed", "failed", "skipped", "not run", "warnings", "first failure")
     ]
     for s in summaries:
         first = s.first_failure
         if len(first) > width:
             first = first[: width - 1] + "…"
-        counts = (s.passed, s.failed, s.skipped, s.not_run)
+        counts = (s.passed, s.failed, s.skipped, s.not_run, len(s.warnings))
         rows.append((s.node, s.role, *map(str, counts), first))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    widths = [max(len(row[i]) for row in rows) for i in range(7)]
     lines = []
     for row in rows:
         cells = [
             row[0].ljust(widths[0]),
             row[1].ljust(widths[1]),
-            *(cell.rjust(w) for cell, w in zip(row[2:6], widths[2:6], strict=True)),
-            row[6],
+            *(cell.rjust(w) for cell, w in zip(row[2:7], widths[2:7], strict=True)),
+            row[7],
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)

@@ -36,6 +36,7 @@ def pytest_args(
     workers: str | int | None = None,
     checks_dir: Path = CHECKS_DIR,
     extra: tuple[str, ...] = (),
+    level: str | None = None,
 ) -> list[str]:
     """The pytest command line `trainbed check` runs (the same works typed by hand).
 
@@ -64,6 +65,8 @@ def pytest_args(
     ]
     if limit:
         args += ["--limit", limit]
+    if level:
+        args += ["--level", level]
     if workers is not None and str(workers) != "0":
         args += ["-n", str(workers)]
     return [*args, *extra]
@@ -77,12 +80,13 @@ def run_checks(
     workers: str | int | None = None,
     checks_dir: Path = CHECKS_DIR,
     extra: tuple[str, ...] = (),
+    level: str | None = None,
 ) -> CheckRun:
     """Run the suite (pytest's output goes to this process's stdout) and read its JUnit file."""
     if junit is None:
         junit = Path(tempfile.mkstemp(prefix="trainbed-check-", suffix=".xml")[1])
     junit = Path(junit)
-    args = pytest_args(inventory_path, junit, limit, workers, checks_dir, extra)
+    args = pytest_args(inventory_path, junit, limit, workers, checks_dir, extra, level)
     returncode = subprocess.run(args, check=False).returncode
     roles = {node.hostname: node_role(node) for node in inventory.nodes}
     hostnames = list(roles)

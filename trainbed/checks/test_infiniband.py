@@ -1,18 +1,19 @@
 """infiniband: every HCA of the inventory up at the rate and link layer it says, on the locked
 firmware (else one across compute nodes), a subnet manager answering on every rail, one OpenSM per
-rail on its hosts."""
+rail on its hosts; link quality: error counters' growth across the run, BER where mlxlink is."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 
 import pytest
 
-from trainbed.checks import expected, firmware
+from trainbed.checks import expected, firmware, health
 from trainbed.inventory.model import ComputeNode, Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
 from trainbed.remote import Remote
-from trainbed.verdicts import check, hca_port, mismatch
+from trainbed.verdicts import ber, check, hca_port, ib_counters, mismatch
 
 pytestmark = pytest.mark.nodes("infiniband")
 
@@ -68,3 +69,48 @@ def test_subnet_manager(remote: Remote, rail: Hca) -> None:
     assert result.rc == 0 and "SMINFO_MASTER" in result.stdout, mismatch(
         what, "a master answering", answer
     )
+
+
+# ------------------------------------------------------------------------- link quality
+
+#: The least time between the two counter readings: growth over less says little.
+MIN_READING_INTERVAL_S = 5.0
+
+
+@pytest.mark.late
+@pytest.mark.each("hca", expected.hcas)
+def test_ib_link_errors(
+    remote: Remote,
+    inventory: Inventory,
+    hca: Hca,
+    first_counters: health.FirstReadings,
+    warn: Callable[[Iterable[str]], None],
+) -> None:
+    """The port's error counters, read at the start of the run and again now (this check runs
+    last), grow no more than `health.thresholds` allows: symbol errors and link error
+    recoveries, link flaps (LinkDowned increments); other error counters that grow warn."""
+    before, at = health.need(first_counters.get(remote.hostname, hca))
+    wait = MIN_READING_INTERVAL_S - (time.monotonic() - at)
+    if wait > 0:
+        time.sleep(wait)
+    after = health.need(health.port_counters(remote, hca))
+    thresholds = inventory.health.thresholds
+    limits = ib_counters.Limits(thresholds.ib_symbol_error_growth, thresholds.ib_link_downed_growth)
+    seconds = time.monotonic() - at
+    health.outcome(
+        ib_counters.problems(remote.hostname, hca.device, before, after, seconds, limits), warn
+    )
+
+
+@pytest.mark.each("hca", expected.hcas)
+def test_ib_ber(
+    remote: Remote, inventory: Inventory, hca: Hca, warn: Callable[[Iterable[str]], None]
+) -> None:
+    """The link's effective (post-FEC) BER from `mlxlink` under NDR's bounds (warn from
+    5e-12, fail from 1e-11), where mlxlink (MFT/mstflint) is installed."""
+    if not health.has_command(remote, "mlxlink"):
+        pytest.skip(f"{remote.hostname}: mlxlink is not installed (MFT or mstflint): BER not read")
+    thresholds = inventory.health.thresholds
+    bounds = ber.Bounds(thresholds.ber_warn, thresholds.ber_error)
+    info = health.need(health.mlxlink(remote, hca))
+    health.outcome(ber.problems(remote.hostname, hca.device, info, bounds), warn)

@@ -1,16 +1,18 @@
-"""nvidia (compute nodes): GPUs as the profile says, fabric manager, persistence, peermem."""
+"""nvidia (compute nodes): GPUs as the profile says, fabric manager, persistence, peermem; their
+health: XIDs, memory errors, clock slowdowns, NVLinks, DCGM's diagnostic at the run's level."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 import pytest
 
-from trainbed.checks import fabric_manager, firmware
+from trainbed.checks import fabric_manager, firmware, health
 from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.parse.nvidia_smi import GpuInfo, normalize_bus_id, parse_csv_query, parse_query
 from trainbed.remote import Remote
-from trainbed.verdicts import check, gpu_count, mismatch
+from trainbed.verdicts import Findings, check, clocks, gpu_count, mismatch, nvlink
 
 pytestmark = pytest.mark.nodes("compute")
 
@@ -159,3 +161,43 @@ def test_peermem_loaded(remote: Remote, inventory: Inventory) -> None:
             f"{remote.hostname} nvidia_peermem", "loaded (/sys/module/nvidia_peermem)", "not loaded"
         )
     )
+
+
+# ------------------------------------------------------------------------- hardware health
+
+
+def test_gpu_xids(
+    remote: Remote, inventory: Inventory, warn: Callable[[Iterable[str]], None]
+) -> None:
+    """No critical XID in the node's kernel journal inside the window (others warn), each named
+    by GPU index, bus ID and XID."""
+    thresholds = inventory.health.thresholds
+    health.outcome(health.xid_findings(remote, thresholds, datetime.now(UTC)), warn)
+
+
+def test_gpu_memory_errors(remote: Remote, warn: Callable[[Iterable[str]], None]) -> None:
+    """No uncorrectable ECC error (volatile or aggregate, DRAM or SRAM), no row remap pending or
+    failed, no retired page pending."""
+    health.outcome(health.memory_findings(remote), warn)
+
+
+def test_gpu_clocks(remote: Remote, warn: Callable[[Iterable[str]], None]) -> None:
+    """HW slowdown, thermal or power-brake clock-event reasons active: a warning per GPU."""
+    listed = health.need(health.gpus(remote))
+    health.outcome(sum((clocks.problems(remote.hostname, g) for g in listed), Findings()), warn)
+
+
+def test_nvlink(remote: Remote, node: ComputeNode, warn: Callable[[Iterable[str]], None]) -> None:
+    """Every NVLink of every GPU active at the node's link speed (NVSwitch baseboards)."""
+    if not node.profile.gpus.nvswitch:
+        pytest.skip(f"profile {node.profile.name} has no NVSwitch: no NVLink fabric to judge")
+    health.outcome(nvlink.problems(remote.hostname, health.need(health.nvlinks(remote))), warn)
+
+
+def test_dcgm_diag(
+    remote: Remote, inventory: Inventory, level: str, warn: Callable[[Iterable[str]], None]
+) -> None:
+    """DCGM's diagnostic of the run's level (quick -r 1, standard -r 2, burn-in -r 3) passes on
+    every GPU; one that does not answer in time could not run."""
+    timeout_s = inventory.health.thresholds.dcgm_timeout_s[level]
+    health.outcome(health.dcgm_findings(remote, level, timeout_s), warn)

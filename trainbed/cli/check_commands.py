@@ -7,15 +7,23 @@ import sys
 import click
 
 from trainbed.checks.expected import select_hosts
-from trainbed.checks.junit import format_table, not_run_lines
+from trainbed.checks.junit import format_table, not_run_lines, warning_lines
 from trainbed.checks.run import run_checks
 from trainbed.cli.common import load_or_exit
+from trainbed.inventory.model import LEVELS
 
 
 @click.command("check")
 @click.argument("inventory", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.option(
     "--limit", metavar="PATTERN", help="Hosts: group names or hostname globs, comma-separated."
+)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    default=LEVELS[0],
+    show_default=True,
+    help="Hardware health depth: quick (dcgmi diag -r 1), standard (-r 2), burn-in (-r 3, nvbandwidth).",
 )
 @click.option("--junit", "junit", metavar="FILE", help="Write the JUnit XML here.")
 @click.option(
@@ -26,7 +34,7 @@ from trainbed.cli.common import load_or_exit
     metavar="WORKERS",
     help="pytest-xdist workers (a number, 'auto', or 0 for none).",
 )
-def check(inventory: str, limit: str | None, junit: str | None, workers: str) -> None:
+def check(inventory: str, limit: str | None, level: str, junit: str | None, workers: str) -> None:
     """Acceptance checks of every node against INVENTORY (a thin wrapper over pytest on the installed suite).
 
     Exits 1 when any check fails.
@@ -37,11 +45,13 @@ def check(inventory: str, limit: str | None, junit: str | None, workers: str) ->
     except ValueError as err:
         click.echo(f"trainbed check: {err}", err=True)
         sys.exit(2)
-    result = run_checks(inv, inventory, junit=junit, limit=limit, workers=workers)
+    result = run_checks(inv, inventory, junit=junit, limit=limit, workers=workers, level=level)
     click.echo("")
     click.echo(format_table(result.summaries))
     for line in not_run_lines(result.summaries):
         click.echo(line)
+    for line in warning_lines(result.summaries):
+        click.echo(f"warning: {line}")
     if junit:
         click.echo(f"\nJUnit XML: {junit}")
     failed = sum(s.failed for s in result.summaries)

@@ -17,6 +17,8 @@ from trainbed.inventory.model import (
     FirmwareLock,
     Gpus,
     Hca,
+    Health,
+    HealthThresholds,
     InfiniBand,
     InfinibandSoftware,
     Inventory,
@@ -26,6 +28,8 @@ from trainbed.inventory.model import (
     NvidiaSoftware,
     Package,
     Partition,
+    PcieLink,
+    PcieLinks,
     PowerScale,
     Probes,
     Profile,
@@ -92,7 +96,14 @@ def _profile(name: str, doc: dict[str, Any]) -> Profile:
         firmware=FirmwareLock(
             doc.get("firmware", {}).get("hca"), _vbios(doc.get("firmware", {}).get("vbios"))
         ),
+        pcie=PcieLinks(PcieLink(**doc["pcie"]["gpu"]), PcieLink(**doc["pcie"]["hca"])),
     )
+
+
+def _health(doc: dict[str, Any]) -> Health:
+    thresholds = dict(doc["thresholds"])
+    thresholds["critical_xids"] = tuple(thresholds["critical_xids"])
+    return Health(HealthThresholds(**thresholds))
 
 
 def _vbios(version: str | None) -> str | None:
@@ -312,9 +323,10 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
             probes.get("submit_host"),
             probes.get("partition"),
             probes["job_time_limit"],
-            Thresholds(**probes.get("thresholds", {})),
+            Thresholds(**probes["thresholds"]),
             probes["work_dir"],
         ),
         raw=doc,
         containers=_containers(doc.get("containers")),
+        health=_health(doc["health"]),
     )

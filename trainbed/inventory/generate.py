@@ -313,6 +313,8 @@ def reference_software() -> dict[str, Any]:
                 "signed_by": "keys/site-slurm.asc",
             },
         ],
+        # lspci for the PCIe link and ACS checks (Ubuntu 22.04's pciutils).
+        "health_tools": [{"name": "pciutils", "version": "1:3.7.0-6"}],
         "kernel": {
             "packages": [
                 {"name": "linux-image-5.15.0-105-generic", "version": "5.15.0-105.115"},

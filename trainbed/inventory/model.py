@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainbed.verdicts.xid import CRITICAL_XIDS
+
 #: GPUs an NVSwitch baseboard carries, by server model.
 GPUS_PER_MODEL: dict[str, int] = {"XE9680": 8, "XE8640": 4}
 #: HCAs per compute node for each network configuration of the reference design.
@@ -146,6 +148,22 @@ class FirmwareLock:
 
 
 @dataclass(frozen=True, slots=True)
+class PcieLink:
+    """A PCIe link as the profile wants it trained: generation (5: 32GT/s) and lanes."""
+
+    gen: int = 5
+    width: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class PcieLinks:
+    """The links of a profile's GPUs and HCAs (an XE9680's are Gen5 x16)."""
+
+    gpu: PcieLink = PcieLink()
+    hca: PcieLink = PcieLink()
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     name: str
     model: str
@@ -154,6 +172,7 @@ class Profile:
     gpus: Gpus
     local_scratch: str | None
     firmware: FirmwareLock = FirmwareLock()
+    pcie: PcieLinks = PcieLinks()
 
     def lock_path(self, device: str) -> str:
         """Where the inventory locks `device`'s version (`hca`, `vbios`)."""
@@ -368,6 +387,36 @@ class Probes:
     work_dir: str = "trainbed-probes"
 
 
+#: Check levels, quickest first (`trainbed check --level`).
+LEVELS = ("quick", "standard", "burn-in")
+
+
+@dataclass(frozen=True, slots=True)
+class HealthThresholds:
+    """The bars of the hardware health checks (`health.thresholds`); defaults are the schema's."""
+
+    xid_window_hours: float = 24
+    critical_xids: tuple[int, ...] = CRITICAL_XIDS
+    ib_symbol_error_growth: int = 0
+    ib_link_downed_growth: int = 0
+    ber_warn: float = 5e-12
+    ber_error: float = 1e-11
+    nvbandwidth_h2d_gbps: float = 48
+    nvbandwidth_d2d_gbps: float = 335
+    #: level → seconds `dcgmi diag` may run before it counts as "could not run".
+    dcgm_timeout_s: dict[str, int] = field(
+        default_factory=lambda: {"quick": 120, "standard": 900, "burn-in": 3600}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The `health:` section: hardware health bars (the node-local health program's settings
+    join it)."""
+
+    thresholds: HealthThresholds = HealthThresholds()
+
+
 @dataclass(frozen=True)
 class Inventory:
     """A validated cluster inventory. `source` is the YAML file it came from."""
@@ -387,6 +436,7 @@ class Inventory:
     probes: Probes
     raw: dict[str, Any] = field(repr=False, compare=False)
     containers: Containers | None = None
+    health: Health = Health()
 
     @property
     def nodes(self) -> tuple[Node, ...]:

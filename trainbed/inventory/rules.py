@@ -540,6 +540,21 @@ def probe_settings(doc: Doc) -> Iterator[Finding]:
         yield Finding(("probes", "partition"), f"unknown partition {partition!r}")
 
 
+def health_settings(doc: Doc) -> Iterator[Finding]:
+    thresholds = doc["health"]["thresholds"]
+    if thresholds["ber_warn"] >= thresholds["ber_error"]:
+        yield Finding(
+            ("health", "thresholds", "ber_warn"),
+            f"ber_warn {thresholds['ber_warn']:g} must be below ber_error {thresholds['ber_error']:g}",
+        )
+    names = [tool["name"] for tool in doc["software"]["health_tools"]]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        yield Finding(
+            ("software", "health_tools", names.index(name), "name"),
+            f"{name!r} is listed more than once",
+        )
+
+
 def time_settings(doc: Doc) -> Iterator[Finding]:
     cluster = doc["cluster"]
     if cluster["time_sync"] == "chrony" and not cluster.get("ntp_servers"):
@@ -571,6 +586,7 @@ RULES: tuple[Callable[[Doc], Iterator[Finding]], ...] = (
     slurm_settings,
     container_settings,
     probe_settings,
+    health_settings,
     time_settings,
     ssh_settings,
 )

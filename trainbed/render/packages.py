@@ -64,9 +64,14 @@ def containers_packages(inventory: Inventory, node: Node) -> list[Package]:
     return _dedupe([*base, containers.pyxis])
 
 
+def health_packages(inventory: Inventory, node: Node) -> list[Package]:
+    """The hardware health checks' tools (`software.health_tools`) on compute nodes."""
+    return list(inventory.software.health_tools) if isinstance(node, ComputeNode) else []
+
+
 def locked_packages(inventory: Inventory, node: Node) -> list[Package]:
     """Every package installed at an exact version and held on `node`."""
-    packages = list(inventory.software.kernel)
+    packages = list(inventory.software.kernel) + health_packages(inventory, node)
     if isinstance(node, ComputeNode):
         packages += nvidia_packages(inventory, node)
     packages += infiniband_packages(inventory, node)

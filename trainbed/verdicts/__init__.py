@@ -52,3 +52,29 @@ def check(problems: Iterable[str | None]) -> None:
     found = [p for p in problems if p]
     if found:
         raise AssertionError("; ".join(found))
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What a health judgement found: `failures` fail the check, `warnings` are reported beside
+    it (the suite records them per check; the node-local health program logs them) and never
+    fail it. Both are one-line problems in the suite's form."""
+
+    failures: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __add__(self, other: Findings) -> Findings:
+        return Findings(self.failures + other.failures, self.warnings + other.warnings)
+
+    def __bool__(self) -> bool:
+        return bool(self.failures or self.warnings)
+
+
+def findings(failures: Iterable[str | None] = (), warnings: Iterable[str | None] = ()) -> Findings:
+    """`Findings` from iterables of problems (None items are no problem)."""
+    return Findings(tuple(p for p in failures if p), tuple(p for p in warnings if p))
+
+
+def gpu_name(index: int, bus_id: str | None = None) -> str:
+    """How a GPU is named in a problem: ``GPU 3 (00000000:9B:00.0)``, or ``GPU 3``."""
+    return f"GPU {index} ({bus_id})" if bus_id else f"GPU {index}"
