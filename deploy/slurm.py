@@ -28,6 +28,7 @@ from deploy.daemons import daemon, ordering_point, prove
 from deploy.push import push
 from trainbed.catalog.compile import GRANT_SQL, MUNGE_KEY
 from trainbed.catalog.model import Catalog, Unit
+from trainbed.health import bundle
 from trainbed.inventory.roles import is_slurmdbd_host
 from trainbed.render.slurm import slurmdbd_grant_sql
 
@@ -148,6 +149,22 @@ def accounting(catalog: Catalog) -> None:
     )
 
 
+def built(catalog: Catalog) -> None:
+    """Files the deploy builds from the installed package (the health program's zipapp);
+    pyinfra uploads one only when its digest differs on the host."""
+    for f in catalog.files:
+        if f.build == bundle.NAME:
+            files.put(
+                name=f"Install {f.path}",
+                src=io.BytesIO(bundle.build()),
+                dest=f.path,
+                mode=f.mode,
+                user=f.owner,
+                group=f.group,
+                create_remote_dir=True,
+            )
+
+
 @deploy("slurm")
 def slurm() -> None:
     inv = context.inventory()
@@ -164,6 +181,7 @@ def slurm() -> None:
             group=d.group if d.owner else None,
         )
     pushed = push(catalog.files)
+    built(catalog)
     if is_slurmdbd_host(inv, node):
         accounting(catalog=catalog)
     ordering_point(name="Order: accounting answers before any controller")

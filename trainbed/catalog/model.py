@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from trainbed.health.plan import HealthPlan
+
 #: Where the deploy installs each node's catalog (JSON, secrets redacted) for node-local tools.
 CATALOG_PATH = "/etc/trainbed/catalog.json"
 SCHEMA_VERSION = 1
@@ -16,7 +18,9 @@ SCHEMA_VERSION = 1
 class File:
     """A file on the node. `content` is None where it is not the inventory's to give: a secret the
     deploy reads or makes (`create` is the shell command that makes it), or a local `source` file
-    uploaded as is. A secret's content never leaves the deploy: the catalog JSON omits it."""
+    uploaded as is. A secret's content never leaves the deploy: the catalog JSON omits it.
+    `build` names what the deploy builds the file from on the admin machine (`trainbed-health`:
+    the health program, a zipapp of this package's modules, `trainbed.health.bundle`)."""
 
     path: str
     role: str
@@ -27,6 +31,7 @@ class File:
     secret: bool = False
     source: str | None = None
     create: str | None = None
+    build: str | None = None
 
     @property
     def sha256(self) -> str | None:
@@ -158,6 +163,8 @@ class Catalog:
     units: tuple[Unit, ...] = ()
     modules: tuple[Module, ...] = ()
     triggers: tuple[Trigger, ...] = ()
+    #: What the node-local health program judges (compute nodes only).
+    health: HealthPlan | None = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def file(self, path: str) -> File:
@@ -195,6 +202,8 @@ class Catalog:
         }
         for kind in _RESOURCE_KINDS:
             doc[kind] = [_public(r) for r in getattr(self, kind)]
+        if self.health is not None:
+            doc["health"] = self.health.to_dict()
         return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 
 
@@ -215,7 +224,7 @@ def _public(resource: Any) -> dict[str, Any]:
     data = asdict(resource)
     if isinstance(resource, File):
         # No content (a secret's stays with the deploy), no admin-machine paths, no commands.
-        for key in ("content", "source", "create"):
+        for key in ("content", "source", "create", "build"):
             del data[key]
         data["sha256"] = resource.sha256
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}

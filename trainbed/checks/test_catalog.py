@@ -10,6 +10,7 @@ import pytest
 
 from trainbed.catalog.model import Directory, File, Group, Module, Package, Unit, User
 from trainbed.checks import expected
+from trainbed.health import bundle
 from trainbed.inventory.model import Inventory, Node
 from trainbed.remote import Remote
 from trainbed.verdicts import check, mismatch, service
@@ -75,6 +76,13 @@ def test_managed_file(remote: Remote, inventory: Inventory, node: Node, file: Fi
                     f"the rendered content (sha256 {file.sha256[:12]})",
                     f"sha256 {have[:12]}" if have else "unreadable",
                 )
+            )
+    elif file.build == bundle.NAME:
+        local = bundle.sha256()
+        have = remote.output("sha256sum %s", file.path).split()[0]
+        if have != local:
+            problems.append(
+                mismatch(what, f"this trainbed's {file.build} (sha256 {local[:12]})", have[:12])
             )
     elif file.source is not None:
         local = hashlib.sha256(Path(file.source).read_bytes()).hexdigest()

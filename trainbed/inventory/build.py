@@ -103,7 +103,8 @@ def _profile(name: str, doc: dict[str, Any]) -> Profile:
 def _health(doc: dict[str, Any]) -> Health:
     thresholds = dict(doc["thresholds"])
     thresholds["critical_xids"] = tuple(thresholds["critical_xids"])
-    return Health(HealthThresholds(**thresholds))
+    settings = {k: v for k, v in doc.items() if k != "thresholds"}
+    return Health(HealthThresholds(**thresholds), **settings)
 
 
 def _vbios(version: str | None) -> str | None:

@@ -411,10 +411,18 @@ class HealthThresholds:
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    """The `health:` section: hardware health bars (the node-local health program's settings
-    join it)."""
+    """The `health:` section: hardware health bars, and how Slurm runs the node-local health
+    program (`trainbed.health`); defaults are the schema's."""
 
     thresholds: HealthThresholds = HealthThresholds()
+    interval_s: int = 300
+    node_state: str = "ANY,CYCLE"
+    prolog: bool = True
+    epilog: bool = True
+    auto_resume: bool = True
+    could_not_run_drain_after: int = 3
+    command_timeout_s: int = 8
+    prolog_dcgm_timeout_s: int = 40
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from trainbed.health import EPILOG_PATH, PROGRAM_PATH, PROLOG_PATH
 from trainbed.hostlist import compress_hostlist
 from trainbed.inventory.model import ComputeNode, Inventory, Rail, Switch
 from trainbed.render.templates import render
@@ -78,6 +79,7 @@ RESTART_KEYS = (
     "MpiDefault",
     "JobAcctGatherType",
     "AccountingStorageType",
+    "PrologFlags",
     "StateSaveLocation",
     "SlurmdSpoolDir",
     "NodeName",
@@ -103,6 +105,10 @@ def slurm_conf(inventory: Inventory) -> str:
         partition_lines=partition_lines(inventory),
         ports=DAEMON_PORTS,
         log_files=DAEMON_LOG_FILES,
+        health=inventory.health,
+        health_program=PROGRAM_PATH,
+        prolog=PROLOG_PATH,
+        epilog=EPILOG_PATH,
     )
 
 
