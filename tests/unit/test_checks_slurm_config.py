@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,10 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "checks" / "scontrol_show_con
 def rendered() -> str:
     """slurm.conf of the mock inventory as the cluster the fixture came from ran it."""
     inv = load_inventory(REPO / "inventory" / "mock.yaml").inventory
+    # It ran before the health program was wired into slurm.conf.
+    inv = dataclasses.replace(
+        inv, health=dataclasses.replace(inv.health, interval_s=0, prolog=False, epilog=False)
+    )
     text = slurm_conf(inv)
     # The fixture's cluster was brought up as tb-checks on 172.31.251.0/24 with 4 compute nodes.
     return text.replace("ClusterName=trainbed-mock", "ClusterName=tb-checks").replace(

@@ -65,6 +65,19 @@ MODEL: dict[str, Callable[[Inventory], Any]] = {
     "#/$defs/pcieLink/properties/gen": lambda inv: inv.compute[0].profile.pcie.gpu.gen,
     "#/$defs/pcieLink/properties/width": lambda inv: inv.compute[0].profile.pcie.hca.width,
     **{
+        f"#/$defs/health/properties/{name}": (lambda inv, name=name: getattr(inv.health, name))
+        for name in (
+            "interval_s",
+            "node_state",
+            "prolog",
+            "epilog",
+            "auto_resume",
+            "could_not_run_drain_after",
+            "command_timeout_s",
+            "prolog_dcgm_timeout_s",
+        )
+    },
+    **{
         f"#/$defs/health/properties/thresholds/properties/{name}": (
             lambda inv, name=name: _listed(getattr(inv.health.thresholds, name))
         )

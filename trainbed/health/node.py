@@ -29,7 +29,8 @@ from trainbed.parse.slurm import parse_scontrol_show_node
 CATALOG = "/etc/trainbed/catalog.json"
 #: Slurm starts the program with a bare environment.
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-SCONTROL_TIMEOUT_S = 10
+#: Each scontrol call: with the prolog's DCGM bound (45 s at most) a run stays under 60 s.
+SCONTROL_TIMEOUT_S = 5
 
 
 def slurm_view(host: str, timeout_s: float) -> SlurmView:
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the run's JSON document")
     args = parser.parse_args(argv)
-    os.environ["PATH"] = PATH + ":" + os.environ.get("PATH", "")
+    os.environ["PATH"] = ":".join(p for p in (os.environ.get("PATH"), PATH) if p)
     try:
         doc = run_level(args.level, args.catalog, args.state_dir, not args.no_slurm)
     except ValueError as exc:
