@@ -373,3 +373,24 @@ def test_the_bundle_is_reproducible_and_runs_isolated(tmp_path: Path) -> None:
         timeout=30,
     )
     assert proc.returncode == 0 and "--level" in proc.stdout, proc.stderr
+
+
+# --------------------------------------------------------------------------- the admin report
+
+
+def test_the_report_shows_age_result_and_slurm_state(node: dict[str, Path]) -> None:
+    from trainbed.health.report import rows, table
+    from trainbed.parse.slurm import parse_scontrol_show_node
+
+    _, doc = _run(node)
+    last = json.dumps(doc)
+    when = datetime.fromisoformat(doc["time"])
+    slurm = parse_scontrol_show_node(SHOW_NODE)  # the real one: drained for a GRES count
+    name = slurm[0].name
+    found = rows([name, "gpu09"], {name: (last, None)}, slurm, when)
+    assert found[0].result == "pass" and found[0].age_s == 0
+    assert found[0].slurm_state == "IDLE+DRAIN" and not found[0].drained_by_trainbed
+    assert found[1].slurm_state == "MISSING" and found[1].error == "not read"
+    lines = table(found)
+    assert lines[1].split()[:5] == [name, "pass", "passive", "0s", "IDLE+DRAIN"]
+    assert "gres/gpu count reported lower than configured (0 < 1)" in lines[1]

@@ -23,6 +23,7 @@ _COMMAND_MODULES = [
     "trainbed.cli.plan_commands",
     "trainbed.cli.probe_commands",
     "trainbed.cli.check_commands",
+    "trainbed.cli.health_commands",
 ]
 
 
