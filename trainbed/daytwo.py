@@ -6,12 +6,12 @@ playbooks stay declarative and every decision is unit-tested against real progra
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from trainbed.parse.ibstat import parse_ibstat
-from trainbed.parse.nvidia_smi import parse_csv_query
+from trainbed.health import PROGRAM_PATH
 from trainbed.parse.slurm import parse_scontrol_show_node, squeue_job_ids
-from trainbed.verdicts import NotRun, gpu_count, hca_port, not_run, service
+from trainbed.verdicts import not_run
 
 #: Prefix of the drain reasons the rolling reboot writes; a node drained for another reason is
 #: left drained after its reboot (someone else took it out of service).
@@ -56,72 +56,34 @@ def slurm_node(text: str, name: str) -> dict[str, Any]:
     }
 
 
-#: The commands whose registered results `quick_check` judges (the playbook runs these).
-GPU_COMMAND = "nvidia-smi --query-gpu=index --format=csv,noheader"
-IBSTAT_COMMAND = "ibstat"
-FABRIC_MANAGER_UNIT = "nvidia-fabricmanager"
+#: The node-local health program's passive level, judging only (the playbook drains and resumes
+#: with its own reason): the quick checks after a reboot are this program's, not rules of their own.
+HEALTH_COMMAND = (PROGRAM_PATH, "--level", "passive", "--no-slurm", "--json")
 
 
-def _not_run(host: str, command: str, result: dict[str, Any]) -> NotRun | None:
-    """Why a registered command result cannot be judged (it failed), or None when it can."""
-    if result.get("rc", 1) == 0:
-        return None
-    return not_run(
-        f"{host} {command.split()[0]}", command, result.get("rc"), result.get("stderr", "")
-    )
+def health_result(result: dict[str, Any], host: str = "node") -> dict[str, Any]:
+    """A registered result of `HEALTH_COMMAND` → ``{"ok", "failures", "could_not_run"}``.
 
-
-def quick_check(
-    node: dict[str, Any],
-    infiniband: dict[str, Any],
-    gpus: dict[str, Any] | None = None,
-    ibstat: dict[str, Any] | None = None,
-    fabricmanager: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A compute node's quick checks after a reboot; expected values come from the inventory.
-
-    ``node`` is the host's ``trainbed_node``, ``infiniband`` the cluster's ``trainbed_infiniband``;
-    ``gpus``, ``ibstat`` and ``fabricmanager`` are registered command results (``rc``, ``stdout``,
-    ``stderr``) of `GPU_COMMAND`, `IBSTAT_COMMAND` and ``systemctl is-active`` of
-    `FABRIC_MANAGER_UNIT`. Returns ``{"ok": bool, "failures": [...], "could_not_run": [...]}``:
-    one line per finding, judged by `trainbed.verdicts` as the acceptance checks judge it (they
-    end up in the Slurm drain reason), and one per command that failed (no verdict, not ok).
-    A result left out (None) is not judged, so one check can be waited for on its own.
+    ``ok`` only when the level passed; ``failures`` are the program's (judged by
+    `trainbed.verdicts`), ``could_not_run`` its checks that could not run, or the program itself
+    when it printed no run document (missing, no catalog). A warning is neither.
     """
-    host = str(node.get("hostname") or "node")
-    failures: list[str | None] = []
-    unrun: list[NotRun | None] = []
-    profile = node.get("profile") or {}
-    expected_gpus = int((profile.get("gpus") or {}).get("count", 0))
-    if expected_gpus and gpus is not None:
-        unrun.append(failed := _not_run(host, GPU_COMMAND, gpus))
-        if not failed:
-            found = len(parse_csv_query(gpus.get("stdout", ""), ("index",)))
-            failures.append(gpu_count.problem(host, expected_gpus, found))
-    hcas = node.get("hcas") or []
-    if hcas and ibstat is not None:
-        unrun.append(failed := _not_run(host, IBSTAT_COMMAND, ibstat))
-        if not failed:
-            cas = hca_port.by_name(parse_ibstat(ibstat.get("stdout", "")))
-            for hca in hcas:
-                want = hca_port.Expected(
-                    hca["device"],
-                    int(hca.get("port") or 1),
-                    int(infiniband.get("link_rate_gbps") or 0) or None,
-                    infiniband.get("link_layer"),
-                    hca.get("port_guid"),
-                )
-                failures.extend(hca_port.problems(host, want, cas))
-    if (profile.get("gpus") or {}).get("nvswitch") and fabricmanager is not None:
-        # `systemctl is-active` exits 3 for an inactive unit: its answer is the fact, not a failure.
-        failures.append(
-            service.problem(host, FABRIC_MANAGER_UNIT, fabricmanager.get("stdout") or "")
+    try:
+        doc = json.loads(result.get("stdout") or "")
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("verdicts"), list):
+        command = " ".join(HEALTH_COMMAND)
+        unrun = not_run(
+            f"{host} trainbed-health", command, result.get("rc"), result.get("stderr", "")
         )
-    found_failures = [f for f in failures if f]
-    could_not_run = [str(u) for u in unrun if u]
+        return {"ok": False, "failures": [], "could_not_run": [str(unrun)]}
+    verdicts = [v for v in doc["verdicts"] if isinstance(v, dict)]
+    failures = [str(f) for v in verdicts for f in v.get("failures") or []]
+    could_not_run = [str(v["could_not_run"]) for v in verdicts if v.get("could_not_run")]
     return {
-        "ok": not found_failures and not could_not_run,
-        "failures": found_failures,
+        "ok": doc.get("result") == "pass" and not failures and not could_not_run,
+        "failures": failures,
         "could_not_run": could_not_run,
     }
 

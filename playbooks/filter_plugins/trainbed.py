@@ -7,13 +7,13 @@ from trainbed import daytwo
 
 
 class FilterModule:
-    """trainbed_slurm_node, trainbed_quick_check, trainbed_job_ids, trainbed_reboot_order,
+    """trainbed_slurm_node, trainbed_health_result, trainbed_job_ids, trainbed_reboot_order,
     trainbed_package_versions."""
 
     def filters(self):
         return {
             "trainbed_slurm_node": daytwo.slurm_node,
-            "trainbed_quick_check": daytwo.quick_check,
+            "trainbed_health_result": daytwo.health_result,
             "trainbed_job_ids": daytwo.job_ids,
             "trainbed_reboot_order": daytwo.reboot_order,
             "trainbed_package_versions": daytwo.package_versions,

@@ -13,9 +13,14 @@ import pytest
 import yaml
 
 from trainbed import daytwo
+from trainbed.health.decide import outcome
+from trainbed.health.judge import judge
+from trainbed.health.node import records
+from trainbed.health.plan import HcaPort, HealthPlan
 from trainbed.inventory import load_inventory
 from trainbed.inventory.pyinfra_module import groups_for
 from trainbed.render.packages import locked_packages
+from trainbed.verdicts import NotRun
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / "tests" / "fixtures" / "real"
@@ -122,70 +127,59 @@ def test_slurm_node_states() -> None:
     assert not (idle["down"] or idle["drain"]) and idle["reason"] == ""
 
 
-def _node(devices: list[str], gpus: int = 8, nvswitch: bool = True) -> dict[str, Any]:
-    return {
-        "hostname": "gpu01",
-        "profile": {"gpus": {"count": gpus, "nvswitch": nvswitch}},
-        "hcas": [{"device": d, "port": 1} for d in devices],
+def _health(**outputs: str) -> dict[str, Any]:
+    """A registered result of the health program's run on real outputs (its document as
+    `trainbed.health.node` writes it)."""
+    plan = HealthPlan(
+        gpus=8,
+        hcas=tuple(HcaPort(f"mlx5_{i}", 1, 400, "InfiniBand") for i in (0, 1, 4, 5, 6, 7, 8, 9)),
+        units=("nvidia-fabricmanager",),
+    )
+    base = {
+        "gpus": (REAL / "nvidia_smi_q_8xH100_535.183.01.txt").read_text(),
+        "journal": "",
+        "ibstat": (REAL / "ibstat_h100_node_8x_cx7_ndr400_all_active.txt").read_text(),
+        "units": "active\n",
     }
+    verdicts = judge("gpu01", plan, "passive", {**base, **outputs})
+    doc = {"result": outcome(verdicts), "verdicts": records(verdicts)}
+    return {"rc": 0 if doc["result"] == "pass" else 1, "stdout": json.dumps(doc)}
 
 
-IB = {"link_rate_gbps": 400, "link_layer": "InfiniBand"}
-GPUS_8 = {"rc": 0, "stdout": "\n".join(str(i) for i in range(8))}
-FM_ACTIVE = {"rc": 0, "stdout": "active"}
-
-
-def _ok(path: str) -> dict[str, Any]:
-    return {"rc": 0, "stdout": (REAL / path).read_text()}
-
-
-def test_quick_check_passes_on_a_healthy_node() -> None:
-    node = _node([f"mlx5_{i}" for i in (0, 1, 4, 5, 6, 7, 8, 9)])
-    ibstat = _ok("ibstat_h100_node_8x_cx7_ndr400_all_active.txt")
-    assert daytwo.quick_check(node, IB, GPUS_8, ibstat, FM_ACTIVE) == {
+def test_the_quick_checks_pass_on_a_healthy_node() -> None:
+    assert daytwo.health_result(_health(), "gpu01") == {
         "ok": True,
         "failures": [],
         "could_not_run": [],
     }
 
 
-def test_quick_check_names_every_finding() -> None:
-    node = _node(["mlx5_0", "mlx5_1", "mlx5_5", "mlx5_42"])
-    ibstat = _ok("ibstat_h100_node_cx7_some_down_polling_mixed_eth.txt")
-    seven = {"rc": 0, "stdout": "\n".join(str(i) for i in range(7))}
-    result = daytwo.quick_check(node, IB, seven, ibstat, {"rc": 3, "stdout": "inactive"})
+def test_the_quick_checks_name_every_finding_of_the_program() -> None:
+    ibstat = (REAL / "ibstat_h100_node_cx7_some_down_polling_mixed_eth.txt").read_text()
+    result = daytwo.health_result(_health(ibstat=ibstat, units="inactive\n"), "gpu01")
     assert not result["ok"]
-    assert result["failures"] == [
-        "gpu01 GPU count: expected 8, got 7",
-        "gpu01 mlx5_0 port 1 link layer: expected InfiniBand, got Ethernet",
-        "gpu01 mlx5_1 port 1 rate: expected 400 Gb/s, got 100 Gb/s",
-        "gpu01 mlx5_1 port 1 link layer: expected InfiniBand, got Ethernet",
-        "gpu01 mlx5_5 port 1 state: expected Active/LinkUp, got Down/Disabled",
-        "gpu01 mlx5_5 port 1 rate: expected 400 Gb/s, got 40 Gb/s",
-        "gpu01 mlx5_5 port 1 link layer: expected InfiniBand, got Ethernet",
-        "gpu01 mlx5_42 port 1: expected present, got absent from ibstat",
-        "gpu01 nvidia-fabricmanager: expected active, got inactive",
-    ]
-    assert result["could_not_run"] == []
+    assert (
+        "gpu01 mlx5_5 port 1 state: expected Active/LinkUp, got Down/Disabled" in result["failures"]
+    )
+    assert result["failures"][-1] == "gpu01 nvidia-fabricmanager: expected active, got inactive"
 
 
-def test_quick_check_judges_only_what_it_is_given() -> None:
-    node = _node(["mlx5_0"])
-    assert daytwo.quick_check(node, IB, gpus={"rc": 0, "stdout": "0\n"})["failures"] == [
-        "gpu01 GPU count: expected 8, got 1"
+def test_a_program_that_did_not_run_is_could_not_run() -> None:
+    missing = {"rc": 2, "stdout": "", "stderr": "trainbed-health: /etc/trainbed/catalog.json: …"}
+    result = daytwo.health_result(missing, "gpu01")
+    assert not result["ok"] and result["failures"] == []
+    assert result["could_not_run"][0].startswith("gpu01 trainbed-health: could not run (`")
+    hung = daytwo.health_result(
+        _health(gpus=NotRun("gpu01 nvidia-smi -q", "did not answer within 8 s")), "gpu01"
+    )
+    assert not hung["ok"] and hung["could_not_run"] == [
+        "gpu01 nvidia-smi -q: could not run (did not answer within 8 s)"
     ]
-    # A command that failed is no verdict: not ok, yet no finding either.
-    failed = daytwo.quick_check(node, IB, gpus={"rc": 9, "stdout": "", "stderr": "No devices"})
-    assert not failed["ok"] and failed["failures"] == []
-    assert failed["could_not_run"] == [
-        "gpu01 nvidia-smi: could not run"
-        " (`nvidia-smi --query-gpu=index --format=csv,noheader` exit 9: No devices)"
-    ]
-    assert daytwo.quick_check(node, IB, ibstat={"rc": 127, "stdout": ""})["could_not_run"] == [
-        "gpu01 ibstat: could not run (`ibstat` exit 127)"
-    ]
-    no_switch = _node([], nvswitch=False)
-    assert daytwo.quick_check(no_switch, IB, fabricmanager={"rc": 3, "stdout": "inactive"})["ok"]
+
+
+def test_the_playbook_runs_the_program_daytwo_judges() -> None:
+    play = yaml.safe_load((REPO / "playbooks" / "rolling_reboot.yml").read_text())
+    assert tuple(play[1]["vars"]["trainbed_health_command"]) == daytwo.HEALTH_COMMAND
 
 
 def test_reboot_order_idle_first_then_inventory_order() -> None:
@@ -223,10 +217,10 @@ def test_filter_plugin_exposes_the_judgements() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     filters = module.FilterModule().filters()
-    assert filters["trainbed_quick_check"] is daytwo.quick_check
+    assert filters["trainbed_health_result"] is daytwo.health_result
     assert set(filters) == {
         "trainbed_slurm_node",
-        "trainbed_quick_check",
+        "trainbed_health_result",
         "trainbed_job_ids",
         "trainbed_reboot_order",
         "trainbed_package_versions",

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import syslog
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from trainbed.health import LEVELS, STATE_DIR, facts
 from trainbed.health.decide import Action, Memory, SlurmView, decide, level_to_run, outcome
-from trainbed.health.judge import commands, judge
+from trainbed.health.judge import Verdict, commands, judge
 from trainbed.health.plan import from_catalog
 from trainbed.parse.slurm import parse_scontrol_show_node
 
@@ -78,6 +79,11 @@ def journal(doc: dict[str, Any]) -> None:
     syslog.syslog(priority, json.dumps(doc, separators=(",", ":")))
 
 
+def records(verdicts: Sequence[Verdict]) -> list[dict[str, Any]]:
+    """The run document's `verdicts`: each check's status, failures, warnings, could-not-run."""
+    return [{"status": v.status, **asdict(v)} for v in verdicts]
+
+
 def run_level(level: str, catalog: Path, state_dir: Path, use_slurm: bool) -> dict[str, Any]:
     """One run; its JSON document."""
     start = monotonic()
@@ -99,7 +105,7 @@ def run_level(level: str, catalog: Path, state_dir: Path, use_slurm: bool) -> di
         "time": now.isoformat(timespec="seconds"),
         "seconds": round(monotonic() - start, 3),
         "result": outcome(verdicts),
-        "verdicts": [{"status": v.status, **asdict(v)} for v in verdicts],
+        "verdicts": records(verdicts),
         "timings": {name: round(f.seconds, 3) for name, f in gathered.items()},
         "slurm": asdict(slurm),
         "action": {**asdict(action), "error": error},
