@@ -280,7 +280,8 @@ def _health(inventory: Inventory, node: Node, units: list[Unit]) -> HealthPlan |
         nvlink=node.profile.gpus.nvswitch,
         hcas=tuple(HcaPort(h.device, h.port, ib.link_rate_gbps, ib.link_layer) for h in node.hcas),
         units=tuple(watched),
-        mounts=tuple(m.mount_point for m in _mounts(inventory, node)),
+        # Mounted now (an automount: its autofs point); a mount_now: false unit is installed only.
+        mounts=tuple(m.mount_point for m in _mounts(inventory, node) if m.mount_now),
         xid_window_hours=thresholds.xid_window_hours,
         critical_xids=tuple(thresholds.critical_xids),
         command_timeout_s=health.command_timeout_s,
