@@ -204,22 +204,24 @@ PASS = [Verdict("xid")]
 IDLE = SlurmView(True)
 OURS = SlurmView(True, True, "trainbed: GPU 3 XID 79 [root@2026-12-01T12:00:00]")
 ADMIN = SlurmView(True, True, "replacing the PSU [alice@2026-12-01T11:00:00]")
+P1, P2 = Memory((("passive", 1),)), Memory((("passive", 2),))
 
 
 @pytest.mark.parametrize(
     ("verdicts", "slurm", "memory", "kind", "after"),
     [
-        (FAIL, IDLE, Memory(), "drain", Memory(0, "passive")),
-        (FAIL, OURS, Memory(0, "passive"), "none", Memory(0, "passive")),
+        (FAIL, IDLE, Memory(), "drain", Memory((), "passive")),
+        (FAIL, OURS, Memory((), "passive"), "none", Memory((), "passive")),
         (FAIL, ADMIN, Memory(), "none", Memory()),
-        (PASS, OURS, Memory(0, "passive"), "resume", Memory()),
-        (PASS, OURS, Memory(0, "epilog"), "none", Memory(0, "epilog")),
+        (PASS, OURS, Memory((), "passive"), "resume", Memory()),
+        (PASS, OURS, Memory((), "epilog"), "none", Memory((), "epilog")),
         (PASS, ADMIN, Memory(), "none", Memory()),
-        (PASS, IDLE, Memory(2, None), "none", Memory()),
-        (UNRUN, IDLE, Memory(), "none", Memory(1, None)),
-        (UNRUN, IDLE, Memory(1, None), "none", Memory(2, None)),
-        (UNRUN, IDLE, Memory(2, None), "drain", Memory(3, "passive")),
-        (UNRUN, ADMIN, Memory(5, None), "none", Memory(5, None)),
+        (PASS, IDLE, P2, "none", Memory()),
+        (PASS, IDLE, Memory((("prolog", 2),)), "none", Memory((("prolog", 2),))),
+        (UNRUN, IDLE, Memory(), "none", P1),
+        (UNRUN, IDLE, P1, "none", P2),
+        (UNRUN, IDLE, P2, "drain", Memory((("passive", 3),), "passive")),
+        (UNRUN, ADMIN, Memory((("passive", 5),)), "none", Memory((("passive", 5),))),
         (FAIL, SlurmView(False), Memory(), "none", Memory()),
     ],
 )
@@ -235,7 +237,7 @@ def test_the_drain_reason_is_the_first_failure_tagged_without_the_node_name() ->
     assert action.reason == (
         "trainbed: GPU 3 (00000000:9B:00.0) XID: expected no critical XID in 24 h, got XID 79"
     )
-    action, _ = decide("gpu02", "passive", UNRUN, IDLE, Memory(2), PLAN)
+    action, _ = decide("gpu02", "passive", UNRUN, IDLE, P2, PLAN)
     assert action.reason == (
         "trainbed: health check could not run: dcgmi diag -r 1: could not run (hung)"
     )
@@ -244,14 +246,14 @@ def test_the_drain_reason_is_the_first_failure_tagged_without_the_node_name() ->
 
 def test_no_auto_resume_leaves_the_node_drained() -> None:
     plan = HealthPlan(auto_resume=False)
-    action, _ = decide("gpu02", "passive", PASS, OURS, Memory(0, "passive"), plan)
+    action, _ = decide("gpu02", "passive", PASS, OURS, Memory((), "passive"), plan)
     assert action.kind == "none"
 
 
 def test_a_prolog_drained_node_reruns_the_prolog_level() -> None:
-    assert level_to_run("passive", OURS, Memory(0, "prolog")) == "prolog"
-    assert level_to_run("passive", OURS, Memory(0, "passive")) == "passive"
-    assert level_to_run("passive", ADMIN, Memory(0, "prolog")) == "passive"
+    assert level_to_run("passive", OURS, Memory((), "prolog")) == "prolog"
+    assert level_to_run("passive", OURS, Memory((), "passive")) == "passive"
+    assert level_to_run("passive", ADMIN, Memory((), "prolog")) == "passive"
 
 
 # --------------------------------------------------------------------------- the I/O edge
@@ -348,7 +350,7 @@ def test_a_whole_run_drains_on_an_xid_and_records_every_verdict(node: dict[str, 
     )
     assert {v["check"] for v in doc["verdicts"]} >= {"xid", "gpu count", "hca ports"}
     assert set(doc["timings"]) == {"gpus", "journal", "ibstat", "units", "mounts"}
-    assert doc["memory"] == {"not_run_runs": 0, "drained_by": "passive"}
+    assert doc["memory"] == {"not_run_runs": {}, "drained_by": "passive"}
 
 
 def test_the_catalog_plan_reads_back(tmp_path: Path) -> None:

@@ -38,11 +38,19 @@ class SlurmView:
 
 @dataclass(frozen=True, slots=True)
 class Memory:
-    """What one run leaves the next: consecutive could-not-run runs, and the level whose run
-    drained the node (None: not drained by the program)."""
+    """What one run leaves the next: consecutive could-not-run runs of each level (a passing
+    passive run says nothing of the prolog's hung DCGM), and the level whose run drained the
+    node (None: not drained by the program)."""
 
-    not_run_runs: int = 0
+    not_run_runs: tuple[tuple[str, int], ...] = ()
     drained_by: str | None = None
+
+    def count(self, level: str) -> int:
+        return dict(self.not_run_runs).get(level, 0)
+
+    def counted(self, level: str, count: int) -> Memory:
+        runs = {**dict(self.not_run_runs), level: count}
+        return replace(self, not_run_runs=tuple(sorted((k, v) for k, v in runs.items() if v)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +89,12 @@ def decide(
     if not slurm.known:
         return Action("none", "Slurm's view of the node could not be read"), memory
     if slurm.drained and not slurm.ours:
-        kept = replace(memory, drained_by=None)
         note = f"drained for another reason ({slurm.reason or 'none given'}): left alone"
-        if failures:
-            kept = replace(kept, not_run_runs=0)
-        return Action("none", note), kept
+        return Action("none", note), replace(memory, drained_by=None)
     if not slurm.drained and memory.drained_by:
         memory = replace(memory, drained_by=None)  # someone resumed it: start afresh
     if failures:
-        memory = replace(memory, not_run_runs=0)
+        memory = memory.counted(level, 0)
         if slurm.ours:
             return Action("none", "still failing; already drained"), memory
         return (
@@ -97,8 +102,8 @@ def decide(
             replace(memory, drained_by=level),
         )
     if unrun:
-        count = memory.not_run_runs + 1
-        memory = replace(memory, not_run_runs=count)
+        count = memory.count(level) + 1
+        memory = memory.counted(level, count)
         limit = plan.could_not_run_drain_after
         if slurm.drained:
             return Action("none", f"could not run ({count}); already drained"), memory
@@ -108,7 +113,7 @@ def decide(
         return Action("drain", f"could not run {count} times", text), replace(
             memory, drained_by=level
         )
-    memory = replace(memory, not_run_runs=0)
+    memory = memory.counted(level, 0)
     if not slurm.ours:
         return Action("none", "healthy"), memory
     if not plan.auto_resume:

@@ -61,7 +61,8 @@ def act(host: str, action: Action, timeout_s: float) -> str | None:
 def load_memory(path: Path) -> Memory:
     try:
         data = json.loads(path.read_text())
-        return Memory(int(data.get("not_run_runs", 0)), data.get("drained_by"))
+        runs = tuple((str(k), int(v)) for k, v in dict(data.get("not_run_runs", {})).items())
+        return Memory(runs, data.get("drained_by"))
     except (OSError, ValueError, TypeError, AttributeError):
         return Memory()
 
@@ -77,6 +78,10 @@ def journal(doc: dict[str, Any]) -> None:
     syslog.openlog("trainbed-health", 0, syslog.LOG_DAEMON)
     priority = syslog.LOG_INFO if doc["result"] == "pass" else syslog.LOG_WARNING
     syslog.syslog(priority, json.dumps(doc, separators=(",", ":")))
+
+
+def _memory(memory: Memory) -> dict[str, Any]:
+    return {"not_run_runs": dict(memory.not_run_runs), "drained_by": memory.drained_by}
 
 
 def records(verdicts: Sequence[Verdict]) -> list[dict[str, Any]]:
@@ -109,9 +114,9 @@ def run_level(level: str, catalog: Path, state_dir: Path, use_slurm: bool) -> di
         "timings": {name: round(f.seconds, 3) for name, f in gathered.items()},
         "slurm": asdict(slurm),
         "action": {**asdict(action), "error": error},
-        "memory": asdict(memory),
+        "memory": _memory(memory),
     }
-    write_atomically(state_dir / "state.json", json.dumps(asdict(memory)) + "\n")
+    write_atomically(state_dir / "state.json", json.dumps(_memory(memory)) + "\n")
     write_atomically(state_dir / "last.json", json.dumps(doc, indent=1) + "\n")
     return doc
 
