@@ -17,6 +17,7 @@ import pytest
 
 from tests.junit_schema import schema_problems
 from tests.mock_cluster.conftest import Check, CheckRun, DeployRun, fault, hosts, variant
+from trainbed.checks.junit import read_warnings
 from trainbed.inventory.model import LEVELS
 
 pytestmark = pytest.mark.mock
@@ -140,7 +141,7 @@ def lines(run: CheckRun, check: str) -> list[str]:
 
 
 def warnings(run: CheckRun) -> list[str]:
-    return [w for r in run.results for w in r.warnings]
+    return read_warnings(run.junit)
 
 
 def assert_clean(run: CheckRun, node: str, level: str) -> None:
