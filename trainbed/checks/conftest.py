@@ -43,7 +43,8 @@ WARNED = pytest.StashKey[dict[str, None]]()
 
 class _SuiteWarnings:
     """Moves the `warn` fixture's findings off each test case into the run's test-suite
-    properties before junitxml writes the case (xunit2 allows no properties there)."""
+    properties before junitxml writes the case (xunit2 allows no properties there). On the
+    controller process only: a pytest-xdist worker's reports carry them there."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -64,7 +65,8 @@ class _SuiteWarnings:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(_SuiteWarnings(config), "trainbed-suite-warnings")
+    if not hasattr(config, "workerinput"):  # xdist workers send theirs with the reports
+        config.pluginmanager.register(_SuiteWarnings(config), "trainbed-suite-warnings")
     config.addinivalue_line("markers", "nodes(group): run the check on every host of the group")
     config.addinivalue_line(
         "markers", "each(argname, function): one test per item function(inventory, node) returns"
