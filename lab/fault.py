@@ -9,10 +9,27 @@
                                        fabric manager of its own version stops; none starts)
     fault NODE nccl wrong              collectives return corrupted data (#wrong > 0)
     fault NODE training slow 1.2       NeMo training steps take 1.2x the paper's pace
-    fault NODE clear                   restore the description written at bring-up
+    fault NODE gpu N xid X             an XID X event for GPU N in the node's kernel journal
+    fault NODE gpu N remap pending     Remapped Rows Pending: Yes on GPU N
+    fault NODE gpu N ecc uncorrectable volatile + aggregate DRAM uncorrectable = 1 on GPU N
+    fault NODE gpu N nvlink L down     NVLink L of GPU N <inactive>
+    fault NODE gpu N pcie x8|gen4      GPU N's link trained at x8 / 16 GT/s
+    fault NODE hca DEV pcie x8|gen4    the same for an HCA
+    fault NODE hca DEV symbol-errors   SymbolErrorCounter, LinkErrorRecoveryCounter grow
+    fault NODE hca DEV flap            LinkDownedCounter grows (a flapping port)
+    fault NODE gpu N dcgm memory-fail  dcgmi diag -r 2/3: GPU Memory fails on GPU N
+    fault NODE gpu N acs on            ACS redirect on the switch port above GPU N
+    fault NODE dcgm hang               dcgmi diag never answers
+    fault NODE gpu N clocks power-brake  HW Slowdown + HW Power Brake Slowdown active
+    fault NODE clear                   restore the description written at bring-up, stop
+                                       counter growth, empty the node's journal
 
 Edits /etc/trainbed-sim/hardware.json on the node with ``docker exec`` (mock infrastructure,
-not the deploy); the simulators read it on every call, so the fault shows at once.
+not the deploy); the simulators read it on every call, so the fault shows at once. Counters
+that grow are computed from the time since injection (stored in the description). An XID is
+written into that node's own systemd journal as the kernel's NVRM line (``systemd-cat -t
+kernel -p warning``: SYSLOG_IDENTIFIER=kernel, like real kernel messages); ``clear`` cannot
+delete single journal entries, so it rotates the journal and vacuums every archived file.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +48,37 @@ from lab.engine import MockError, docker, run
 MKDEVNODES = "/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes"
 
 
-def apply(hw: dict[str, Any], words: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """Apply a fault given as words to a description; return it and the follow-up actions."""
+def apply(
+    hw: dict[str, Any], words: list[str], now: float | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Apply a fault given as words to a description; return it and the follow-up actions
+    (``journal:LINE`` writes LINE into the node's kernel journal)."""
+    now = time.time() if now is None else now
     match words:
+        case ["gpu", index, "xid", xid]:
+            return hw, ["journal:" + hardware.xid_line(hw, int(index), int(xid))]
+        case ["gpu", index, "remap", "pending"]:
+            return hardware.fault_gpu_remap_pending(hw, int(index)), []
+        case ["gpu", index, "ecc", "uncorrectable"]:
+            return hardware.fault_gpu_ecc_uncorrectable(hw, int(index)), []
+        case ["gpu", index, "nvlink", link, "down"]:
+            return hardware.fault_gpu_nvlink_down(hw, int(index), int(link)), []
+        case ["gpu", index, "pcie", ("x8" | "gen4") as what]:
+            return hardware.fault_gpu_pcie(hw, int(index), what), []
+        case ["hca", device, "pcie", ("x8" | "gen4") as what]:
+            return hardware.fault_hca_pcie(hw, device, what), []
+        case ["hca", device, "symbol-errors"]:
+            return hardware.fault_hca_symbol_errors(hw, device, now), []
+        case ["hca", device, "flap"]:
+            return hardware.fault_hca_flap(hw, device, now), []
+        case ["gpu", index, "dcgm", "memory-fail"]:
+            return hardware.fault_gpu_dcgm_memory_fail(hw, int(index)), []
+        case ["gpu", index, "acs", "on"]:
+            return hardware.fault_gpu_acs_on(hw, int(index)), []
+        case ["dcgm", "hang"]:
+            return hardware.fault_dcgm_hang(hw), []
+        case ["gpu", index, "clocks", "power-brake"]:
+            return hardware.fault_gpu_clocks_power_brake(hw, int(index)), []
         case ["hca", device, "rate", rate]:
             return hardware.fault_hca_rate(hw, device, int(rate)), []
         case ["hca", device, "down"]:
@@ -84,9 +130,29 @@ def write_description(container: str, text: str) -> None:
     )
 
 
+#: What ``clear`` runs on the node: archive the journal, then drop every archived file (the
+#: sleep lets the just-archived file age past the 1 s vacuum bound).
+CLEAR_JOURNAL = "journalctl --rotate && sleep 1.2 && journalctl --vacuum-time=1s"
+
+
 def follow_up(container: str, actions: list[str]) -> None:
     for action in actions:
-        if action == "devnodes":
+        if action.startswith("journal:"):
+            line = action.removeprefix("journal:")
+            docker(
+                "exec",
+                "-i",
+                container,
+                "systemd-cat",
+                "-t",
+                "kernel",
+                "-p",
+                "warning",
+                input=line + "\n",
+            )
+        elif action == "clear-journal":
+            docker("exec", container, "sh", "-c", CLEAR_JOURNAL)
+        elif action == "devnodes":
             docker("exec", container, "sh", "-c", f"[ ! -x {MKDEVNODES} ] || {MKDEVNODES}")
         elif action == "stop-fm":
             docker(
@@ -127,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             if not original.exists():
                 raise MockError(f"{args.node} has no hardware description to restore")
             write_description(container, original.read_text())
-            follow_up(container, ["devnodes", "start-fm-if-enabled"])
+            follow_up(container, ["devnodes", "start-fm-if-enabled", "clear-journal"])
         else:
             hw, actions = apply(read_description(container), args.words)
             write_description(container, json.dumps(hw, indent=2) + "\n")

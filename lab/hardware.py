@@ -24,6 +24,46 @@ CX7 = {
     "hw_ver": "0x0",
 }
 DEFAULT_CPU = {"sockets": 2, "cores_per_socket": 56, "threads_per_core": 2}
+#: nvidia-smi -q "VBIOS Version" of the real 8x H100 sample (535.183.01).
+H100_VBIOS = "96.00.74.00.01"
+#: NVLinks of an H100 SXM5 and their speed as ``nvidia-smi nvlink -s`` prints it (GB/s).
+H100_NVLINKS = 18
+NVLINK_SPEED_GBS = 26.562
+#: A Gen5 x16 link (H100 SXM5, ConnectX-7): PCIe generation 5 = 32 GT/s.
+GEN5_X16 = {"max_gen": 5, "gen": 5, "max_width": 16, "width": 16}
+#: perfquery error counters and the saturation value of each (IBTA PortCounters widths).
+PORT_ERROR_COUNTERS = {
+    "SymbolErrorCounter": 0xFFFF,
+    "LinkErrorRecoveryCounter": 0xFF,
+    "LinkDownedCounter": 0xFF,
+    "PortRcvErrors": 0xFFFF,
+    "PortRcvRemotePhysicalErrors": 0xFFFF,
+    "PortRcvSwitchRelayErrors": 0xFFFF,
+    "PortXmitDiscards": 0xFFFF,
+    "PortXmitConstraintErrors": 0xFF,
+    "PortRcvConstraintErrors": 0xFF,
+    "LocalLinkIntegrityErrors": 0xF,
+    "ExcessiveBufferOverrunErrors": 0xF,
+    "VL15Dropped": 0xFFFF,
+}
+#: Growth (per second) of the counters a fault makes grow; slow enough that the 8-bit ones
+#: take minutes to saturate, fast enough that two reads seconds apart differ.
+SYMBOL_ERRORS_PER_S = {"SymbolErrorCounter": 50.0, "LinkErrorRecoveryCounter": 0.5}
+FLAP_PER_S = {"LinkDownedCounter": 0.5}
+ZERO_ECC = {
+    "sram_correctable": 0,
+    "sram_uncorrectable_parity": 0,
+    "sram_uncorrectable_secded": 0,
+    "dram_correctable": 0,
+    "dram_uncorrectable": 0,
+}
+CLOCKS_EVENT_REASONS = (
+    "sw_power_cap",
+    "hw_slowdown",
+    "hw_thermal_slowdown",
+    "hw_power_brake_slowdown",
+    "sw_thermal_slowdown",
+)
 
 
 def _digest(*parts: object) -> str:
@@ -59,9 +99,36 @@ def gpus(cluster: str, node: Node) -> list[dict[str, Any]]:
             "memory_mib": int(spec.get("memory_mib", 81559)),
             "module_id": XE9680_MODULE_IDS[i] if i < len(XE9680_MODULE_IDS) else i + 1,
             "present": True,
+            **gpu_health(int(buses[i], 16)),
         }
         for i in range(count)
     ]
+
+
+def gpu_health(bus: int) -> dict[str, Any]:
+    """The health fields of a healthy H100 SXM5 on bus `bus` behind its own PEX890xx switch."""
+    return {
+        "vbios": H100_VBIOS,
+        "ecc": {"volatile": dict(ZERO_ECC), "aggregate": dict(ZERO_ECC)},
+        "remapped_rows": {"correctable": 0, "uncorrectable": 0, "pending": False, "failure": False},
+        "clocks_event_reasons": {name: False for name in CLOCKS_EVENT_REASONS},
+        "pcie": {**GEN5_X16, **switch_path(bus, 1)},
+        "nvlink": {"links": H100_NVLINKS, "speed_gbs": NVLINK_SPEED_GBS, "inactive": []},
+        "dcgm": {"memory_fail": False},
+    }
+
+
+def switch_path(device_bus: int, port: int) -> dict[str, Any]:
+    """Where a device sits in the XE9680 PCIe tree (modelled on the real lspci sample: CPU root
+    port BUS-4:01.0 -> PEX890xx upstream port BUS-3:00.0 -> downstream port BUS-2:PORT.0 ->
+    the GPU at BUS (port 1) and its rail HCA at BUS+1 (port 2)). ACS off, as on a healthy node."""
+    gpu_bus = device_bus - (port - 1)
+    return {
+        "root_port": f"{gpu_bus - 4:02x}:01.0",
+        "switch_upstream": f"{gpu_bus - 3:02x}:00.0",
+        "switch_port": f"{gpu_bus - 2:02x}:{port:02x}.0",
+        "switch_port_acs": False,
+    }
 
 
 def hcas(node: Node, rate_gbps: int, link_layer: str = "InfiniBand") -> list[dict[str, Any]]:
@@ -86,11 +153,39 @@ def hcas(node: Node, rate_gbps: int, link_layer: str = "InfiniBand") -> list[dic
     return out
 
 
+def place_hcas(hcas_: list[dict[str, Any]], gpus_: list[dict[str, Any]]) -> None:
+    """Give each HCA its PCIe link and place: under its ``nearest_gpu``'s switch (the next bus),
+    else on a root port of its own (buses from 0xE0 on)."""
+    gpu_bus = {g["index"]: int(g["bus_id"].split(":")[1], 16) for g in gpus_}
+    taken: dict[int, int] = {}
+    spare = 0xE0
+    for h in hcas_:
+        near = h.get("nearest_gpu")
+        if near is not None and near in gpu_bus:
+            port = 2 + taken.get(near, 0)
+            taken[near] = taken.get(near, 0) + 1
+            bus = gpu_bus[near] + port - 1
+            h["pcie"] = {"bus_id": f"0000:{bus:02x}:00.0", **GEN5_X16, **switch_path(bus, port)}
+        else:
+            h["pcie"] = {
+                "bus_id": f"0000:{spare + 1:02x}:00.0",
+                **GEN5_X16,
+                "root_port": f"{spare:02x}:01.0",
+            }
+            spare += 2
+        h["counters"] = {name: 0 for name in PORT_ERROR_COUNTERS}
+
+
 def describe(inv: dict[str, Any], node: Node) -> dict[str, Any]:
     """The full hardware description of one node."""
     ib = inv.get("networks", {}).get("infiniband", {})
     cluster = str(inv.get("cluster", {}).get("name", "mock"))
     model = node.profile.get("model", "XE9680" if node.kind == "compute" else "R760")
+    gpu_list = gpus(cluster, node) if node.kind == "compute" else []
+    hca_list = hcas(
+        node, int(ib.get("link_rate_gbps", 400)), str(ib.get("link_layer", "InfiniBand"))
+    )
+    place_hcas(hca_list, gpu_list)
     return {
         "format": FORMAT_VERSION,
         "hostname": node.hostname,
@@ -101,11 +196,10 @@ def describe(inv: dict[str, Any], node: Node) -> dict[str, Any]:
             **{k: v for k, v in node.profile.get("cpu", {}).items() if k in DEFAULT_CPU},
         },
         "driver": {"version": "535.183.01", "cuda_version": "12.2"},
-        "gpus": gpus(cluster, node) if node.kind == "compute" else [],
-        "hcas": hcas(
-            node, int(ib.get("link_rate_gbps", 400)), str(ib.get("link_layer", "InfiniBand"))
-        ),
+        "gpus": gpu_list,
+        "hcas": hca_list,
         "fabric_manager": {"fault": False},
+        "dcgm": {"hang": False},
         "nccl": {"wrong": False},
         "training": {"slowdown": 1.0},
     }
@@ -136,11 +230,8 @@ def fault_hca_firmware(hw: dict[str, Any], device: str, version: str) -> dict[st
 
 def fault_gpu_remove(hw: dict[str, Any], index: int) -> dict[str, Any]:
     """A GPU falls off the bus."""
-    for g in hw.get("gpus", []):
-        if g["index"] == index:
-            g["present"] = False
-            return hw
-    raise KeyError(f"no GPU {index} in the description of {hw.get('hostname')}")
+    _gpu(hw, index)["present"] = False
+    return hw
 
 
 def fault_fabricmanager(hw: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +258,137 @@ def fault_training_slow(hw: dict[str, Any], factor: float) -> dict[str, Any]:
         raise ValueError(f"slowdown factor must be positive, not {factor}")
     hw.setdefault("training", {})["slowdown"] = float(factor)
     return hw
+
+
+#: Real NVRM messages by XID (from the real kernel-log samples in tests/fixtures/real/ and, for
+#: 79, the driver's text); other XIDs get the line format with a neutral message.
+XID_MESSAGES = {
+    48: "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer "
+    "at physAddr 0x12bac1c3e0 partition 2, subpartition 1.",
+    63: "Row Remapper: New row (0x00000012bac1c3e0) marked for remapping, reset gpu to activate.",
+    79: "GPU has fallen off the bus.",
+    94: "Contained: SM (0x1). RST: No, D-RST: No",
+    119: "Timeout after 6s of waiting for RPC response from GPU{index} GSP! Expected function "
+    "76 (GSP_RM_CONTROL) (0x20801813 0x4c).",
+}
+
+
+def xid_line(hw: dict[str, Any], index: int, xid: int, pid: int = 1234) -> str:
+    """The kernel's NVRM line for an XID on GPU `index`, as the driver prints it
+    (``NVRM: Xid (PCI:0000:19:00): 79, pid=1234, name=python3, GPU has fallen off the bus.``)."""
+    gpu = _gpu(hw, index)
+    domain, bus, dev_fn = gpu["bus_id"].split(":")
+    pci = f"PCI:{int(domain, 16):04x}:{bus.lower()}:{dev_fn.split('.')[0].lower()}"
+    message = XID_MESSAGES.get(xid, "Simulated XID event (trainbed lab fault).").format(index=index)
+    return f"NVRM: Xid ({pci}): {xid}, pid={pid}, name=python3, {message}"
+
+
+def fault_gpu_remap_pending(hw: dict[str, Any], index: int) -> dict[str, Any]:
+    """A row remap is pending on GPU `index` (Remapped Rows Pending: Yes)."""
+    _gpu(hw, index)["remapped_rows"]["pending"] = True
+    return hw
+
+
+def fault_gpu_ecc_uncorrectable(hw: dict[str, Any], index: int) -> dict[str, Any]:
+    """One uncorrectable DRAM ECC error on GPU `index` (volatile and aggregate)."""
+    ecc = _gpu(hw, index)["ecc"]
+    for kind in ("volatile", "aggregate"):
+        ecc[kind]["dram_uncorrectable"] = 1
+    return hw
+
+
+def fault_gpu_nvlink_down(hw: dict[str, Any], index: int, link: int) -> dict[str, Any]:
+    """NVLink `link` of GPU `index` is inactive."""
+    nvlink = _gpu(hw, index)["nvlink"]
+    if not 0 <= link < int(nvlink["links"]):
+        raise KeyError(f"GPU {index} has no NVLink {link} (links 0..{int(nvlink['links']) - 1})")
+    nvlink["inactive"] = sorted({*nvlink["inactive"], link})
+    return hw
+
+
+def degrade_link(pcie: dict[str, Any], what: str) -> None:
+    """Train a PCIe link at ``x8`` or ``gen4`` (16 GT/s) instead of what it is capable of."""
+    if what == "x8":
+        pcie["width"] = 8
+    elif what == "gen4":
+        pcie["gen"] = 4
+    else:
+        raise ValueError(f"unknown PCIe degradation {what!r} (x8 or gen4)")
+
+
+def fault_gpu_pcie(hw: dict[str, Any], index: int, what: str) -> dict[str, Any]:
+    """GPU `index`'s PCIe link trained at x8 or Gen4."""
+    degrade_link(_gpu(hw, index)["pcie"], what)
+    return hw
+
+
+def fault_hca_pcie(hw: dict[str, Any], device: str, what: str) -> dict[str, Any]:
+    """HCA `device`'s PCIe link trained at x8 or Gen4."""
+    degrade_link(_hca(hw, device)["pcie"], what)
+    return hw
+
+
+def _grow(h: dict[str, Any], rates: dict[str, float], now: float) -> None:
+    """Make counters grow at `rates` (per second) from `now` on; counts reached so far under
+    earlier rates are kept in ``counters``."""
+    growth = h.get("growth") or {"since": now, "per_s": {}}
+    for name in growth["per_s"]:
+        h.setdefault("counters", {})[name] = counter_value(h, name, now)
+    h["growth"] = {"since": now, "per_s": {**growth["per_s"], **rates}}
+
+
+def counter_value(h: dict[str, Any], name: str, now: float) -> int:
+    """A port counter at time `now`: its stored value plus its growth since the fault, saturated
+    at the counter's width like the real PortCounters (mirrored by simhw/sim/hwdesc.py)."""
+    value = int(h.get("counters", {}).get(name, 0))
+    growth = h.get("growth")
+    if growth:
+        value += int(max(0.0, now - float(growth["since"])) * float(growth["per_s"].get(name, 0)))
+    return min(value, PORT_ERROR_COUNTERS.get(name, 0xFFFFFFFF))
+
+
+def fault_hca_symbol_errors(hw: dict[str, Any], device: str, now: float) -> dict[str, Any]:
+    """SymbolErrorCounter and LinkErrorRecoveryCounter of HCA `device` grow from `now` on."""
+    _grow(_hca(hw, device), SYMBOL_ERRORS_PER_S, now)
+    return hw
+
+
+def fault_hca_flap(hw: dict[str, Any], device: str, now: float) -> dict[str, Any]:
+    """HCA `device`'s port flaps: LinkDownedCounter grows from `now` on."""
+    _grow(_hca(hw, device), FLAP_PER_S, now)
+    return hw
+
+
+def fault_gpu_dcgm_memory_fail(hw: dict[str, Any], index: int) -> dict[str, Any]:
+    """dcgmi diag (-r 2 and 3) finds faulty memory on GPU `index`."""
+    _gpu(hw, index)["dcgm"]["memory_fail"] = True
+    return hw
+
+
+def fault_gpu_acs_on(hw: dict[str, Any], index: int) -> dict[str, Any]:
+    """ACS redirect enabled on the switch downstream port above GPU `index`."""
+    _gpu(hw, index)["pcie"]["switch_port_acs"] = True
+    return hw
+
+
+def fault_dcgm_hang(hw: dict[str, Any]) -> dict[str, Any]:
+    """dcgmi diag never answers."""
+    hw.setdefault("dcgm", {})["hang"] = True
+    return hw
+
+
+def fault_gpu_clocks_power_brake(hw: dict[str, Any], index: int) -> dict[str, Any]:
+    """HW Slowdown and HW Power Brake Slowdown active on GPU `index`."""
+    reasons = _gpu(hw, index)["clocks_event_reasons"]
+    reasons["hw_slowdown"] = reasons["hw_power_brake_slowdown"] = True
+    return hw
+
+
+def _gpu(hw: dict[str, Any], index: int) -> dict[str, Any]:
+    for g in hw.get("gpus", []):
+        if g["index"] == index:
+            return g
+    raise KeyError(f"no GPU {index} in the description of {hw.get('hostname')}")
 
 
 def _hca(hw: dict[str, Any], device: str) -> dict[str, Any]:

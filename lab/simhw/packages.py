@@ -171,6 +171,7 @@ PACKAGES: dict[str, dict[str, Any]] = {
             "/usr/sbin/ibstat": "ibdiags",
             "/usr/sbin/ibstatus": "ibdiags",
             "/usr/sbin/sminfo": "ibdiags",
+            "/usr/sbin/perfquery": "ibdiags",
         },
     },
     "ibverbs-utils": {
@@ -227,6 +228,19 @@ PACKAGES: dict[str, dict[str, Any]] = {
         "modules": [],
         "commands": {},
         "depends": [f"enroot (= {ENROOT}-1sim1)"],
+    },
+    "pciutils": {
+        "version": "1:3.9.0-4sim1",
+        "description": "PCI utilities (simulated lspci: the XE9680 PCIe tree of the description)",
+        "modules": ["hwdesc", "lspci"],
+        "commands": {"/usr/bin/lspci": "lspci"},
+    },
+    # NVIDIA publishes nvbandwidth as source only; the package is named after the tool.
+    "nvbandwidth": {
+        "version": "0.8-1sim1",
+        "description": "GPU memcpy bandwidth microbenchmark (simulated nvbandwidth v0.8)",
+        "modules": ["hwdesc", "nvbandwidth"],
+        "commands": {"/usr/bin/nvbandwidth": "nvbandwidth"},
     },
     "nvslurm-plugin-pyxis": {
         "version": f"{PYXIS}-1sim1",

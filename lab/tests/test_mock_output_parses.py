@@ -4,6 +4,7 @@ same units. (The simulators' own layout tests are in test_mock_simulators.py.)""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from lab.tests.test_mock_simulators import REAL, env, fabric_running, pair, register_sms, sim
 from trainbed.parse.ibstat import parse_ibstat
@@ -15,7 +16,7 @@ from trainbed.parse.perftest import parse_ib_write_bw
 __all__ = ["env"]  # the fixture, re-exported for pytest
 
 
-def _filled(record: object) -> set[str]:
+def _filled(record: Any) -> set[str]:
     return {
         f.name for f in dataclasses.fields(record) if getattr(record, f.name) not in (None, (), {})
     }
@@ -82,7 +83,8 @@ def test_all_reduce_perf_parses_like_the_real_one(env: dict[str, str]) -> None:
     assert mine["ranks"] == real["ranks"] == 8 and mine["version"] == real["version"]
     assert [r["size_bytes"] for r in mine["rows"]] == [r["size_bytes"] for r in real["rows"]]
     assert set(mine["rows"][0]) == set(real["rows"][0])
-    assert 465 < mine["peak_busbw_gbs"] < 495 and mine["wrong_total"] == 0
+    peak = mine["peak_busbw_gbs"]
+    assert peak is not None and 465 < peak < 495 and mine["wrong_total"] == 0
 
 
 def test_ib_write_bw_parses_in_gbps(env: dict[str, str]) -> None:
@@ -90,10 +92,13 @@ def test_ib_write_bw_parses_in_gbps(env: dict[str, str]) -> None:
     client, _, server_out, _ = pair(env, "-d", "mlx5_0", "--report_gbits")
     (run,) = parse_ib_write_bw(client.stdout)["runs"]
     assert run["ok"] and run["side"] == "client" and run["device"] == "mlx5_0"
-    assert 388 < run["bw_avg_gbps"] < 396
+    gbps = run["bw_avg_gbps"]
+    assert gbps is not None and 388 < gbps < 396
     (srv,) = parse_ib_write_bw(server_out)["runs"]
-    assert srv["side"] == "server" and abs(srv["bw_avg_gbps"] - run["bw_avg_gbps"]) < 1
+    server_gbps = srv["bw_avg_gbps"]
+    assert srv["side"] == "server" and server_gbps is not None and abs(server_gbps - gbps) < 1
     # Default units are MB/sec (2^20 B/s): the parser converts to the same Gb/s.
     client_mb, _, _, _ = pair(env, "-d", "mlx5_0")
     (mb,) = parse_ib_write_bw(client_mb.stdout)["runs"]
-    assert abs(mb["bw_avg_gbps"] - run["bw_avg_gbps"]) < 6
+    mb_gbps = mb["bw_avg_gbps"]
+    assert mb_gbps is not None and abs(mb_gbps - gbps) < 6

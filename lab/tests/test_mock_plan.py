@@ -203,6 +203,8 @@ def test_package_versions_are_marked_sim() -> None:
         "enroot",
         "enroot+caps",
         "nvslurm-plugin-pyxis",
+        "pciutils",
+        "nvbandwidth",
     } == set(versions)
     assert all(v.endswith("sim1") for v in versions.values())
     assert versions["nvidia-fabricmanager-535"].startswith(packages.DRIVER)

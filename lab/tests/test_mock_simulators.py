@@ -425,6 +425,7 @@ def test_all_reduce_perf_two_tasks_rendezvous(env: dict[str, str]) -> None:
         "8",
         prog="all_reduce_perf",
     )
+    assert rank1.stdout is not None
     assert rank1.wait(timeout=30) == 0 and rank1.stdout.read() == ""
     assert rank0.returncode == 0
     assert sum(line.startswith("#  Rank") for line in rank0.stdout.splitlines()) == 16

@@ -17,6 +17,7 @@ from trainbed.parse.dmesg import parse_kernel_log
 from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.parse.lspci import parse_lspci
 from trainbed.parse.mlxlink import MlxlinkInfo, parse_mlxlink
+from trainbed.parse.nvbandwidth import parse_nvbandwidth
 from trainbed.parse.nvidia_smi import parse_query
 from trainbed.parse.nvlink import parse_nvlink_status
 from trainbed.parse.perfquery import ERROR_COUNTERS, parse_perfquery
@@ -144,6 +145,26 @@ def _read_dcgmi(text: str) -> dict[str, Any]:
     return {"rows": _plain(rows), "per_gpu": _plain(per_gpu_results(rows))}
 
 
+def _read_nvbandwidth(text: str) -> dict[str, Any]:
+    run = parse_nvbandwidth(text)
+    return {
+        "version": run.version,
+        "driver_version": run.driver_version,
+        "testcases": [
+            {**dataclasses.asdict(t), "unit": t.unit, "minimum": t.minimum} for t in run.testcases
+        ],
+    }
+
+
+def _nvbandwidth(testcase: dict[str, Any]) -> str:
+    if testcase["status"] != "ok":
+        return f"{testcase['name']}: {testcase['status']} {testcase['message'] or ''}".rstrip()
+    return (
+        f"{testcase['name']}: lowest {testcase['minimum']} {testcase['unit']}"
+        f", sum {testcase['total']}"
+    )
+
+
 KINDS: dict[str, Kind] = {
     "dmesg": Kind(
         "NVIDIA XID and NVSwitch SXID events in a kernel log (dmesg, dmesg -T/--time-format"
@@ -194,5 +215,11 @@ KINDS: dict[str, Kind] = {
         "rows",
         _read_dcgmi,
         _dcgmi,
+    ),
+    "nvbandwidth": Kind(
+        "nvbandwidth testcases: bandwidth matrices and their SUM lines.",
+        "testcases",
+        _read_nvbandwidth,
+        _nvbandwidth,
     ),
 }

@@ -1,13 +1,18 @@
 """``dcgmi`` (DCGM 3.3.8) for simulated GPUs: ``discovery -l`` and ``diag -r 1|2|3``. Stdlib only.
 
 Like the real client it needs the host engine (``nv-hostengine`` / nvidia-dcgm.service).
+The results table follows the real samples (dcgmi_diag_r2_*.txt, dcgmi_diag_r3_*.txt) and
+dcgmi's Diag.cpp: long cells cut every 45 characters, a test whose GPUs disagree printed as
+``Pass - GPUs: 0, 1, ...`` / ``Fail - GPU: 3`` rows followed by the failing GPU's Warning.
+Level 1 runs the deployment checks, 2 adds PCIe and GPU Memory, 3 the stress tests. With the
+description's ``dcgm.hang`` the diagnostic never answers (the caller's timeout must fire).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +54,41 @@ def discovery(hw: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+#: dcgmi prints 45 characters of a cell per line (DATA_INFO_TAG_LEN), in a 46-wide column.
+CELL = 45
+HANG_S = 3600
+#: DCGM's message for a memory test failure (DCGM_FR_FAULTY_MEMORY, its TRIAGE_RUN_FIELD_DIAG
+#: suggestion), prefixed with the GPU as nvvs prints warnings.
+FAULTY_MEMORY = (
+    "GPU {gpu} Found 1 faulty memory elements on GPU {gpu} Run a field diagnostic on the GPU."
+)
+
+
 def _row(name: str, value: str) -> list[str]:
-    chunks = textwrap.wrap(value, 46, drop_whitespace=False) or [""]
+    chunks = [value[i : i + CELL] for i in range(0, len(value), CELL)] or [""]
     lines = [f"| {name:<25s} | {chunks[0]:<46s} |"]
     lines += [f"| {'':<25s} | {c:<46s} |" for c in chunks[1:]]
+    return lines
+
+
+def _ids(label: str, ids: list[int]) -> str:
+    return f"{label} - GPU{'' if len(ids) == 1 else 's'}: " + ", ".join(map(str, ids)) + "   "
+
+
+def _test(name: str, results: dict[int, str], warnings: list[str]) -> list[str]:
+    """One per-GPU test: ``Pass - All`` when every GPU agrees, else a row per result."""
+    if len(set(results.values())) == 1:
+        status = next(iter(results.values()))
+        lines = _row(name, f"{status} - All")
+    else:
+        lines, first = [], True
+        for status in ("Pass", "Fail", "Warn", "Skip"):
+            ids = [gpu for gpu, s in results.items() if s == status]
+            if ids:
+                lines += _row(name if first else "", _ids(status, ids))
+                first = False
+    for warning in warnings:
+        lines += _row("Warning", warning)
     return lines
 
 
@@ -97,13 +133,22 @@ def diag(hw: dict[str, Any], level: int) -> tuple[str, int]:
     out += _row("Page Retirement/Row Remap", "Pass")
     out += _row("Graphics Processes", "Pass")
     out += _row("Inforom", "Pass")
+    failed = False
     if level >= 2:
+        ids = [g["minor"] for g in gpus]
         out.append("+-----  Integration  -------+------------------------------------------------+")
-        out += _row("PCIe", "Pass - All" if ready else "Skip - All")
+        out += _test("PCIe", dict.fromkeys(ids, "Pass" if ready else "Skip"), [])
         out.append("+-----  Hardware  ----------+------------------------------------------------+")
-        out += _row("GPU Memory", "Pass - All" if ready else "Fail - All")
+        bad = [g["minor"] for g in gpus if g.get("dcgm", {}).get("memory_fail")]
+        memory = {i: "Fail" if not ready or i in bad else "Pass" for i in ids}
+        out += _test("GPU Memory", memory, [FAULTY_MEMORY.format(gpu=i) for i in bad if ready])
+        failed = "Fail" in memory.values()
+        out.append("+-----  Stress  ------------+------------------------------------------------+")
+        if level >= 3:
+            out += _test("Memory Bandwidth", dict.fromkeys(ids, "Pass" if ready else "Skip"), [])
+            out += _test("EUD Test", dict.fromkeys(ids, "Skip"), [])
     out.append(DIAG_RULE)
-    return "\n".join(out) + "\n", 0 if ready else 226
+    return "\n".join(out) + "\n", 226 if failed or not ready else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         for flag in ("-r", "--run"):
             if flag in args and args.index(flag) + 1 < len(args):
                 level = int(args[args.index(flag) + 1] or 1)
+        if hw.get("dcgm", {}).get("hang"):
+            time.sleep(HANG_S)
+            return 255
         text, rc = diag(hw, level)
         sys.stdout.write(text)
         return rc

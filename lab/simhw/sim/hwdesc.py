@@ -283,3 +283,41 @@ def log_line(path: Path, message: str, level: str = "INFO") -> None:
             )
     except OSError:
         pass
+
+
+#: Saturation value of each perfquery error counter (IBTA PortCounters widths); the same table
+#: as lab/hardware.py PORT_ERROR_COUNTERS (this file ships alone on the nodes).
+PORT_COUNTER_MAX = {
+    "SymbolErrorCounter": 0xFFFF,
+    "LinkErrorRecoveryCounter": 0xFF,
+    "LinkDownedCounter": 0xFF,
+    "PortRcvErrors": 0xFFFF,
+    "PortRcvRemotePhysicalErrors": 0xFFFF,
+    "PortRcvSwitchRelayErrors": 0xFFFF,
+    "PortXmitDiscards": 0xFFFF,
+    "PortXmitConstraintErrors": 0xFF,
+    "PortRcvConstraintErrors": 0xFF,
+    "LocalLinkIntegrityErrors": 0xF,
+    "ExcessiveBufferOverrunErrors": 0xF,
+    "VL15Dropped": 0xFFFF,
+}
+
+
+def port_counter(h: dict[str, Any], name: str, now: float | None = None) -> int:
+    """A port error counter now: the stored value plus its growth since a fault was injected
+    (``growth``: ``since`` and ``per_s``), saturated like the real counters."""
+    now = time.time() if now is None else now
+    value = int(h.get("counters", {}).get(name, 0))
+    growth = h.get("growth")
+    if growth:
+        value += int(max(0.0, now - float(growth["since"])) * float(growth["per_s"].get(name, 0)))
+    return min(value, PORT_COUNTER_MAX.get(name, 0xFFFFFFFF))
+
+
+#: A healthy Gen5 x16 link, for descriptions written before links were described.
+GEN5_X16 = {"max_gen": 5, "gen": 5, "max_width": 16, "width": 16}
+
+
+def pcie(device: dict[str, Any]) -> dict[str, Any]:
+    """A GPU's or HCA's PCIe link and place in the tree (``pcie`` of the description)."""
+    return {**GEN5_X16, **device.get("pcie", {})}

@@ -1,5 +1,5 @@
 # verbatim lines of the real output are long
-"""nvidia-smi for simulated H100s: the default table, -q, -L, --query-gpu, topo -m, -pm.
+"""nvidia-smi for simulated H100s: the table, -q, -L, --query-gpu, topo -m, nvlink -s, -pm.
 
 Formats are those of the real 535 driver (``fixtures/real/nvidia_smi_*``); values come from the
 node's hardware description. Stdlib only.
@@ -35,7 +35,7 @@ GPU {bus_id}
     Serial Number                         : {serial}
     GPU UUID                              : {uuid}
     Minor Number                          : {minor}
-    VBIOS Version                         : 96.00.74.00.01
+    VBIOS Version                         : {vbios}
     MultiGPU Board                        : No
     Board ID                              : 0x{bus:02X}00
     Board Part Number                     : 692-2G520-0200-000
@@ -71,14 +71,14 @@ GPU {bus_id}
         Sub System Id                     : 0x16C110DE
         GPU Link Info
             PCIe Generation
-                Max                       : 5
-                Current                   : 5
-                Device Current            : 5
-                Device Max                : 5
+                Max                       : {gen_max}
+                Current                   : {gen}
+                Device Current            : {gen}
+                Device Max                : {gen_max}
                 Host Max                  : N/A
             Link Width
-                Max                       : 16x
-                Current                   : 16x
+                Max                       : {width_max}x
+                Current                   : {width}x
         Bridge Chip
             Type                          : N/A
             Firmware                      : N/A
@@ -93,12 +93,12 @@ GPU {bus_id}
     Clocks Event Reasons
         Idle                              : Active
         Applications Clocks Setting       : Not Active
-        SW Power Cap                      : Not Active
-        HW Slowdown                       : Not Active
-            HW Thermal Slowdown           : Not Active
-            HW Power Brake Slowdown       : Not Active
+        SW Power Cap                      : {sw_power_cap}
+        HW Slowdown                       : {hw_slowdown}
+            HW Thermal Slowdown           : {hw_thermal_slowdown}
+            HW Power Brake Slowdown       : {hw_power_brake_slowdown}
         Sync Boost                        : Not Active
-        SW Thermal Slowdown               : Not Active
+        SW Thermal Slowdown               : {sw_thermal_slowdown}
         Display Clock Setting             : Not Active
     Sparse Operation Mode                 : Disabled
     FB Memory Usage
@@ -135,17 +135,17 @@ GPU {bus_id}
         Pending                           : Enabled
     ECC Errors
         Volatile
-            SRAM Correctable              : 0
-            SRAM Uncorrectable Parity     : 0
-            SRAM Uncorrectable SEC-DED    : 0
-            DRAM Correctable              : 0
-            DRAM Uncorrectable            : 0
+            SRAM Correctable              : {volatile_sram_correctable}
+            SRAM Uncorrectable Parity     : {volatile_sram_uncorrectable_parity}
+            SRAM Uncorrectable SEC-DED    : {volatile_sram_uncorrectable_secded}
+            DRAM Correctable              : {volatile_dram_correctable}
+            DRAM Uncorrectable            : {volatile_dram_uncorrectable}
         Aggregate
-            SRAM Correctable              : 0
-            SRAM Uncorrectable Parity     : 0
-            SRAM Uncorrectable SEC-DED    : 0
-            DRAM Correctable              : 0
-            DRAM Uncorrectable            : 0
+            SRAM Correctable              : {aggregate_sram_correctable}
+            SRAM Uncorrectable Parity     : {aggregate_sram_uncorrectable_parity}
+            SRAM Uncorrectable SEC-DED    : {aggregate_sram_uncorrectable_secded}
+            DRAM Correctable              : {aggregate_dram_correctable}
+            DRAM Uncorrectable            : {aggregate_dram_uncorrectable}
             SRAM Threshold Exceeded       : No
         Aggregate Uncorrectable SRAM Sources
             SRAM L2                       : 0
@@ -158,10 +158,10 @@ GPU {bus_id}
         Double Bit ECC                    : N/A
         Pending Page Blacklist            : N/A
     Remapped Rows
-        Correctable Error                 : 0
-        Uncorrectable Error               : 0
-        Pending                           : No
-        Remapping Failure Occurred        : No
+        Correctable Error                 : {remap_correctable}
+        Uncorrectable Error               : {remap_uncorrectable}
+        Pending                           : {remap_pending}
+        Remapping Failure Occurred        : {remap_failure}
         Bank Remap Availability Histogram
             Max                           : 2560 bank(s)
             High                          : 0 bank(s)
@@ -276,7 +276,7 @@ def _values(gpu: dict[str, Any], count: int, drv: dict[str, str]) -> dict[str, s
         "pstate": "P0",
         "compute_mode": "Default",
         "ecc.mode.current": "Enabled",
-        "ecc.errors.uncorrected.volatile.total": "0",
+        "ecc.errors.uncorrected.volatile.total": str(uncorrectable_volatile(gpu)),
     }
 
 
@@ -306,7 +306,7 @@ def table(hw: dict[str, Any], gpus: list[dict[str, Any]]) -> str:
         temp = int(gpu.get("temperature_c", 27))
         out += [
             f"| {gpu['minor']:>3d}  {gpu['name']:<29s}{pm:>4s}  |   {gpu['bus_id']} Off |"
-            f"                    0 |",
+            f" {uncorrectable_volatile(gpu):>20d} |",
             f"| N/A   {temp:2d}C    P0  {72:>13d}W /  700W | {'1MiB /  ' + str(mem) + 'MiB':>22s} |"
             f"      0%      Default |",
             "|                                         |                        |             Disabled |",
@@ -356,9 +356,70 @@ def query(hw: dict[str, Any], gpus: list[dict[str, Any]]) -> str:
                 driver=drv["version"],
                 fabric_state="Completed" if ready else "In Progress",
                 fabric_status="Success" if ready else "N/A",
+                **health_fields(gpu),
             )
         )
     return "\n".join(out) + "\n" + "\n\n".join(b.rstrip("\n") for b in blocks) + "\n"
+
+
+def health_fields(gpu: dict[str, Any]) -> dict[str, Any]:
+    """The ``-q`` template's health values of one GPU (a description without them: healthy)."""
+    link = hwdesc.pcie(gpu)
+    ecc = gpu.get("ecc", {})
+    remap = gpu.get("remapped_rows", {})
+    reasons = gpu.get("clocks_event_reasons", {})
+    fields: dict[str, Any] = {
+        "vbios": gpu.get("vbios", "96.00.74.00.01"),
+        "gen": link["gen"],
+        "gen_max": link["max_gen"],
+        "width": link["width"],
+        "width_max": link["max_width"],
+        "remap_correctable": remap.get("correctable", 0),
+        "remap_uncorrectable": remap.get("uncorrectable", 0),
+        "remap_pending": "Yes" if remap.get("pending") else "No",
+        "remap_failure": "Yes" if remap.get("failure") else "No",
+    }
+    for name in (
+        "sw_power_cap",
+        "hw_slowdown",
+        "hw_thermal_slowdown",
+        "hw_power_brake_slowdown",
+        "sw_thermal_slowdown",
+    ):
+        fields[name] = "Active" if reasons.get(name) else "Not Active"
+    for kind in ("volatile", "aggregate"):
+        for counter in (
+            "sram_correctable",
+            "sram_uncorrectable_parity",
+            "sram_uncorrectable_secded",
+            "dram_correctable",
+            "dram_uncorrectable",
+        ):
+            fields[f"{kind}_{counter}"] = int(ecc.get(kind, {}).get(counter, 0))
+    return fields
+
+
+def uncorrectable_volatile(gpu: dict[str, Any]) -> int:
+    """Volatile uncorrectable ECC errors (SRAM + DRAM), as the table and --query-gpu show."""
+    volatile = gpu.get("ecc", {}).get("volatile", {})
+    return sum(int(v) for k, v in volatile.items() if "uncorrectable" in k)
+
+
+def nvlink_status(gpus: list[dict[str, Any]]) -> str:
+    """``nvidia-smi nvlink -s``: per GPU its links' speed, ``<inactive>`` for links down
+    (the real output puts a tab and a space before ``Link``)."""
+    out = []
+    for gpu in gpus:
+        nvlink = gpu.get("nvlink", {"links": 18, "speed_gbs": 26.562, "inactive": []})
+        out.append(f"GPU {gpu['minor']}: {gpu['name']} (UUID: {gpu['uuid']})")
+        for link in range(int(nvlink["links"])):
+            state = (
+                "<inactive>"
+                if link in nvlink.get("inactive", [])
+                else f"{nvlink['speed_gbs']} GB/s"
+            )
+            out.append(f"\t Link {link}: {state}")
+    return "\n".join(out) + "\n"
 
 
 def listing(gpus: list[dict[str, Any]]) -> str:
@@ -519,6 +580,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(topo(hw, gpus))
             return 0
         print('Invalid combination of input arguments. Please run "nvidia-smi topo -h" for help.')
+        return 2
+    if args[0] == "nvlink":
+        if args[1:] in (["-s"], ["--status"]):
+            sys.stdout.write(nvlink_status(selected))
+            return 0
+        print('Invalid combination of input arguments. Please run "nvidia-smi nvlink -h" for help.')
         return 2
     if args[0] in ("-q", "--query") and len(args) == 1:
         sys.stdout.write(query(hw, selected))
