@@ -26,8 +26,14 @@ class Bars:
     d2d_gbps: float = 335
 
 
-def _low_cells(case: Testcase, bar: float) -> list[str]:
-    low = []
+#: Below this many slow cells each is named; above, how many and the slowest.
+NAMED_CELLS = 4
+
+
+def _low_cells(case: Testcase, bar: float) -> str | None:
+    """The cells under `bar`: each named (`GPU 0→3 180.2`), or, when many are, how many of
+    how many and the slowest one (a whole node below the bar)."""
+    low: list[tuple[float, str]] = []
     for i, row in enumerate(case.values):
         for j, value in enumerate(row):
             if value is None or (case.device_to_device and i == j) or value >= bar:
@@ -35,10 +41,13 @@ def _low_cells(case: Testcase, bar: float) -> list[str]:
             column = case.columns[j] if j < len(case.columns) else str(j)
             if case.device_to_device:
                 source = case.rows[i] if i < len(case.rows) else str(i)
-                low.append(f"GPU {source}→{column} {value:g}")
+                low.append((value, f"GPU {source}→{column} {value:g}"))
             else:
-                low.append(f"GPU {column} {value:g}")
-    return low
+                low.append((value, f"GPU {column} {value:g}"))
+    if len(low) <= NAMED_CELLS:
+        return ", ".join(text for _, text in low) or None
+    slowest = min(low)[1]
+    return f"{len(low)} of {len(case.measured)} below, slowest {slowest}"
 
 
 def problems(node: str, run: NvbandwidthRun, bars: Bars = Bars()) -> Findings:
@@ -65,5 +74,5 @@ def problems(node: str, run: NvbandwidthRun, bars: Bars = Bars()) -> Findings:
             continue
         low = _low_cells(case, bar)
         if low:
-            failures.append(mismatch(what, f">= {bar:g} GB/s per {per}", ", ".join(low)))
+            failures.append(mismatch(what, f">= {bar:g} GB/s per {per}", low))
     return Findings(tuple(failures), tuple(warnings))
