@@ -12,14 +12,13 @@ and later takes down its own, as ``benchmarks/checks_suite.py`` does (whose help
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.checks_suite import OWN_STATE, ROOT, _bring_up, _run, _take_down
+from benchmarks.checks_suite import ROOT, _run, _take_down, open_cluster
 from trainbed.checks.run import pytest_args
 from trainbed.inventory.model import LEVELS
 
@@ -62,14 +61,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="pytest-xdist workers")
     parser.add_argument("--state-dir", type=Path, help="a deployed mock cluster to use")
     args = parser.parse_args()
+    state, inventory, kinds = open_cluster(args.state_dir)
     own = args.state_dir is None
-    state = OWN_STATE if own else args.state_dir.resolve()
-    if own:
-        _take_down(state)
-        inventory = _bring_up(state)
-    else:
-        inventory = json.loads((state / "cluster.json").read_text())["inventory"]
-    kinds = [n["kind"] for n in json.loads((state / "cluster.json").read_text())["nodes"]]
     subprocess.run(
         [sys.executable, "-m", "trainbed", "check", inventory], capture_output=True, cwd=ROOT
     )  # warm-up: SSH masters, page cache
