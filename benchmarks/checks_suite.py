@@ -57,6 +57,19 @@ def _take_down(state: Path) -> None:
     )
 
 
+def open_cluster(state_dir: Path | None) -> tuple[Path, str, list[str]]:
+    """(state dir, inventory, node kinds) of the deployed cluster in `state_dir`; without one, of
+    this benchmark's own, brought up now (the caller takes it down with `_take_down`)."""
+    state = OWN_STATE if state_dir is None else state_dir.resolve()
+    if state_dir is None:
+        _take_down(state)
+        inventory = _bring_up(state)
+    else:
+        inventory = json.loads((state / "cluster.json").read_text())["inventory"]
+    nodes = json.loads((state / "cluster.json").read_text())["nodes"]
+    return state, inventory, [n["kind"] for n in nodes]
+
+
 def _suite(inventory: str, workers: int) -> float:
     """Seconds for one full `trainbed check` (it must pass: a failing cluster is no benchmark)."""
     return _run([sys.executable, "-m", "trainbed", "check", inventory, "-n", str(workers)])
@@ -69,15 +82,8 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, help="a deployed 1+4+1 mock cluster to use")
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
+    state, inventory, kinds = open_cluster(args.state_dir)
     own = args.state_dir is None
-    state = OWN_STATE if own else args.state_dir.resolve()
-    if own:
-        _take_down(state)
-        inventory = _bring_up(state)
-    else:
-        inventory = json.loads((state / "cluster.json").read_text())["inventory"]
-    nodes = json.loads((state / "cluster.json").read_text())["nodes"]
-    kinds = [n["kind"] for n in nodes]
     try:
         _suite(inventory, counts[-1])  # warm-up: SSH masters, page cache
         times: dict[int, list[float]] = {n: [] for n in counts}

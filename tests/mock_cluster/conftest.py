@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+
+from trainbed.checks.junit import CaseResult, read_junit
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -198,3 +201,87 @@ def ha_deployed(ha_first_deploy: DeployRun, ha_deploy: Deploy) -> DeployRun:
     result = ha_deploy()
     assert result.returncode == 0, result.output[-4000:]
     return result
+
+
+# ----------------------------------------------------------------------- trainbed check
+
+#: Workers for the suite (the nodes wait on SSH round trips far more than on CPU).
+WORKERS = "4"
+
+
+@dataclass
+class CheckRun:
+    returncode: int
+    output: str
+    junit: Path
+    results: list[CaseResult]
+
+    def failures(self) -> list[CaseResult]:
+        return [r for r in self.results if r.outcome in ("failed", "error")]
+
+    def failed_nodes(self) -> set[str | None]:
+        return {r.node for r in self.failures()}
+
+    def outcomes(self) -> dict[str, tuple[str, str]]:
+        return {f"{r.module}::{r.test_id}": (r.outcome, r.message) for r in self.results}
+
+
+Check = Callable[..., CheckRun]
+
+
+@pytest.fixture(scope="session")
+def node_names(cluster: dict[str, Any]) -> list[str]:
+    return hosts(cluster, "control") + hosts(cluster, "compute")
+
+
+@pytest.fixture(scope="session")
+def check(cluster: dict[str, Any], node_names: list[str], tmp_path_factory) -> Check:
+    """`check(*args, inventory=None)`: `python -m trainbed check INVENTORY --junit FILE -n 4 *args`."""
+    out_dir = tmp_path_factory.mktemp("check")
+    count = iter(range(1000))
+
+    def run(*args: str, timeout: float = 600, inventory: str | None = None) -> CheckRun:
+        junit = out_dir / f"junit-{next(count)}.xml"
+        command = [sys.executable, "-m", "trainbed", "check", inventory or cluster["inventory"]]
+        proc = subprocess.run(
+            [*command, "--junit", str(junit), "-n", WORKERS, *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=timeout,
+        )
+        results = read_junit(junit, node_names) if junit.exists() else []
+        return CheckRun(proc.returncode, proc.stdout + proc.stderr, junit, results)
+
+    return run
+
+
+def fault(cluster: dict[str, Any], node: str, *words: str) -> None:
+    subprocess.run(
+        ["lab/fault", "--state-dir", cluster["state_dir"], node, *words],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def variant(cluster: dict[str, Any], tmp_path: Path, edit: Callable[[dict], None]) -> str:
+    """The cluster's inventory with `edit` applied, written elsewhere with its paths made absolute."""
+    source = Path(cluster["inventory"])
+    doc = yaml.safe_load(source.read_text())
+
+    def absolute(value: str) -> str:
+        return str((source.parent / value).resolve())
+
+    doc["ssh"]["key_file"] = absolute(doc["ssh"]["key_file"])
+    doc["ssh"]["known_hosts_file"] = absolute(doc["ssh"]["known_hosts_file"])
+    accounting = doc["slurm"]["accounting"]
+    if "database_password_file" in accounting:
+        accounting["database_password_file"] = absolute(accounting["database_password_file"])
+    for repo in doc["software"]["repositories"]:
+        repo["signed_by"] = absolute(repo["signed_by"])
+    edit(doc)
+    path = tmp_path / source.name  # rendered headers name the inventory file: keep its name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)

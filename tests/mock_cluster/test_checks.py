@@ -4,11 +4,9 @@ node and by what differs, changes nothing, and writes JUnit XML in the schema py
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,63 +14,24 @@ import pytest
 import yaml
 
 from tests.junit_schema import schema_problems
-from tests.mock_cluster.conftest import REPO, Deploy, DeployRun, Ssh, hosts, swap_host_key
-from trainbed.checks.junit import CaseResult, read_junit
+from tests.mock_cluster.conftest import (
+    Check,
+    CheckRun,
+    Deploy,
+    DeployRun,
+    Ssh,
+    fault,
+    hosts,
+    swap_host_key,
+    variant,
+)
+from trainbed.checks.junit import CaseResult
 from trainbed.remote import CONTROL_PERSIST_S
 
 pytestmark = pytest.mark.mock
 
-#: Workers for the suite (the nodes wait on SSH round trips far more than on CPU).
-WORKERS = "4"
 #: An older perftest version than the locked one: the downgrade fault installs it.
 OLD_PERFTEST = "24.07.0-0.44.ge1036c9.2407068sim1"
-
-
-@dataclass
-class CheckRun:
-    returncode: int
-    output: str
-    junit: Path
-    results: list[CaseResult]
-
-    def failures(self) -> list[CaseResult]:
-        return [r for r in self.results if r.outcome in ("failed", "error")]
-
-    def failed_nodes(self) -> set[str | None]:
-        return {r.node for r in self.failures()}
-
-    def outcomes(self) -> dict[str, tuple[str, str]]:
-        return {f"{r.module}::{r.test_id}": (r.outcome, r.message) for r in self.results}
-
-
-Check = Callable[..., CheckRun]
-
-
-@pytest.fixture(scope="session")
-def node_names(cluster: dict[str, Any]) -> list[str]:
-    return hosts(cluster, "control") + hosts(cluster, "compute")
-
-
-@pytest.fixture(scope="session")
-def check(cluster: dict[str, Any], node_names: list[str], tmp_path_factory) -> Check:
-    """`check(*args, inventory=None)`: `python -m trainbed check INVENTORY --junit FILE -n 4 *args`."""
-    out_dir = tmp_path_factory.mktemp("check")
-    count = iter(range(1000))
-
-    def run(*args: str, timeout: float = 600, inventory: str | None = None) -> CheckRun:
-        junit = out_dir / f"junit-{next(count)}.xml"
-        command = [sys.executable, "-m", "trainbed", "check", inventory or cluster["inventory"]]
-        proc = subprocess.run(
-            [*command, "--junit", str(junit), "-n", WORKERS, *args],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=timeout,
-        )
-        results = read_junit(junit, node_names) if junit.exists() else []
-        return CheckRun(proc.returncode, proc.stdout + proc.stderr, junit, results)
-
-    return run
 
 
 def _wait_idle(ssh: Ssh, cluster: dict[str, Any], timeout: float = 120) -> None:
@@ -92,16 +51,6 @@ def _wait_idle(ssh: Ssh, cluster: dict[str, Any], timeout: float = 120) -> None:
 def clean(deployed: DeployRun, ssh: Ssh, cluster: dict[str, Any]) -> None:
     """The cluster right after a successful deploy, every compute node idle in Slurm."""
     _wait_idle(ssh, cluster)
-
-
-def fault(cluster: dict[str, Any], node: str, *words: str) -> None:
-    subprocess.run(
-        ["lab/fault", "--state-dir", cluster["state_dir"], node, *words],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
 
 
 @pytest.fixture
@@ -418,27 +367,6 @@ def test_a_stopped_node_is_one_finding_within_30_s(
 FIRMWARE, OTHER_FIRMWARE = "28.39.1002", "28.37.1014"
 
 
-def _variant(cluster: dict[str, Any], tmp_path: Path, edit: Callable[[dict], None]) -> str:
-    """The cluster's inventory with `edit` applied, written elsewhere with its paths made absolute."""
-    source = Path(cluster["inventory"])
-    doc = yaml.safe_load(source.read_text())
-
-    def absolute(value: str) -> str:
-        return str((source.parent / value).resolve())
-
-    doc["ssh"]["key_file"] = absolute(doc["ssh"]["key_file"])
-    doc["ssh"]["known_hosts_file"] = absolute(doc["ssh"]["known_hosts_file"])
-    accounting = doc["slurm"]["accounting"]
-    if "database_password_file" in accounting:
-        accounting["database_password_file"] = absolute(accounting["database_password_file"])
-    for repo in doc["software"]["repositories"]:
-        repo["signed_by"] = absolute(repo["signed_by"])
-    edit(doc)
-    path = tmp_path / source.name  # rendered headers name the inventory file: keep its name
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return str(path)
-
-
 def test_a_firmware_split_names_both_sides_and_a_lock_names_the_node(
     clean: None, check: Check, cluster: dict[str, Any], restore, tmp_path
 ) -> None:
@@ -460,7 +388,7 @@ def test_a_firmware_split_names_both_sides_and_a_lock_names_the_node(
         for profile in doc["profiles"].values():
             profile["firmware"] = {"hca": FIRMWARE}
 
-    locked = check(inventory=_variant(cluster, tmp_path, lock))
+    locked = check(inventory=variant(cluster, tmp_path, lock))
     assert locked.returncode == 1, locked.output[-3000:]
     assert locked.failed_nodes() == {"gpu01"}, [r.message for r in locked.failures()]
     (hit,) = locked.failures()

@@ -195,3 +195,22 @@ def test_journal_json_lines() -> None:
     assert entries[0].time == datetime(2025, 2, 23, 8, 40, tzinfo=UTC) and entries[1].time is None
     (event,) = journal_xids(text)
     assert (event.code, event.bus_id, event.line, event.time) == (79, "00000000:19:00.0", 2, None)
+
+
+def test_nvbandwidth_runs_the_three_testcases_under_a_timeout() -> None:
+    text = "".join(
+        (REAL / name).read_text()
+        for name in (
+            "nvbandwidth_readme_v0.8_host_to_device_memcpy_ce_8gpu_26gbs.txt",
+            "nvbandwidth_readme_v0.8_device_to_device_memcpy_write_ce_8gpu_276gbs.txt",
+        )
+    )
+    command = (
+        "timeout -k 10 600 nvbandwidth -t host_to_device_memcpy_ce -t "
+        "device_to_device_memcpy_read_ce -t device_to_device_memcpy_write_ce"
+    )
+    remote, _ = _remote({command: (0, text, "")})
+    found = health.nvbandwidth_findings(remote, HealthThresholds())
+    assert isinstance(found, Findings) and len(found.failures) == 3
+    remote, _ = _remote({command: (137, "", "")})
+    assert isinstance(health.nvbandwidth_findings(remote, HealthThresholds()), NotRun)

@@ -14,6 +14,7 @@ from trainbed.checks.junit import (
     node_of,
     one_line,
     read_junit,
+    read_warnings,
     summarise,
     warning_lines,
 )
@@ -84,10 +85,9 @@ def _junit(tmp_path: Path, cases: str) -> Path:
 def test_read_outcomes(tmp_path: Path) -> None:
     path = _junit(
         tmp_path,
-        '<testcase classname="checks.test_nvidia" name="test_gpu_count[gpu01]" time="0.1">'
         '<properties><property name="warning" value="gpu01 GPU 0 XID: expected no XID in 24 h, '
         'got XID 31 at t (MMU Fault)"/><property name="other" value="x"/></properties>'
-        "</testcase>"
+        '<testcase classname="checks.test_nvidia" name="test_gpu_count[gpu01]" time="0.1"/>'
         '<testcase classname="checks.test_nvidia" name="test_gpu_count[gpu02]" time="0.1">'
         '<failure message="AssertionError: gpu02 GPU count: expected 8, got 7&#10;assert 7 == 8">'
         "trace</failure></testcase>"
@@ -104,14 +104,22 @@ def test_read_outcomes(tmp_path: Path) -> None:
         ("gpu02", "error"),
         ("gpu01", "skipped"),
     ]
-    assert results[0].warnings == (
-        "gpu01 GPU 0 XID: expected no XID in 24 h, got XID 31 at t (MMU Fault)",
-    )
-    assert results[1].message == "gpu02 GPU count: expected 8, got 7" and not results[1].warnings
+    warnings = read_warnings(path)
+    assert warnings == ["gpu01 GPU 0 XID: expected no XID in 24 h, got XID 31 at t (MMU Fault)"]
+    suite_only = _junit(tmp_path, '<properties><property name="warning" value="w"/></properties>')
+    assert schema_problems(ET.parse(suite_only).getroot()) == []  # xunit2: on the suite only
+    assert results[1].message == "gpu02 GPU count: expected 8, got 7"
     assert results[1].module == "checks.test_nvidia"
     summaries = summarise(
-        results, {"cp1": "slurmctld_primary", "gpu01": "compute", "gpu02": "compute"}
+        results,
+        {"cp1": "slurmctld_primary", "gpu01": "compute", "gpu02": "compute"},
+        [*warnings, "elsewhere: no node"],
     )
+    assert [(s.node, s.warnings) for s in summaries if s.warnings] == [
+        ("gpu01", warnings),
+        ("(cluster)", ["elsewhere: no node"]),
+    ]
+    summaries = summaries[:3]
     assert [(s.node, s.passed, s.failed, s.skipped) for s in summaries] == [
         ("cp1", 0, 0, 0),
         ("gpu01", 1, 0, 1),
@@ -136,21 +144,14 @@ def test_table() -> None:
                 "gpu02 mlx5_4 rate: expected 400 Gb/s, got 200",
                 "gpu02-mlx5_4",
             ),
-            CaseResult(
-                "gpu01",
-                "test_hca_port",
-                "m",
-                "passed",
-                "",
-                "gpu01-mlx5_4",
-                ("gpu01 GPU 0 clock event reasons: expected …, got HW Slowdown",),
-            ),
+            CaseResult("gpu01", "test_hca_port", "m", "passed", "", "gpu01-mlx5_4"),
             CaseResult(
                 "gpu01", "test_peermem_loaded", "m", "skipped", "no CAP_SYS_MODULE", "gpu01"
             ),
             CaseResult("gpu02", "test_gpu_count", "m", "skipped", "could not run: gpu02: SSH…"),
         ],
         {"gpu01": "compute", "gpu02": "compute"},
+        ["gpu01 GPU 0 clock event reasons: expected …, got HW Slowdown"],
     )
     lines = format_table(summaries).splitlines()
     header = ["node", "role", "passed", "failed", "skipped", "not", "run", "warnings"]

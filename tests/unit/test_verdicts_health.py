@@ -12,10 +12,22 @@ from trainbed.parse.dcgmi import parse_dcgmi_diag
 from trainbed.parse.dmesg import parse_kernel_log
 from trainbed.parse.lspci import find_device, parse_lspci
 from trainbed.parse.mlxlink import MlxlinkInfo
+from trainbed.parse.nvbandwidth import NvbandwidthRun, parse_nvbandwidth
 from trainbed.parse.nvidia_smi import parse_query, parse_topology
 from trainbed.parse.nvlink import parse_nvlink_status
 from trainbed.parse.perfquery import PortCounters, parse_perfquery
-from trainbed.verdicts import Findings, ber, clocks, dcgm, ecc, ib_counters, nvlink, pcie, xid
+from trainbed.verdicts import (
+    Findings,
+    ber,
+    clocks,
+    dcgm,
+    ecc,
+    ib_counters,
+    nvbandwidth,
+    nvlink,
+    pcie,
+    xid,
+)
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 
@@ -363,3 +375,43 @@ def test_dcgm_r2_pass_and_no_table() -> None:
     )
     assert dcgm.ran(rows) and not dcgm.problems("n", 2, rows)
     assert not dcgm.ran(parse_dcgmi_diag("Error: unable to establish a connection to the host.\n"))
+
+
+# ------------------------------------------------------------------------------------ nvbandwidth
+
+
+def _nvbandwidth(*names: str) -> NvbandwidthRun:
+    """The README's real blocks as one run (each file holds one testcase)."""
+    runs = [parse_nvbandwidth(_real(name)) for name in names]
+    return NvbandwidthRun(testcases=tuple(t for run in runs for t in run.testcases))
+
+
+H2D_26 = "nvbandwidth_readme_v0.8_host_to_device_memcpy_ce_8gpu_26gbs.txt"
+D2D_276 = "nvbandwidth_readme_v0.8_device_to_device_memcpy_write_ce_8gpu_276gbs.txt"
+
+
+def test_nvbandwidth_readme_blocks_fall_below_the_h100_bars() -> None:
+    """The README's machine copies host to device at about 26 GB/s (Gen4-class) and device to
+    device at about 276 GB/s: under Azure's H100 bars on every GPU and every pair."""
+    found = nvbandwidth.problems("n", _nvbandwidth(H2D_26, D2D_276))
+    assert found.failures == (
+        "n nvbandwidth host_to_device_memcpy_ce: expected >= 48 GB/s per GPU, got 8 of 8 below, "
+        "slowest GPU 1 25.94",
+        "n nvbandwidth device_to_device_memcpy_read_ce: expected a result, got not in "
+        "nvbandwidth's output",
+        "n nvbandwidth device_to_device_memcpy_write_ce: expected >= 335 GB/s per GPU pair, got "
+        "56 of 56 below, slowest GPU 6→0 274.89",
+    )
+
+
+def test_nvbandwidth_bars_are_the_callers() -> None:
+    bars = nvbandwidth.Bars(h2d_gbps=26, d2d_gbps=276.1)
+    found = nvbandwidth.problems("n", _nvbandwidth(H2D_26, D2D_276), bars)
+    assert found.failures[0] == (
+        "n nvbandwidth host_to_device_memcpy_ce: expected >= 26 GB/s per GPU, got GPU 1 25.94, "
+        "GPU 2 25.97, GPU 5 25.95, GPU 7 25.97"
+    )
+    assert found.failures[2] == (
+        "n nvbandwidth device_to_device_memcpy_write_ce: expected >= 276.1 GB/s per GPU pair, got "
+        "GPU 0→1 276.07, GPU 4→0 276.03, GPU 6→0 274.89, GPU 7→4 276"
+    )

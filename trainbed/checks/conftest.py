@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from _pytest import junitxml
 
 from trainbed.checks import health
 from trainbed.checks.expected import ALL, hosts_of, select_hosts
@@ -36,7 +37,36 @@ UNREACHABLE = pytest.StashKey[dict[str, str]]()
 _WORKERINPUT_KEY = "trainbed_unreachable"
 
 
+#: Every warning the checks recorded (`warn`), in order, on the controller process.
+WARNED = pytest.StashKey[dict[str, None]]()
+
+
+class _SuiteWarnings:
+    """Moves the `warn` fixture's findings off each test case into the run's test-suite
+    properties before junitxml writes the case (xunit2 allows no properties there). On the
+    controller process only: a pytest-xdist worker's reports carry them there."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        found = [str(v) for name, v in report.user_properties if name == WARNING]
+        if not found:
+            return
+        report.user_properties = [(n, v) for n, v in report.user_properties if n != WARNING]
+        seen = self.config.stash.setdefault(WARNED, {})
+        xml = self.config.stash.get(junitxml.xml_key, None)  # record_testsuite_property's key
+        for line in found:
+            if line not in seen:
+                seen[line] = None
+                if xml is not None:
+                    xml.add_global_property(WARNING, line)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # xdist workers send theirs with the reports
+        config.pluginmanager.register(_SuiteWarnings(config), "trainbed-suite-warnings")
     config.addinivalue_line("markers", "nodes(group): run the check on every host of the group")
     config.addinivalue_line(
         "markers", "each(argname, function): one test per item function(inventory, node) returns"
@@ -144,13 +174,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     They count as "could not run" in the final line, apart from genuine skips. Then every
     warning a check recorded (`warn`), one line each.
     """
-    seen: dict[str, None] = {}
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            for name, value in getattr(report, "user_properties", ()):
-                if name == WARNING:
-                    seen.setdefault(str(value))
-    for line in seen:
+    for line in terminalreporter.config.stash.get(WARNED, {}):
         terminalreporter.write_line(f"warning: {line}")
     skipped = terminalreporter.stats.get("skipped", [])
     not_run = [r for r in skipped if _skip_reason(r).startswith(COULD_NOT_RUN)]
@@ -194,8 +218,9 @@ def level(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture
 def warn(request: pytest.FixtureRequest) -> Callable[[Iterable[str]], None]:
-    """`warn(lines)`: record findings that do not fail the check, as `warning` properties of its
-    JUnit test case (the per-node table counts them; `trainbed check` prints them)."""
+    """`warn(lines)`: record findings that do not fail the check; they become `warning`
+    properties of the JUnit test suite (`pytest_runtest_logreport`), the per-node table counts
+    them and the terminal summary and `trainbed check` print them."""
 
     def record(lines: Iterable[str]) -> None:
         for line in lines:

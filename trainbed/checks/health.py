@@ -25,11 +25,22 @@ from trainbed.parse.dmesg import XidEvent
 from trainbed.parse.journal import journal_xids
 from trainbed.parse.lspci import PciDevice, find_device, parse_lspci
 from trainbed.parse.mlxlink import MlxlinkInfo, parse_mlxlink
+from trainbed.parse.nvbandwidth import parse_nvbandwidth
 from trainbed.parse.nvidia_smi import GpuInfo, Topology, parse_query, parse_topology
 from trainbed.parse.nvlink import GpuNvLinks, parse_nvlink_status
 from trainbed.parse.perfquery import PortCounters, parse_perfquery
 from trainbed.remote import Remote, command
-from trainbed.verdicts import Findings, NotRun, check, dcgm, ecc, gpu_name, not_run, pcie
+from trainbed.verdicts import (
+    Findings,
+    NotRun,
+    check,
+    dcgm,
+    ecc,
+    gpu_name,
+    not_run,
+    nvbandwidth,
+    pcie,
+)
 from trainbed.verdicts import xid as xid_verdict
 
 T = TypeVar("T")
@@ -344,3 +355,22 @@ def first_readings(
     with ThreadPoolExecutor(max_workers=min(parallel, len(remotes))) as pool:
         pairs = [item for chunk in pool.map(one, remotes) for item in chunk]
     return FirstReadings(dict(pairs))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- burn-in
+
+#: Seconds nvbandwidth's three testcases may take on an 8-GPU node.
+NVBANDWIDTH_TIMEOUT_S = 600
+
+
+def nvbandwidth_findings(remote: Remote, thresholds: HealthThresholds) -> Findings | NotRun:
+    """nvbandwidth's host-to-device and device-to-device copies against the bars."""
+    what = f"{remote.hostname} nvbandwidth"
+    template = "nvbandwidth" + " -t %s" * len(nvbandwidth.TESTCASES)
+    text = read(
+        remote, what, template, *nvbandwidth.TESTCASES, timeout_s=NVBANDWIDTH_TIMEOUT_S, cache=False
+    )
+    if isinstance(text, NotRun):
+        return text
+    bars = nvbandwidth.Bars(thresholds.nvbandwidth_h2d_gbps, thresholds.nvbandwidth_d2d_gbps)
+    return nvbandwidth.problems(remote.hostname, parse_nvbandwidth(text), bars)

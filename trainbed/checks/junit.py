@@ -3,8 +3,9 @@
 Test ids carry the hostname first (`test_hca_port[gpu02-mlx5_4]`), so every test case names its
 node and its check; a failure's message starts with the assertion's one-line expected vs actual.
 A finding that does not fail its check (a GPU throttled, an XID outside the critical list) is a
-``warning`` property of its test case (pytest's `user_properties`, written by the suite's `warn`
-fixture): the one way the suite reports what passes but deserves a look.
+``warning`` property of the test suite (the suite's `warn` fixture records it; the xunit2 schema
+allows properties on the suite, not on a test case), its line starting with the node it names:
+the one way the suite reports what passes but deserves a look.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _PARAMS = re.compile(r"^(?P<check>[^\[]+)(?:\[(?P<params>.*)\])?$")
 _EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Z]\w*:\s+")
 #: How a skip that is no verdict starts: the check could not run (its node did not answer).
 COULD_NOT_RUN = "could not run"
-#: The JUnit property (pytest `user_properties`) of a finding that does not fail its check.
+#: The name of a test-suite property holding a finding that does not fail its check.
 WARNING = "warning"
 
 
@@ -39,7 +40,6 @@ class CaseResult:
     outcome: str  # passed, failed, error, skipped
     message: str = ""
     params: str = ""
-    warnings: tuple[str, ...] = ()
 
     @property
     def test_id(self) -> str:
@@ -100,11 +100,6 @@ def read_junit(path: str | Path, hostnames: Iterable[str] = ()) -> list[CaseResu
                 outcome = "failed" if tag == "failure" else tag
                 message = one_line(element.get("message") or element.text or "")
                 break
-        warnings = tuple(
-            prop.get("value", "")
-            for prop in case.iterfind("properties/property")
-            if prop.get("name") == WARNING
-        )
         results.append(
             CaseResult(
                 node=node_of(params, hosts),
@@ -113,18 +108,31 @@ def read_junit(path: str | Path, hostnames: Iterable[str] = ()) -> list[CaseResu
                 outcome=outcome,
                 message=message,
                 params=params,
-                warnings=warnings,
             )
         )
     return results
 
 
+def read_warnings(path: str | Path) -> list[str]:
+    """The `warning` properties of the file's test suites, in order."""
+    root = ET.parse(path).getroot()
+    return [
+        prop.get("value", "")
+        for suite in root.iter("testsuite")
+        for prop in suite.iterfind("properties/property")
+        if prop.get("name") == WARNING
+    ]
+
+
 def summarise(
-    results: Iterable[CaseResult], roles: Mapping[str, str] | None = None
+    results: Iterable[CaseResult],
+    roles: Mapping[str, str] | None = None,
+    warnings: Iterable[str] = (),
 ) -> list[NodeSummary]:
     """Per-node counts, in the order of `roles` (inventory order) then as met.
 
-    Failures include errors; checks that could not run are counted apart from other skips.
+    Failures include errors; checks that could not run are counted apart from other skips. Each
+    warning goes to the node its line starts with (`(cluster)` when it names none of `roles`).
     """
     roles = roles or {}
     summaries: dict[str, NodeSummary] = {
@@ -133,7 +141,6 @@ def summarise(
     for result in results:
         node = result.node or "(cluster)"
         summary = summaries.setdefault(node, NodeSummary(node, roles.get(node, "")))
-        summary.warnings.extend(result.warnings)
         if result.outcome == "passed":
             summary.passed += 1
         elif result.outcome == "skipped" and result.message.startswith(COULD_NOT_RUN):
@@ -145,6 +152,9 @@ def summarise(
             summary.failures.append(result)
             if not summary.first_failure:
                 summary.first_failure = f"{result.test_id}: {result.message}"
+    for line in warnings:
+        node = node_of(line.split(" ", 1)[0], roles) or "(cluster)"
+        summaries.setdefault(node, NodeSummary(node, roles.get(node, ""))).warnings.append(line)
     return list(summaries.values())
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainbed.checks.expected import node_role
-from trainbed.checks.junit import NodeSummary, read_junit, summarise
+from trainbed.checks.junit import NodeSummary, read_junit, read_warnings, summarise
 from trainbed.inventory.model import Inventory
 
 #: The acceptance suite: this package's `test_*.py` (wherever it is installed) and its conftest.
@@ -90,7 +90,9 @@ def run_checks(
     returncode = subprocess.run(args, check=False).returncode
     roles = {node.hostname: node_role(node) for node in inventory.nodes}
     hostnames = list(roles)
-    results = read_junit(junit, hostnames) if junit.exists() and junit.stat().st_size else []
+    written = junit.exists() and junit.stat().st_size
+    results = read_junit(junit, hostnames) if written else []
+    warnings = read_warnings(junit) if written else []
     ran = {r.node for r in results}
     roles = {host: role for host, role in roles.items() if host in ran}
-    return CheckRun(returncode, junit, summarise(results, roles))
+    return CheckRun(returncode, junit, summarise(results, roles, warnings))

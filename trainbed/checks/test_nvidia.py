@@ -201,3 +201,15 @@ def test_dcgm_diag(
     every GPU; one that does not answer in time could not run."""
     timeout_s = inventory.health.thresholds.dcgm_timeout_s[level]
     health.outcome(health.dcgm_findings(remote, level, timeout_s), warn)
+
+
+def test_nvbandwidth(
+    remote: Remote, inventory: Inventory, level: str, warn: Callable[[Iterable[str]], None]
+) -> None:
+    """Burn-in: host-to-device copies >= 48 GB/s per GPU, device-to-device >= 335 GB/s per pair
+    (`health.thresholds`), where nvbandwidth is installed."""
+    if level != "burn-in":
+        pytest.skip(f"level {level}: nvbandwidth runs at burn-in")
+    if not health.has_command(remote, "nvbandwidth"):
+        pytest.skip(f"{remote.hostname}: nvbandwidth is not installed (software.health_tools)")
+    health.outcome(health.nvbandwidth_findings(remote, inventory.health.thresholds), warn)

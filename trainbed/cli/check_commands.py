@@ -60,8 +60,10 @@ def check(inventory: str, limit: str | None, level: str, junit: str | None, work
         what = f"{failed} check(s) failed on {', '.join(nodes)}" if nodes else "the run failed"
         click.echo(f"FAILED: {what} (pytest exit {result.returncode})", err=True)
         sys.exit(1)
+    not_run = sum(s.not_run for s in result.summaries)
     click.echo(
         f"passed: {sum(s.passed for s in result.summaries)} checks on {len(result.summaries)} node(s)"
+        + (f"; {not_run} could not run (no verdict)" if not_run else "")
     )
 
 

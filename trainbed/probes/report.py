@@ -13,10 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 REPORT_FILES = ("results.json", "report.md", "junit.xml", "ib_write_bw_heatmap.png")
 #: Above this many pairs the heatmap cells carry no figures (they would not be legible).
 ANNOTATE_MAX_PAIRS = 64
@@ -379,6 +375,11 @@ def render_junit(results: Mapping[str, Any]) -> str:
 
 def render_heatmap(results: Mapping[str, Any], path: Path) -> None:
     """PNG heatmap: rows pairs (``gpu01–gpu02``), columns rails, colour Gb/s, failures hatched."""
+    # matplotlib costs ~0.35 s to import: only the command that draws pays it, not every start.
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     pairs, rails, cells = _ib_matrix(results)
     threshold = results["thresholds"]["ib_write_bw_min_gbps"]
     height = min(0.28 * max(len(pairs), 1) + 1.8, 400.0)
