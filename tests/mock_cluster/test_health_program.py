@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.mock_cluster.conftest import REPO, Deploy, Ssh
+from tests.mock_cluster.conftest import REPO, Deploy, Ssh, fault, variant
 
 pytestmark = pytest.mark.mock
 
@@ -38,28 +37,18 @@ HEALTH = {
 
 
 @pytest.fixture(scope="module")
-def wired(cluster: dict[str, Any], deploy: Deploy) -> Iterator[None]:
-    own = Path(cluster["inventory"])
-    doc = yaml.safe_load(own.read_text())
-    doc["health"] = {**doc.get("health", {}), **HEALTH}
-    # Beside the cluster's own: its paths (SSH key, known_hosts) are relative to the file.
-    path = own.with_name("inventory-health.yaml")
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    result = deploy(inventory=str(path))
+def wired(
+    cluster: dict[str, Any], deploy: Deploy, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    def wire(doc: dict[str, Any]) -> None:
+        doc["health"] = {**doc.get("health", {}), **HEALTH}
+
+    path = variant(cluster, tmp_path_factory.mktemp("health"), wire)
+    result = deploy(inventory=path)
     assert result.returncode == 0, result.output[-4000:]
     yield
     restored = deploy()
     assert restored.returncode == 0, restored.output[-4000:]
-
-
-def fault(cluster: dict[str, Any], node: str, *words: str) -> None:
-    subprocess.run(
-        ["lab/fault", "--state-dir", cluster["state_dir"], node, *words],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
 
 
 def slurm(ssh: Ssh, node: str) -> tuple[str, str]:
@@ -129,6 +118,18 @@ def test_a_node_drained_by_hand_stays_drained(
     time.sleep(INTERVAL_S + SLACK_S)
     state, reason = slurm(ssh, "gpu01")
     assert state.startswith("drain") and reason == "cabling by hand", (state, reason)
+    shown = subprocess.run(
+        [sys.executable, "-m", "trainbed", "health", cluster["inventory"], "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    rows = {r["node"]: r for r in json.loads(shown.stdout)}
+    assert rows["gpu01"]["slurm_reason"].startswith("cabling by hand")
+    assert not rows["gpu01"]["drained_by_trainbed"] and rows["gpu01"]["age_s"] < 2 * INTERVAL_S
+    assert rows["gpu02"]["result"] == "pass" and rows["gpu02"]["slurm_state"] == "IDLE"
     ssh("cp1", "scontrol update NodeName=gpu01 State=RESUME")
 
 
