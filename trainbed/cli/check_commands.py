@@ -37,7 +37,7 @@ from trainbed.inventory.model import LEVELS
 def check(inventory: str, limit: str | None, level: str, junit: str | None, workers: str) -> None:
     """Acceptance checks of every node against INVENTORY (a thin wrapper over pytest on the installed suite).
 
-    Exits 1 when any check fails.
+    Exits 1 when any check fails, 2 when none failed but some could not run (no verdict is no pass).
     """
     inv = load_or_exit(inventory)
     try:
@@ -65,6 +65,9 @@ def check(inventory: str, limit: str | None, level: str, junit: str | None, work
         f"passed: {sum(s.passed for s in result.summaries)} checks on {len(result.summaries)} node(s)"
         + (f"; {not_run} could not run (no verdict)" if not_run else "")
     )
+    if not_run:
+        click.echo(f"NOT PASSED: {not_run} check(s) could not run", err=True)
+        sys.exit(2)
 
 
 COMMANDS = [check]
