@@ -202,7 +202,8 @@ def test_a_hanging_dcgm_could_not_run(
     fault(cluster, node, "dcgm", "hang")
 
     def short(doc: dict) -> None:
-        doc["health"] = {"thresholds": {"dcgm_timeout_s": {"quick": 3}}}
+        # Only the DCGM timeout changes: the rest of `health:` (and so the node's catalog) stays.
+        doc.setdefault("health", {})["thresholds"] = {"dcgm_timeout_s": {"quick": 3}}
 
     run = check("--limit", node, inventory=variant(cluster, tmp_path, short))
     assert run.returncode == 2, run.output[-3000:]  # nothing failed, but no verdict is no pass
