@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from lab.inventory import Node
+from lab.simhw.simload import sim_module
 
 FORMAT_VERSION = 1
 #: PCI buses of the eight SXM5 GPUs of a PowerEdge XE9680, GPU 0..7.
@@ -29,23 +30,13 @@ H100_VBIOS = "96.00.74.00.01"
 #: NVLinks of an H100 SXM5 and their speed as ``nvidia-smi nvlink -s`` prints it (GB/s).
 H100_NVLINKS = 18
 NVLINK_SPEED_GBS = 26.562
-#: A Gen5 x16 link (H100 SXM5, ConnectX-7): PCIe generation 5 = 32 GT/s.
-GEN5_X16 = {"max_gen": 5, "gen": 5, "max_width": 16, "width": 16}
+#: The node-side hardware description helpers (the simulators' own module, loaded by file): the
+#: perfquery error counters, their saturation widths and their growth are decided there once.
+HWDESC = sim_module("hwdesc")
 #: perfquery error counters and the saturation value of each (IBTA PortCounters widths).
-PORT_ERROR_COUNTERS = {
-    "SymbolErrorCounter": 0xFFFF,
-    "LinkErrorRecoveryCounter": 0xFF,
-    "LinkDownedCounter": 0xFF,
-    "PortRcvErrors": 0xFFFF,
-    "PortRcvRemotePhysicalErrors": 0xFFFF,
-    "PortRcvSwitchRelayErrors": 0xFFFF,
-    "PortXmitDiscards": 0xFFFF,
-    "PortXmitConstraintErrors": 0xFF,
-    "PortRcvConstraintErrors": 0xFF,
-    "LocalLinkIntegrityErrors": 0xF,
-    "ExcessiveBufferOverrunErrors": 0xF,
-    "VL15Dropped": 0xFFFF,
-}
+PORT_ERROR_COUNTERS: dict[str, int] = HWDESC.PORT_COUNTER_MAX
+#: A Gen5 x16 link (H100 SXM5, ConnectX-7): PCIe generation 5 = 32 GT/s.
+GEN5_X16: dict[str, int] = HWDESC.GEN5_X16
 #: Growth (per second) of the counters a fault makes grow; slow enough that the 8-bit ones
 #: take minutes to saturate, fast enough that two reads seconds apart differ.
 SYMBOL_ERRORS_PER_S = {"SymbolErrorCounter": 50.0, "LinkErrorRecoveryCounter": 0.5}
@@ -339,12 +330,8 @@ def _grow(h: dict[str, Any], rates: dict[str, float], now: float) -> None:
 
 def counter_value(h: dict[str, Any], name: str, now: float) -> int:
     """A port counter at time `now`: its stored value plus its growth since the fault, saturated
-    at the counter's width like the real PortCounters (mirrored by simhw/sim/hwdesc.py)."""
-    value = int(h.get("counters", {}).get(name, 0))
-    growth = h.get("growth")
-    if growth:
-        value += int(max(0.0, now - float(growth["since"])) * float(growth["per_s"].get(name, 0)))
-    return min(value, PORT_ERROR_COUNTERS.get(name, 0xFFFFFFFF))
+    at the counter's width like the real PortCounters (what the simulated perfquery prints)."""
+    return int(HWDESC.port_counter(h, name, now))
 
 
 def fault_hca_symbol_errors(hw: dict[str, Any], device: str, now: float) -> dict[str, Any]:

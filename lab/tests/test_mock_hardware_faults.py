@@ -169,16 +169,3 @@ def test_a_second_growth_fault_keeps_the_counts_so_far() -> None:
 def test_bad_fault_words_are_refused(words: str) -> None:
     with pytest.raises((KeyError, ValueError)):
         fault.apply(_description(), words.split(), now=NOW)
-
-
-def test_the_hwdesc_counter_mirrors_the_lab_one() -> None:
-    from lab.simhw.simload import sim_module
-
-    hwdesc = sim_module("hwdesc")
-    assert hwdesc.PORT_COUNTER_MAX == hardware.PORT_ERROR_COUNTERS
-    hw, _ = fault.apply(_description(), ["hca", "mlx5_4", "symbol-errors"], now=NOW)
-    for t in (0.0, 3.3, 1000.0, 10**6):
-        for name in hardware.PORT_ERROR_COUNTERS:
-            assert hwdesc.port_counter(hw["hcas"][2], name, NOW + t) == hardware.counter_value(
-                hw["hcas"][2], name, NOW + t
-            )

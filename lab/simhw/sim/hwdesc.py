@@ -285,8 +285,8 @@ def log_line(path: Path, message: str, level: str = "INFO") -> None:
         pass
 
 
-#: Saturation value of each perfquery error counter (IBTA PortCounters widths); the same table
-#: as lab/hardware.py PORT_ERROR_COUNTERS (this file ships alone on the nodes).
+#: Saturation value of each perfquery error counter (IBTA PortCounters widths); the lab's
+#: descriptions (lab/hardware.py) read this table too.
 PORT_COUNTER_MAX = {
     "SymbolErrorCounter": 0xFFFF,
     "LinkErrorRecoveryCounter": 0xFF,
@@ -314,7 +314,8 @@ def port_counter(h: dict[str, Any], name: str, now: float | None = None) -> int:
     return min(value, PORT_COUNTER_MAX.get(name, 0xFFFFFFFF))
 
 
-#: A healthy Gen5 x16 link, for descriptions written before links were described.
+#: A healthy Gen5 x16 link (H100 SXM5, ConnectX-7), for descriptions written before links were
+#: described; the lab's descriptions start from it too.
 GEN5_X16 = {"max_gen": 5, "gen": 5, "max_width": 16, "width": 16}
 
 
