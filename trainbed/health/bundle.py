@@ -9,6 +9,7 @@ the deploy uploads it only when the package changed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import zipfile
@@ -35,8 +36,11 @@ def _sources() -> list[tuple[str, bytes]]:
     return sorted(out)
 
 
+@functools.cache
 def build() -> bytes:
-    """The program: ``#!/usr/bin/python3`` and a zip archive (python3 runs it as a zipapp)."""
+    """The program: ``#!/usr/bin/python3`` and a zip archive (python3 runs it as a zipapp).
+
+    Built once per process: the deploy and the catalog check ask for it once per host."""
     buffer = io.BytesIO()
     buffer.write(f"#!{INTERPRETER} -I\n".encode())
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -48,5 +52,6 @@ def build() -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache
 def sha256() -> str:
     return hashlib.sha256(build()).hexdigest()
