@@ -14,6 +14,7 @@ from testinfra.backend.base import CommandResult
 
 from tests.conftest import PROD_YAML
 from trainbed.checks import health
+from trainbed.health.judge import journal_since
 from trainbed.inventory import load_inventory
 from trainbed.inventory.model import ComputeNode, Hca, HealthThresholds
 from trainbed.parse.journal import journal_xids, parse_journal_json
@@ -112,9 +113,9 @@ def _entries(dmesg_t: str) -> list[tuple[datetime, str]]:
 
 def test_xids_from_the_journal_window() -> None:
     now = datetime(2025, 2, 24, 12, 0, tzinfo=UTC)
-    since = health.since_argument(now, 24)
-    assert since == "2025-02-23 12:00:00 UTC"
-    command = health.JOURNAL_COMMAND.replace("%s", f"'{since}'")
+    since = journal_since(now, 24)
+    assert since == f"@{int(datetime(2025, 2, 23, 12, 0, tzinfo=UTC).timestamp())}"
+    command = health.JOURNAL_COMMAND.replace("%s", since)
     remote, host = _remote(
         {command: (0, _journal(_entries(XID119)), ""), "nvidia-smi -q": (0, NVIDIA_SMI_Q, "")}
     )
@@ -131,7 +132,7 @@ def test_xids_from_the_journal_window() -> None:
 def test_xids_name_the_bus_id_when_nvidia_smi_cannot_run() -> None:
     line = "NVRM: Xid (PCI:0000:9b:00): 31, pid=77, name=python3, MMU Fault"  # a constructed line
     now = datetime(2025, 2, 24, 12, 0, tzinfo=UTC)
-    command = health.JOURNAL_COMMAND.replace("%s", f"'{health.since_argument(now, 24)}'")
+    command = health.JOURNAL_COMMAND.replace("%s", journal_since(now, 24))
     at = datetime(2025, 2, 24, 11, 0, tzinfo=UTC)
     remote, _ = _remote({command: (0, _journal([(at, line)]), "")})
     found = health.xid_findings(remote, HealthThresholds(), now)

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from time import monotonic
 from typing import NoReturn, TypeVar
 
 import pytest
 
 from trainbed.checks.junit import could_not_run
+from trainbed.health.judge import JOURNAL_ARGV, journal_since
 from trainbed.inventory.model import ComputeNode, Hca, HealthThresholds, Node
 from trainbed.parse.dcgmi import parse_dcgmi_diag
 from trainbed.parse.dmesg import XidEvent
@@ -54,10 +55,8 @@ KILL_AFTER_S = 10
 #: `dcgmi diag -r` of each check level.
 DCGM_RUN = {"quick": 1, "standard": 2, "burn-in": 3}
 
-JOURNAL_COMMAND = (
-    "journalctl --no-pager -q -o json --output-fields=MESSAGE,__REALTIME_TIMESTAMP"
-    " SYSLOG_IDENTIFIER=kernel --since %s"
-)
+#: The health program's journal command (one decision), the window's start as its argument.
+JOURNAL_COMMAND = " ".join(JOURNAL_ARGV) + " %s"
 
 
 def read(
@@ -115,12 +114,6 @@ def gpus(remote: Remote) -> list[GpuInfo] | NotRun:
     return text if isinstance(text, NotRun) else parse_query(text)
 
 
-def since_argument(now: datetime, window_hours: float) -> str:
-    """journalctl's `--since` for a window ending `now`: `2026-12-01 12:00:00 UTC`."""
-    start = now - timedelta(hours=window_hours)
-    return start.astimezone(start.tzinfo).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def xids(remote: Remote, since: str) -> list[XidEvent] | NotRun:
     """XID events among the kernel's messages in the node's journal since `since`."""
     text = read(remote, f"{remote.hostname} kernel journal", JOURNAL_COMMAND, since, cache=False)
@@ -170,7 +163,7 @@ def mlxlink(remote: Remote, hca: Hca) -> MlxlinkInfo | NotRun:
 
 def xid_findings(remote: Remote, thresholds: HealthThresholds, now: datetime) -> Findings | NotRun:
     """XIDs in the window; GPUs named by index where `nvidia-smi -q` answers, else by bus ID."""
-    events = xids(remote, since_argument(now, thresholds.xid_window_hours))
+    events = xids(remote, journal_since(now, thresholds.xid_window_hours))
     if isinstance(events, NotRun):
         return events
     listed = gpus(remote)

@@ -35,6 +35,18 @@ from trainbed.verdicts import (
 
 #: `dcgmi diag -r` of the levels that run one (the epilog's only after a failed job).
 DCGM_RUN = {"prolog": 1, "epilog": 2}
+#: The kernel's messages in the node's own journal (where XIDs are read, by this program and by
+#: the acceptance checks alike), as JSON; the window's start (`journal_since`) follows.
+JOURNAL_ARGV = (
+    "journalctl",
+    "--no-pager",
+    "-q",
+    "-o",
+    "json",
+    "--output-fields=MESSAGE,__REALTIME_TIMESTAMP",
+    "SYSLOG_IDENTIFIER=kernel",
+    "--since",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +81,7 @@ def commands(
         out["gpus"] = Command(f"{host} nvidia-smi -q", ("nvidia-smi", "-q"), t)
         out["journal"] = Command(
             f"{host} kernel journal",
-            (
-                "journalctl",
-                "--no-pager",
-                "-q",
-                "-o",
-                "json",
-                "--output-fields=MESSAGE,__REALTIME_TIMESTAMP",
-                "SYSLOG_IDENTIFIER=kernel",
-                "--since",
-                journal_since(now, plan.xid_window_hours),
-            ),
+            (*JOURNAL_ARGV, journal_since(now, plan.xid_window_hours)),
             t,
         )
     if plan.nvlink:
