@@ -39,9 +39,12 @@ PLAN = HealthPlan(
     hcas=HCAS,
     units=("nvidia-fabricmanager", "munge", "slurmd"),
     mounts=("/mnt/datasets",),
+    time_sync=True,
     critical_xids=CRITICAL_XIDS,
     could_not_run_drain_after=3,
 )
+SYNCHRONISED = _real("chronyc_tracking_4.3_debian12_synchronised_stratum9_localhost.txt")
+NOT_SYNCHRONISED = _real("chronyc_tracking_4.3_debian12_no_sources_not_synchronised.txt")
 
 
 def _journal(dmesg: str) -> str:
@@ -61,6 +64,7 @@ def _healthy(**override: str | NotRun) -> dict[str, str | NotRun]:
         "ibstat": IBSTAT,
         "units": "active\nactive\nactive\n",
         "mounts": "/\n/mnt/datasets\n",
+        "chrony": SYNCHRONISED,
     }
     outputs.update(override)
     return outputs
@@ -75,7 +79,8 @@ def _failures(verdicts: list[Verdict]) -> list[str]:
 
 def test_passive_reads_no_dcgm_and_prolog_adds_the_quick_diag() -> None:
     passive = commands("gpu01", PLAN, "passive", NOW)
-    assert set(passive) == {"gpus", "journal", "ibstat", "units", "mounts"}
+    assert set(passive) == {"gpus", "journal", "ibstat", "units", "mounts", "chrony"}
+    assert passive["chrony"].argv == ("chronyc", "-n", "tracking")
     assert all(c.timeout_s == PLAN.command_timeout_s for c in passive.values())
     prolog = commands("gpu01", PLAN, "prolog", NOW)
     assert prolog["dcgm"].argv == ("dcgmi", "diag", "-r", "1")
@@ -103,6 +108,7 @@ def test_a_healthy_node_passes_every_check() -> None:
         "hca ports",
         "services",
         "mounts",
+        "clock",
     ]
     assert outcome(verdicts) == "pass", verdicts
 
@@ -165,6 +171,21 @@ def test_a_stopped_fabric_manager_and_a_missing_mount_fail() -> None:
         "gpu01 nvidia-fabricmanager: expected active, got inactive",
         "gpu01 /mnt/datasets: expected mounted, got not mounted",
     ]
+
+
+def test_an_unsynchronised_clock_fails_and_a_host_kept_clock_is_not_read() -> None:
+    assert _failures(judge("gpu01", PLAN, "passive", _healthy(chrony=NOT_SYNCHRONISED))) == [
+        "gpu01 chrony leap status: expected Normal, got Not synchronised",
+        "gpu01 chrony reference: expected a time source, got none (00000000)",
+    ]
+    host_kept = HealthPlan(**{**PLAN.to_dict(), "hcas": (), "time_sync": False})
+    assert "chrony" not in commands("gpu01", host_kept, "passive", NOW)
+
+
+def test_a_stopped_chronyd_could_not_run_the_clock_check() -> None:
+    stopped = NotRun("gpu01 chronyc tracking", "`chronyc -n tracking` exit 1: 506 Cannot talk")
+    clock = [v for v in judge("gpu01", PLAN, "passive", _healthy(chrony=stopped))]
+    assert [v.status for v in clock if v.check == "clock"] == ["could not run"]
 
 
 def test_a_failed_dcgm_diag_fails_the_prolog_and_a_hang_could_not_run() -> None:
@@ -301,6 +322,7 @@ def node(tmp_path: Path) -> dict[str, Path]:
     bin_dir.mkdir()
     (tmp_path / "q.txt").write_text(HEALTHY_Q)
     (tmp_path / "ibstat.txt").write_text(IBSTAT)
+    (tmp_path / "tracking.txt").write_text(SYNCHRONISED)
     # The real `scontrol show node` output, its node renamed gpu01 and its state IDLE.
     shown = SHOW_NODE.replace("yigou-dev-102-68", "gpu01").replace("IDLE+DRAIN", "IDLE")
     shown = "\n".join(line for line in shown.splitlines() if "Reason=" not in line)
@@ -310,6 +332,7 @@ def node(tmp_path: Path) -> dict[str, Path]:
     _tool(bin_dir, "ibstat", f"cat {tmp_path}/ibstat.txt\n")
     _tool(bin_dir, "systemctl", 'shift; for u in "$@"; do echo active; done\n')
     _tool(bin_dir, "findmnt", "echo /; echo /mnt/datasets\n")
+    _tool(bin_dir, "chronyc", f"cat {tmp_path}/tracking.txt\n")
     _tool(
         bin_dir,
         "scontrol",
@@ -349,7 +372,7 @@ def test_a_whole_run_drains_on_an_xid_and_records_every_verdict(node: dict[str, 
         "update NodeName=gpu01 State=DRAIN Reason=trainbed: GPU at 00000000:9B:00.0 XID: "
     )
     assert {v["check"] for v in doc["verdicts"]} >= {"xid", "gpu count", "hca ports"}
-    assert set(doc["timings"]) == {"gpus", "journal", "ibstat", "units", "mounts"}
+    assert set(doc["timings"]) == {"gpus", "journal", "ibstat", "units", "mounts", "chrony"}
     assert doc["memory"] == {"not_run_runs": {}, "drained_by": "passive"}
 
 

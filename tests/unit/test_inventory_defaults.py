@@ -82,6 +82,7 @@ MODEL: dict[str, Callable[[Inventory], Any]] = {
             lambda inv, name=name: _listed(getattr(inv.health.thresholds, name))
         )
         for name in (
+            "clock_offset_s",
             "xid_window_hours",
             "critical_xids",
             "ib_symbol_error_growth",

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trainbed.parse.chrony import parse_tracking
 from trainbed.parse.dcgmi import parse_dcgmi_diag, per_gpu_results
 from trainbed.parse.dmesg import parse_kernel_log, within
 from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
@@ -56,6 +57,7 @@ PARSERS: list[Callable[[str], Any]] = [
     parse_mlxlink,
     parse_ibnetdiscover_ports,
     journal_xids,
+    parse_tracking,
 ]
 
 # Characters the real outputs are made of, so that random text often looks almost right.

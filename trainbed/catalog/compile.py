@@ -274,7 +274,7 @@ def _health(inventory: Inventory, node: Node, units: list[Unit]) -> HealthPlan |
     ib = inventory.networks.infiniband
     health = inventory.health
     thresholds = health.thresholds
-    watched = [u.name for u in units if u.running and u.role in ("nvidia", "slurm")]
+    watched = [u.name for u in units if u.running and u.role in ("base", "nvidia", "slurm")]
     return HealthPlan(
         gpus=node.profile.gpus.count,
         nvlink=node.profile.gpus.nvswitch,
@@ -282,6 +282,8 @@ def _health(inventory: Inventory, node: Node, units: list[Unit]) -> HealthPlan |
         units=tuple(watched),
         # Mounted now (an automount: its autofs point); a mount_now: false unit is installed only.
         mounts=tuple(m.mount_point for m in _mounts(inventory, node) if m.mount_now),
+        time_sync=inventory.cluster.time_sync == "chrony",
+        clock_offset_s=thresholds.clock_offset_s,
         xid_window_hours=thresholds.xid_window_hours,
         critical_xids=tuple(thresholds.critical_xids),
         command_timeout_s=health.command_timeout_s,

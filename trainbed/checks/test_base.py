@@ -8,15 +8,15 @@ import time
 import pytest
 
 from trainbed.checks import expected
+from trainbed.health.judge import TRACKING_ARGV
 from trainbed.inventory.model import Inventory, Node
+from trainbed.parse.chrony import parse_tracking
 from trainbed.remote import Remote
-from trainbed.verdicts import check, mismatch, service
+from trainbed.verdicts import check, mismatch, service, time_sync
 
 pytestmark = pytest.mark.nodes(expected.ALL)
 
 LIMITS_PATH = "/etc/security/limits.d/90-trainbed-rdma.conf"
-#: The most a node's clock may differ from the admin machine's.
-CLOCK_TOLERANCE_S = 1.0
 
 
 def test_ssh(hostname: str, unreachable: dict[str, str]) -> None:
@@ -55,41 +55,31 @@ def test_limits(remote: Remote, inventory: Inventory, node: Node) -> None:
 
 
 def test_time_synchronised(remote: Remote, inventory: Inventory) -> None:
-    """With `time_sync: chrony`, chronyd runs and tracks a source with a normal leap status."""
+    """With `time_sync: chrony`, chronyd runs, follows a source with a normal leap status, and
+    the clock is within `health.thresholds.clock_offset_s` of it."""
     if inventory.cluster.time_sync != "chrony":
         pytest.skip(
             f"time_sync: {inventory.cluster.time_sync} — the inventory says the host keeps the "
             "clock; the offset to the admin machine is checked by test_clock_offset"
         )
     check([service.problem(remote.hostname, "chrony", *remote.unit_state("chrony"))])
-    out = remote.output("chronyc tracking", cache=False)
-    fields = dict(
-        (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in out.splitlines())
-    )
-    leap = fields.get("Leap status", "missing")
-    reference = fields.get("Reference ID", "missing")
-    check(
-        [
-            mismatch(f"{remote.hostname} chrony leap status", "Normal", leap)
-            if leap != "Normal"
-            else None,
-            mismatch(f"{remote.hostname} chrony reference", "a time source", reference)
-            if reference.startswith("00000000")
-            else None,
-        ]
-    )
+    tracking = parse_tracking(remote.output(" ".join(TRACKING_ARGV), cache=False))
+    bar = inventory.health.thresholds.clock_offset_s
+    check(time_sync.problems(remote.hostname, tracking, bar).failures)
 
 
-def test_clock_offset(remote: Remote) -> None:
-    """The node's clock is within a second of this (the admin) machine's."""
+def test_clock_offset(remote: Remote, inventory: Inventory) -> None:
+    """The node's clock is within `health.thresholds.clock_offset_s` of this (the admin)
+    machine's."""
     remote.run("true", cache=False)  # the connection is up, so the round trip is one command
     before = time.time()
     out = remote.output("date +%s.%N", cache=False)
     after = time.time()
     offset = float(out.strip()) - (before + after) / 2
-    allowed = CLOCK_TOLERANCE_S + (after - before) / 2
+    bar = inventory.health.thresholds.clock_offset_s
+    allowed = bar + (after - before) / 2
     assert abs(offset) <= allowed, mismatch(
         f"{remote.hostname} clock offset to the admin machine",
-        f"within {CLOCK_TOLERANCE_S:.0f} s",
+        f"within {bar:g} s",
         f"{offset:+.3f} s",
     )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from trainbed.health.facts import Command
 from trainbed.health.plan import HealthPlan
+from trainbed.parse.chrony import parse_tracking
 from trainbed.parse.dcgmi import parse_dcgmi_diag
 from trainbed.parse.ibstat import parse_ibstat
 from trainbed.parse.journal import journal_xids
@@ -30,6 +31,7 @@ from trainbed.verdicts import (
     mismatch,
     nvlink,
     service,
+    time_sync,
     xid,
 )
 
@@ -47,6 +49,8 @@ JOURNAL_ARGV = (
     "SYSLOG_IDENTIFIER=kernel",
     "--since",
 )
+#: chronyd's view of the clock; `-n`: no DNS lookup of the source's name (bounded, offline-safe).
+TRACKING_ARGV = ("chronyc", "-n", "tracking")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,8 @@ def commands(
         out["units"] = Command(
             f"{host} systemctl is-active", ("systemctl", "is-active", *plan.units), t, any_exit=True
         )
+    if plan.time_sync:
+        out["chrony"] = Command(f"{host} chronyc tracking", TRACKING_ARGV, t)
     if plan.mounts:
         out["mounts"] = Command(f"{host} findmnt", ("findmnt", "-rn", "-o", "TARGET"), t)
     run = DCGM_RUN.get(level)
@@ -169,12 +175,17 @@ def _mounts(host: str, plan: HealthPlan, text: str) -> Findings:
     )
 
 
+def _clock(host: str, plan: HealthPlan, text: str) -> Findings:
+    return time_sync.problems(host, parse_tracking(text), plan.clock_offset_s)
+
+
 Judge = Callable[[str, HealthPlan, str], "Findings | NotRun"]
 _SIMPLE: dict[str, tuple[str, Judge]] = {
     "nvlink": ("nvlink", _nvlink),
     "ibstat": ("hca ports", _hcas),
     "units": ("services", _units),
     "mounts": ("mounts", _mounts),
+    "chrony": ("clock", _clock),
 }
 
 

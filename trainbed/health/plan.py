@@ -28,7 +28,8 @@ class HealthPlan:
 
     `gpus`: GPUs the profile has (0: no GPU checks); `nvlink`: the GPUs sit on an NVSwitch
     baseboard (NVLinks judged, fabric manager among `units`); `units`: systemd units that must
-    be active; `mounts`: mount points that must be mounted. Thresholds are the inventory's
+    be active; `mounts`: mount points that must be mounted; `time_sync`: chronyd keeps the clock
+    (judged from `chronyc tracking` against `clock_offset_s`). Thresholds are the inventory's
     `health.thresholds` for XIDs and DCGM; the rest are `health:` settings.
     """
 
@@ -37,6 +38,8 @@ class HealthPlan:
     hcas: tuple[HcaPort, ...] = ()
     units: tuple[str, ...] = ()
     mounts: tuple[str, ...] = ()
+    time_sync: bool = False
+    clock_offset_s: float = 1
     xid_window_hours: float = 24
     critical_xids: tuple[int, ...] = ()
     command_timeout_s: int = 8

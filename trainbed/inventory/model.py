@@ -395,6 +395,7 @@ LEVELS = ("quick", "standard", "burn-in")
 class HealthThresholds:
     """The bars of the hardware health checks (`health.thresholds`); defaults are the schema's."""
 
+    clock_offset_s: float = 1
     xid_window_hours: float = 24
     critical_xids: tuple[int, ...] = CRITICAL_XIDS
     ib_symbol_error_growth: int = 0
