@@ -23,7 +23,7 @@ def infiniband() -> None:
     # instance per rail instead.
     present = host.get_fact(SystemdUnitFiles)
     for unit in catalog.units:
-        if unit.only_if_present and f"{unit.name}.service" in present:
+        if unit.only_if_present and unit.file_name in present:
             systemd.service(
                 name=f"{unit.name} off",
                 service=unit.name,

@@ -20,11 +20,12 @@ from pyinfra.api import OperationError, deploy
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File, Sha256File
-from pyinfra.operations import files, python, server
+from pyinfra.operations import files, python, server, systemd
 
 from deploy import context, secrets, triggers
 from deploy.base import daemon_of, install_locked
 from deploy.daemons import daemon, ordering_point, prove
+from deploy.facts import SystemdUnitFiles
 from deploy.push import push
 from trainbed.catalog.compile import GRANT_SQL, MUNGE_KEY
 from trainbed.catalog.model import Catalog, Unit
@@ -165,6 +166,36 @@ def built(catalog: Catalog) -> None:
             )
 
 
+def scheduled(catalog: Catalog, pushed: triggers.Ops) -> None:
+    """The role's units outside the daemons' order (the health program's timer on control-plane
+    nodes): units reloaded when their files changed, then enabled, started, restarted on a
+    changed file; a unit switched off (`only_if_present`) stopped and disabled where it is."""
+    for trigger in catalog.triggers:
+        if trigger.action == "daemon-reload":
+            triggers.apply(trigger, pushed)
+    for unit in catalog.units:
+        if unit.stage is None and unit.only_if_present:
+            if unit.file_name in host.get_fact(SystemdUnitFiles):
+                systemd.service(
+                    name=f"{unit.name} off",
+                    service=unit.name,
+                    running=bool(unit.running),
+                    enabled=bool(unit.enabled),
+                )
+        elif unit.stage is None and unit.running:
+            systemd.service(
+                name=f"{unit.name} enabled and active",
+                service=unit.name,
+                running=True,
+                enabled=True,
+            )
+            restart = triggers.restart_when(catalog, unit.name, pushed)
+            if restart is not None:
+                systemd.service(
+                    name=f"Restart {unit.name}", service=unit.name, restarted=True, _if=restart
+                )
+
+
 @deploy("slurm")
 def slurm() -> None:
     inv = context.inventory()
@@ -182,6 +213,7 @@ def slurm() -> None:
         )
     pushed = push(catalog.files)
     built(catalog)
+    scheduled(catalog, pushed)
     if is_slurmdbd_host(inv, node):
         accounting(catalog=catalog)
     ordering_point(name="Order: accounting answers before any controller")

@@ -38,7 +38,7 @@ HEALTH = {
 
 @pytest.fixture(scope="module")
 def wired(
-    cluster: dict[str, Any], deploy: Deploy, tmp_path_factory: pytest.TempPathFactory
+    cluster: dict[str, Any], deploy: Deploy, ssh: Ssh, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     def wire(doc: dict[str, Any]) -> None:
         doc["health"] = {**doc.get("health", {}), **HEALTH}
@@ -49,6 +49,9 @@ def wired(
     yield
     restored = deploy()
     assert restored.returncode == 0, restored.output[-4000:]
+    # Unwired again (interval 0): the control-plane node's timer is switched off.
+    timer = ssh("cp1", "systemctl is-active trainbed-health.timer", check=False).stdout.strip()
+    assert timer == "inactive", timer
 
 
 def slurm(ssh: Ssh, node: str) -> tuple[str, str]:
@@ -79,9 +82,11 @@ def idle_cluster(ssh: Ssh, cluster: dict[str, Any], wired: None) -> Iterator[Non
     fault(cluster, "gpu02", "clear")
     ssh("cp1", "scancel --user=root --full; true", check=False)
     for node in ("gpu01", "gpu02"):
-        state, reason = slurm(ssh, node)
-        if state.startswith("drain") and not reason.startswith("trainbed:"):
-            ssh("cp1", f"scontrol update NodeName={node} State=RESUME")
+        # Drained by hand, by the epilog level (waits for an administrator) or left by a test
+        # that failed half-way: the next test starts from idle.
+        # The program may resume it meanwhile ("Invalid node state specified"): no check.
+        if slurm(ssh, node)[0].startswith("drain"):
+            ssh("cp1", f"scontrol update NodeName={node} State=RESUME", check=False)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +135,19 @@ def test_a_node_drained_by_hand_stays_drained(
     assert rows["gpu01"]["slurm_reason"].startswith("cabling by hand")
     assert not rows["gpu01"]["drained_by_trainbed"] and rows["gpu01"]["age_s"] < 2 * INTERVAL_S
     assert rows["gpu02"]["result"] == "pass" and rows["gpu02"]["slurm_state"] == "IDLE"
+    # The control-plane node runs the passive level from its timer, judged only.
+    assert rows["cp1"]["slurm_state"] == "-" and rows["cp1"]["age_s"] < 2 * INTERVAL_S + SLACK_S
+    assert rows["cp1"]["result"] == "pass", rows["cp1"]
+    last = json.loads(ssh("cp1", "cat /var/lib/trainbed/health/last.json").stdout)
+    assert last["action"]["kind"] == "none" and last["level"] == "passive"
+    assert {"services", "hca ports"} <= {v["check"] for v in last["verdicts"]}
     ssh("cp1", "scontrol update NodeName=gpu01 State=RESUME")
+
+
+def _runs(ssh: Ssh, node: str, since: str = "-3min") -> list[dict[str, Any]]:
+    """The program's run documents in `node`'s journal."""
+    out = ssh(node, f"journalctl -q -t trainbed-health -o cat --since {since}").stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 def _last_time(ssh: Ssh, node: str) -> str:
@@ -151,13 +168,7 @@ def test_a_prolog_failure_keeps_the_job_off_the_node_and_drains_it(
     took, reason = wait_for(ssh, "gpu02", "drained", INTERVAL_S)
     assert reason.startswith("trainbed: mlx5_0 port 1 state"), reason
     # The job's epilog runs after the failed prolog too: the journal holds every run.
-    runs = [
-        json.loads(line)
-        for line in ssh(
-            "gpu02", "journalctl -q -t trainbed-health -o cat --since -2min"
-        ).stdout.splitlines()
-        if line.startswith("{")
-    ]
+    runs = _runs(ssh, "gpu02", "-2min")
     drains = [r for r in runs if r["action"]["kind"] == "drain"]
     assert [r["asked"] for r in drains] == ["prolog"], [(r["asked"], r["action"]) for r in runs]
     time.sleep(3)
@@ -171,6 +182,50 @@ def test_a_prolog_failure_keeps_the_job_off_the_node_and_drains_it(
     sacct = ssh("cp1", f"sacct -n -X -j {job} -o State,NodeList -P", check=False).stdout
     assert "COMPLETED" not in sacct, sacct
     print(f"prolog: gpu02 drained {took:.1f} s after submit; job {job}: {sacct.strip()}")
+
+
+def _job_done(ssh: Ssh, job: str, within: float) -> str:
+    """The finished job's sacct state (fails when it is not finished within `within`)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        state = ssh("cp1", f"sacct -n -X -j {job} -o State -P", check=False).stdout.strip()
+        if state and state not in ("PENDING", "RUNNING", "COMPLETING"):
+            return state
+        time.sleep(1)
+    pytest.fail(f"job {job} not finished within {within:g} s")
+
+
+def test_the_epilog_runs_dcgm_only_after_a_failed_job_and_drains_on_it(
+    ssh: Ssh, cluster: dict[str, Any], idle_cluster: None
+) -> None:
+    # A fault only `dcgmi diag -r 2` sees: the passive and prolog levels pass with it.
+    fault(cluster, "gpu02", "gpu", "2", "dcgm", "memory-fail")
+    since = ssh("gpu02", "date +@%s").stdout.strip()
+    ok = ssh("cp1", "sbatch --parsable -w gpu02 --wrap true").stdout.strip()
+    assert _job_done(ssh, ok, 60) == "COMPLETED"
+    time.sleep(2)  # the epilog's record lands just after the job's end
+    epilogs = [r for r in _runs(ssh, "gpu02", since) if r["asked"] == "epilog"]
+    assert epilogs and "dcgm" not in epilogs[-1]["timings"], epilogs
+    assert epilogs[-1]["result"] == "pass" and slurm(ssh, "gpu02")[0] == "idle"
+
+    failed = ssh("cp1", "sbatch --parsable -w gpu02 --wrap 'exit 3'").stdout.strip()
+    assert _job_done(ssh, failed, 60) == "FAILED"
+    took, reason = wait_for(ssh, "gpu02", "drained", 30)
+    assert reason.startswith("trainbed: GPU 2 dcgmi diag -r 2 GPU Memory: expected Pass"), reason
+    epilogs = [r for r in _runs(ssh, "gpu02", since) if r["asked"] == "epilog"]
+    assert "dcgm" in epilogs[-1]["timings"] and epilogs[-1]["action"]["kind"] == "drain"
+    assert slurm(ssh, "gpu01")[0] == "idle"
+
+    # The periodic passive level cannot rerun the standard diag (Slurm's 60 s bound): an
+    # epilog drain waits for an administrator even after the fault is gone.
+    fault(cluster, "gpu02", "clear")
+    time.sleep(INTERVAL_S + SLACK_S)
+    state, still = slurm(ssh, "gpu02")
+    assert state.startswith("drain") and still == reason, (state, still)
+    last = json.loads(ssh("gpu02", "cat /var/lib/trainbed/health/last.json").stdout)
+    assert last["action"]["note"] == "healthy; drained by the epilog level", last["action"]
+    ssh("cp1", "scontrol update NodeName=gpu02 State=RESUME")
+    print(f"epilog: gpu02 drained {took:.1f} s after job {failed} failed")
 
 
 def test_a_hung_dcgm_drains_only_after_the_configured_count(

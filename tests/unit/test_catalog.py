@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import FrozenInstanceError
@@ -122,3 +123,34 @@ def test_with_nvswitch_the_fabric_manager_is_managed(prod) -> None:
     gpu = compile_catalog(prod, "gpu01")
     assert gpu.unit("nvidia-fabricmanager").running
     assert prod.software.nvidia.fabricmanager.name in {p.name for p in gpu.packages}
+
+
+def test_control_nodes_run_the_health_program_from_a_timer_and_compute_nodes_from_slurm(
+    prod,
+) -> None:
+    cp1, gpu = compile_catalog(prod, "cp1"), compile_catalog(prod, "gpu01")
+    assert cp1.health is not None and gpu.health is not None
+    assert (cp1.health.gpus, gpu.health.gpus) == (0, 8)
+    # What each watches: the controller's daemons and subnet managers; never an SM on a GPU node.
+    assert {"slurmctld", "munge", "chrony", "opensm@rail0"} <= set(cp1.health.units)
+    assert not [u for u in gpu.health.units if u.startswith("opensm")]
+    assert "trainbed-health.timer" not in cp1.health.units
+    timer = cp1.file("/etc/systemd/system/trainbed-health.timer").content
+    assert timer is not None and f"OnUnitActiveSec={prod.health.interval_s}\n" in timer
+    service = cp1.file("/etc/systemd/system/trainbed-health.service").content
+    assert service is not None and "--level passive --no-slurm" in service
+    assert cp1.unit("trainbed-health.timer").enabled
+    assert not gpu.has_unit("trainbed-health.timer")
+    assert "/etc/slurm/trainbed-prolog" in {f.path for f in gpu.files}
+    # A changed program or timer is no reason to reconfigure Slurm.
+    reconfigure = {t.name: t for t in cp1.triggers}["scontrol reconfigure"]
+    assert all(p.startswith("/etc/slurm/") for p in reconfigure.on)
+
+
+def test_no_timer_when_the_interval_is_zero(prod) -> None:
+    unwired = dataclasses.replace(prod, health=dataclasses.replace(prod.health, interval_s=0))
+    cp1 = compile_catalog(unwired, "cp1")
+    off = cp1.unit("trainbed-health.timer")  # switched off where an earlier deploy left it
+    assert (off.enabled, off.running, off.only_if_present) == (False, False, True)
+    assert "/usr/local/sbin/trainbed-health" in {f.path for f in cp1.files}
+    assert "/etc/systemd/system/trainbed-health.timer" not in {f.path for f in cp1.files}

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from trainbed.health import bundle, facts
 from trainbed.health.decide import Memory, SlurmView, decide, level_to_run, outcome, reason
 from trainbed.health.judge import Verdict, commands, judge
+from trainbed.health.node import locked
 from trainbed.health.plan import HcaPort, HealthPlan, from_catalog
 from trainbed.verdicts import NotRun
 from trainbed.verdicts.xid import CRITICAL_XIDS
@@ -376,6 +378,20 @@ def test_a_whole_run_drains_on_an_xid_and_records_every_verdict(node: dict[str, 
     assert doc["memory"] == {"not_run_runs": {}, "drained_by": "passive"}
 
 
+def test_a_run_decides_only_under_the_nodes_lock(node: dict[str, Path]) -> None:
+    """A periodic run overlapping a prolog must not write back a stale count: the decision
+    waits for the lock another run holds."""
+    env = {**os.environ, "PATH": f"{node['bin']}:{os.environ['PATH']}"}
+    state = node["root"] / "state"
+    argv = [sys.executable, "-m", "trainbed.health.node", "--catalog", str(node["catalog"])]
+    with locked(state):
+        proc = subprocess.Popen([*argv, "--state-dir", str(state)], env=env)
+        time.sleep(3)
+        assert proc.poll() is None and not (state / "last.json").exists()
+    assert proc.wait(timeout=60) == 0
+    assert json.loads((state / "last.json").read_text())["result"] == "pass"
+
+
 def test_the_catalog_plan_reads_back(tmp_path: Path) -> None:
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps({"hostname": "gpu01", "health": PLAN.to_dict(), "new": 1}))
@@ -419,3 +435,7 @@ def test_the_report_shows_age_result_and_slurm_state(node: dict[str, Path]) -> N
     lines = table(found)
     assert lines[1].split()[:5] == [name, "pass", "passive", "0s", "IDLE+DRAIN"]
     assert "gres/gpu count reported lower than configured (0 < 1)" in lines[1]
+    # A control-plane node runs it from a timer: no Slurm state, its own result.
+    mixed = rows(["cp1", name], {"cp1": (last, None)}, slurm, when, slurm_nodes={name})
+    assert (mixed[0].slurm_state, mixed[0].result) == ("-", "pass")
+    assert mixed[1].slurm_state == "IDLE+DRAIN"

@@ -120,6 +120,11 @@ class Unit:
     only_if_present: bool = False
     stage: str | None = None
 
+    @property
+    def file_name(self) -> str:
+        """The unit file's name: `opensm.service`, `trainbed-health.timer`."""
+        return self.name if "." in self.name else f"{self.name}.service"
+
 
 @dataclass(frozen=True, slots=True)
 class Module:

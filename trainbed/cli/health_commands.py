@@ -45,12 +45,14 @@ def _slurm(inventory: Inventory) -> list[SlurmNode]:
 @click.argument("inventory", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per node, as a list.")
 def health(inventory: str, as_json: bool) -> None:
-    """Each compute node's last trainbed-health run (result, level, age) and its Slurm state."""
+    """Each node's last trainbed-health run (result, level, age) and, for compute nodes, its
+    Slurm state (control-plane nodes run it from a timer: `-`)."""
     inv = load_or_exit(inventory)
-    hosts = [n.hostname for n in inv.compute]
+    hosts = [n.hostname for n in inv.nodes]
     with ThreadPoolExecutor(max_workers=min(32, len(hosts) or 1)) as pool:
         lasts = dict(zip(hosts, pool.map(lambda h: _last(inv, h), hosts), strict=True))
-    found = rows(hosts, lasts, _slurm(inv), datetime.now(UTC))
+    slurm_nodes = {n.hostname for n in inv.compute}
+    found = rows(hosts, lasts, _slurm(inv), datetime.now(UTC), slurm_nodes)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in found], indent=1))
         return

@@ -1,4 +1,5 @@
-"""The node-local health program (`trainbed-health`), run by Slurm on every compute node.
+"""The node-local health program (`trainbed-health`), run by Slurm on every compute node and by
+a systemd timer on the control-plane nodes (no drain there: they are not Slurm nodes).
 
 It needs neither SSH nor the inventory: it reads the node's own catalog
 (`/etc/trainbed/catalog.json`, its `health` block: `plan.HealthPlan`), gathers facts with bounded
@@ -16,6 +17,10 @@ PROGRAM_PATH = "/usr/local/sbin/trainbed-health"
 #: Wrappers Slurm runs before and after each job (slurm.conf Prolog/Epilog take no arguments).
 PROLOG_PATH = "/etc/slurm/trainbed-prolog"
 EPILOG_PATH = "/etc/slurm/trainbed-epilog"
+#: On control-plane nodes: the passive level every `health.interval_s`, judged only.
+SERVICE_PATH = "/etc/systemd/system/trainbed-health.service"
+TIMER_PATH = "/etc/systemd/system/trainbed-health.timer"
+TIMER_UNIT = "trainbed-health.timer"
 #: The run records: the last run's JSON document, and the counters carried between runs.
 STATE_DIR = "/var/lib/trainbed/health"
 #: Every drain reason the program writes starts with this; it resumes only such nodes.

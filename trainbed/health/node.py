@@ -10,11 +10,13 @@ level passed or could not run below the drain count, 1 when it failed or drained
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sys
 import syslog
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +71,7 @@ def load_memory(path: Path) -> Memory:
 
 def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # runs may overlap
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -89,20 +91,40 @@ def records(verdicts: Sequence[Verdict]) -> list[dict[str, Any]]:
     return [{"status": v.status, **asdict(v)} for v in verdicts]
 
 
+@contextmanager
+def locked(state_dir: Path) -> Iterator[None]:
+    """Hold the node's decision lock: the periodic run, a prolog and an epilog may overlap, and
+    each reads the memory, decides and writes it back (a lost update would reset a count)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def run_level(level: str, catalog: Path, state_dir: Path, use_slurm: bool) -> dict[str, Any]:
-    """One run; its JSON document."""
+    """One run; its JSON document. The facts are gathered unlocked; the memory and Slurm's view
+    are read again under the lock for the decision (another run may have drained meanwhile)."""
     start = monotonic()
     now = datetime.now(UTC)
     node = from_catalog(catalog)
     host, plan = node.hostname, node.plan
-    memory = load_memory(state_dir / "state.json")
-    slurm = slurm_view(host, SCONTROL_TIMEOUT_S) if use_slurm else SlurmView(False)
-    ran = level_to_run(level, slurm, memory)
+
+    def view() -> SlurmView:
+        return slurm_view(host, SCONTROL_TIMEOUT_S) if use_slurm else SlurmView(False)
+
+    ran = level_to_run(level, view(), load_memory(state_dir / "state.json"))
     job_failed = os.environ.get("SLURM_JOB_EXIT_CODE", "0") not in ("", "0")
     gathered = facts.gather(commands(host, plan, ran, now, job_failed))
     verdicts = judge(host, plan, ran, {name: f.output for name, f in gathered.items()})
-    action, memory = decide(host, ran, verdicts, slurm, memory, plan)
-    error = act(host, action, SCONTROL_TIMEOUT_S) if use_slurm else None
+    with locked(state_dir):
+        slurm = view()
+        action, memory = decide(
+            host, ran, verdicts, slurm, load_memory(state_dir / "state.json"), plan
+        )
+        if not use_slurm:
+            action = Action("none", "judged only (--no-slurm): Slurm neither read nor changed")
+        error = act(host, action, SCONTROL_TIMEOUT_S) if use_slurm else None
+        write_atomically(state_dir / "state.json", json.dumps(_memory(memory)) + "\n")
     doc = {
         "host": host,
         "level": ran,
@@ -116,7 +138,6 @@ def run_level(level: str, catalog: Path, state_dir: Path, use_slurm: bool) -> di
         "action": {**asdict(action), "error": error},
         "memory": _memory(memory),
     }
-    write_atomically(state_dir / "state.json", json.dumps(_memory(memory)) + "\n")
     write_atomically(state_dir / "last.json", json.dumps(doc, indent=1) + "\n")
     return doc
 

@@ -1,13 +1,13 @@
 """`trainbed health INVENTORY`: each node's last health run, its age and its Slurm state (pure).
 
-The admin side reads every compute node's `STATE_DIR/last.json` and the controller's
+The admin side reads every node's `STATE_DIR/last.json` and the controller's
 `scontrol show node`; this module turns what came back into one row per node.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -46,10 +46,17 @@ def _first_problem(doc: Mapping[str, Any]) -> str | None:
 
 
 def row(
-    node: str, last: str | None, error: str | None, slurm: SlurmNode | None, now: datetime
+    node: str,
+    last: str | None,
+    error: str | None,
+    slurm: SlurmNode | None,
+    now: datetime,
+    in_slurm: bool = True,
 ) -> Row:
-    """The row of `node` from its `last.json` text (None: none read, `error` why)."""
+    """The row of `node` from its `last.json` text (None: none read, `error` why); a node not
+    in Slurm (`in_slurm` false: a control-plane node) has the state `-`."""
     state = (slurm.fields.get("State") or slurm.state or "UNKNOWN") if slurm else "MISSING"
+    state = state if in_slurm else "-"
     reason = slurm.reason if slurm else None
     ours = bool(slurm and slurm.drained and (reason or "").startswith(TAG))
     doc: Any = None
@@ -84,10 +91,21 @@ def rows(
     lasts: Mapping[str, tuple[str | None, str | None]],
     slurm: Iterable[SlurmNode],
     now: datetime,
+    slurm_nodes: Collection[str] | None = None,
 ) -> list[Row]:
-    """One row per node, in the given order; `lasts` maps node → (last.json text, error)."""
+    """One row per node, in the given order; `lasts` maps node → (last.json text, error);
+    `slurm_nodes` the nodes Slurm knows (None: all)."""
     by_name = {n.name: n for n in slurm}
-    return [row(n, *lasts.get(n, (None, "not read")), by_name.get(n), now) for n in nodes]
+    return [
+        row(
+            n,
+            *lasts.get(n, (None, "not read")),
+            by_name.get(n),
+            now,
+            slurm_nodes is None or n in slurm_nodes,
+        )
+        for n in nodes
+    ]
 
 
 def _age(seconds: float | None) -> str:
