@@ -10,15 +10,16 @@ cluster's own inventory again (the program unwired).
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks import health_passive
 from tests.mock_cluster.conftest import REPO, Deploy, Ssh, fault, variant
 
 pytestmark = pytest.mark.mock
@@ -248,23 +249,11 @@ def test_a_hung_dcgm_drains_only_after_the_configured_count(
     wait_for(ssh, "gpu02", "idle", INTERVAL_S + SLACK_S)
 
 
-def test_benchmark_passive_level(ssh: Ssh, wired: None) -> None:
-    """The passive level's run time on a mock node, median of 10 (goal ≤ 2 s): wall clock of
-    the whole program on the node (python3 start, catalog, every command, the record) and the
-    run's own `seconds`."""
-    wall, own = [], []
-    for _ in range(10):
-        out = ssh(
-            "gpu02",
-            "s=$(date +%s%N); /usr/local/sbin/trainbed-health --no-slurm --json > /tmp/tb-run.json;"
-            " e=$(date +%s%N); echo $(( (e - s) / 1000000 )); cat /tmp/tb-run.json",
-            check=False,
-        ).stdout
-        millis, _, doc = out.partition("\n")
-        wall.append(int(millis) / 1000)
-        own.append(json.loads(doc)["seconds"])
-    print(
-        f"passive level on gpu02, median of 10: {statistics.median(wall):.3f} s wall"
-        f" (min {min(wall):.3f}, max {max(wall):.3f}); {statistics.median(own):.3f} s in the run"
-    )
-    assert statistics.median(wall) <= 2
+def test_benchmark_passive_level(cluster: dict[str, Any], wired: None) -> None:
+    """`benchmarks/health_passive.py` runs on the mock (its figures are printed, not asserted:
+    performance is the benchmark's to show)."""
+    ssh_config = Path(cluster["ssh_config"])
+    for node in ("gpu02", "cp1"):
+        runs = health_passive.measure(ssh_config, node, 10)
+        assert len(runs.program) == len(runs.baseline) == 10
+        print(health_passive.report(node, runs))
