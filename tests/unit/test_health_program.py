@@ -94,7 +94,7 @@ def test_passive_reads_no_dcgm_and_prolog_adds_the_quick_diag() -> None:
 def test_the_journal_is_read_over_the_xid_window() -> None:
     argv = commands("gpu01", PLAN, "passive", NOW)["journal"].argv
     assert argv[-2:] == ("--since", f"@{int(NOW.timestamp()) - 24 * 3600}")
-    assert "SYSLOG_IDENTIFIER=kernel" in argv
+    assert "SYSLOG_IDENTIFIER=kernel" in argv and "-b" in argv  # the current boot only
 
 
 # --------------------------------------------------------------------------- judgements

@@ -38,11 +38,14 @@ from trainbed.verdicts import (
 #: `dcgmi diag -r` of the levels that run one (the epilog's only after a failed job).
 DCGM_RUN = {"prolog": 1, "epilog": 2}
 #: The kernel's messages in the node's own journal (where XIDs are read, by this program and by
-#: the acceptance checks alike), as JSON; the window's start (`journal_since`) follows.
+#: the acceptance checks alike), as JSON; the window's start (`journal_since`) follows. Only the
+#: current boot's (`-b`): an XID keeps its node failing until the node is rebooted (the remedy of
+#: most), then it is history, not a reason to drain the repaired node again.
 JOURNAL_ARGV = (
     "journalctl",
     "--no-pager",
     "-q",
+    "-b",
     "-o",
     "json",
     "--output-fields=MESSAGE,__REALTIME_TIMESTAMP",
