@@ -120,19 +120,24 @@ def xids(remote: Remote, since: str) -> list[XidEvent] | NotRun:
     return text if isinstance(text, NotRun) else journal_xids(text)
 
 
+NVLINK_COMMAND = "nvidia-smi nvlink -s"
+LSPCI_COMMAND = "lspci -vvv"
+TOPOLOGY_COMMAND = "nvidia-smi topo -m"
+
+
 def nvlinks(remote: Remote) -> list[GpuNvLinks] | NotRun:
-    text = read(remote, f"{remote.hostname} nvidia-smi nvlink", "nvidia-smi nvlink -s")
+    text = read(remote, f"{remote.hostname} nvidia-smi nvlink", NVLINK_COMMAND)
     return text if isinstance(text, NotRun) else parse_nvlink_status(text)
 
 
 def pci_devices(remote: Remote) -> list[PciDevice] | NotRun:
     """`lspci -vvv` (root: without it lspci hides the capabilities)."""
-    text = read(remote, f"{remote.hostname} lspci", "lspci -vvv")
+    text = read(remote, f"{remote.hostname} lspci", LSPCI_COMMAND)
     return text if isinstance(text, NotRun) else parse_lspci(text)
 
 
 def topology(remote: Remote) -> Topology | NotRun:
-    text = read(remote, f"{remote.hostname} nvidia-smi topo", "nvidia-smi topo -m")
+    text = read(remote, f"{remote.hostname} nvidia-smi topo", TOPOLOGY_COMMAND)
     return text if isinstance(text, NotRun) else parse_topology(text)
 
 
