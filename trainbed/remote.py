@@ -24,7 +24,8 @@ import re
 import shlex
 import tempfile
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,9 @@ class Remote:
     known_hosts: Path = Path("known_hosts")
     unreachable: str | None = None
     _cache: dict[str, CommandResult] = field(default_factory=dict, repr=False)
+    #: Results read ahead by `prefetch`, each taken by the next `run` of its command.
+    _ahead: dict[str, CommandResult] = field(default_factory=dict, repr=False)
+    _prefetched: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
     def connect(cls, inventory: Inventory, hostname: str) -> Remote:
@@ -188,6 +192,11 @@ class Remote:
             raise Unreachable(self.unreachable)
         if cache and command in self._cache:
             return self._cache[command]
+        ahead = self._ahead.pop(command, None)
+        if ahead is not None:
+            if cache:
+                self._cache[command] = ahead
+            return ahead
         try:
             result = self.host.run(command)
         except RuntimeError as exc:
@@ -204,6 +213,30 @@ class Remote:
         if cache:
             self._cache[command] = result
         return result
+
+    def prefetch(self, key: str, commands: Iterable[str]) -> None:
+        """Run read-only `commands` (each already formatted, as `command` makes them) in one
+        round trip, once per `key` for this node; the next `run` of each takes its result, which
+        is what running it alone would have given (exit status, stdout, stderr).
+
+        The checks of one kind (a node's rails, units, HCAs) each read one item: the first of
+        them reads ahead for all, so the node costs one round trip, not one per item.
+        """
+        if key in self._prefetched or self.unreachable:
+            return
+        self._prefetched.add(key)
+        wanted = [c for c in dict.fromkeys(commands) if c not in self._cache]
+        if len(wanted) < 2:
+            return
+        marker = f"trainbed-{uuid.uuid4().hex}"
+        try:
+            result = self.run(batch_script(wanted, marker), cache=False)
+            if result.rc == 0:
+                self._ahead.update(zip(wanted, split_batch(result, wanted, marker), strict=True))
+        except (Unreachable, ValueError):
+            # Unreachable: now marked so, each command fails with it as before. Output not in
+            # the batch's form: each command runs alone, as without the read-ahead.
+            return
 
     def _answers(self) -> bool:
         try:
@@ -228,6 +261,38 @@ class Remote:
         template, args = service.state_command(unit)
         enabled, active = service.parse_state(self.output(template, *args, cache=False))
         return active, enabled
+
+
+def batch_script(commands: Sequence[str], marker: str) -> str:
+    """A shell script running each command alone (in its own subshell, stdin from /dev/null,
+    without the script's variable), then printing each one's exit status, stdout and stderr
+    between `marker` lines (`split_batch` reads them)."""
+    lines = ["_tb_d=$(mktemp -d) || exit 1", "trap 'rm -rf \"$_tb_d\"' EXIT"]
+    for i, cmd in enumerate(commands):
+        out, err, rc = (f'"$_tb_d/{kind}{i}"' for kind in "oer")
+        lines.append(f"( unset _tb_d; {cmd}\n) >{out} 2>{err} </dev/null; echo $? >{rc}")
+    for i in range(len(commands)):
+        out, err, rc = (f'"$_tb_d/{kind}{i}"' for kind in "oer")
+        lines.append(
+            f"printf '%s %s %s\\n' {marker} {i} \"$(cat {rc})\"; cat {out}; "
+            f"printf '\\n%s\\n' {marker}; cat {err}; printf '\\n'"
+        )
+    return "\n".join(lines)
+
+
+def split_batch(result: CommandResult, commands: Sequence[str], marker: str) -> list[CommandResult]:
+    """Each command's result from `batch_script`'s output."""
+    pattern = re.compile(
+        rf"^{marker} (\d+) (\d+)\n(.*?)\n{marker}\n(.*?)\n(?={marker} |\Z)", re.S | re.M
+    )
+    found = {int(m[1]): m for m in pattern.finditer(result.stdout)}
+    if sorted(found) != list(range(len(commands))):
+        raise ValueError(f"batched output lists {sorted(found)} of {len(commands)} commands")
+    backend = result.backend
+    return [
+        CommandResult(backend, int(found[i][2]), cmd.encode(), found[i][3], found[i][4])
+        for i, cmd in enumerate(commands)
+    ]
 
 
 def reach_all(

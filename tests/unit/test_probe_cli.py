@@ -20,8 +20,8 @@ def invoke(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
-def test_plan_json_is_the_schedule() -> None:
-    result = invoke("probe", "plan", str(h.PROD_YAML), "--json")
+def test_plan_json_with_pairs_is_the_schedule() -> None:
+    result = invoke("probe", "plan", str(h.PROD_YAML), "--json", "--pairs")
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)
     inv = h.load_prod()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from trainbed.health.plan import HealthPlan
@@ -12,6 +13,12 @@ from trainbed.health.plan import HealthPlan
 #: Where the deploy installs each node's catalog (JSON, secrets redacted) for node-local tools.
 CATALOG_PATH = "/etc/trainbed/catalog.json"
 SCHEMA_VERSION = 1
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest(content: str) -> str:
+    # Cluster-wide files are one string shared by every host: hash it once, not once per host.
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +45,7 @@ class File:
         """Digest of the content the node must hold, when the inventory gives it (never a secret's)."""
         if self.secret or self.content is None:
             return None
-        return hashlib.sha256(self.content.encode()).hexdigest()
+        return _digest(self.content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +233,8 @@ _RESOURCE_KINDS = (
 
 
 def _public(resource: Any) -> dict[str, Any]:
-    data = asdict(resource)
+    # Resources are flat (scalars and tuples of strings): a shallow copy is what asdict would give.
+    data = {f.name: getattr(resource, f.name) for f in fields(resource)}
     if isinstance(resource, File):
         # No content (a secret's stays with the deploy), no admin-machine paths, no commands.
         for key in ("content", "source", "create", "build"):

@@ -99,11 +99,20 @@ def modules(inventory: Inventory, node: Node) -> dict[str, Module]:
     return {m.name: m for m in catalog(inventory, node.hostname).modules}
 
 
+#: (id of the inventory, hostname) → (the inventory, the host's files): the catalog's JSON is
+#: serialised once per host and run, not once per check that asks.
+_FILES: dict[tuple[int, str], tuple[Inventory, dict[str, File]]] = {}
+
+
 def files(inventory: Inventory, node: Node) -> dict[str, File]:
-    """path → every file the deploy manages on `node`, secrets and the catalog's JSON included."""
-    cat = catalog(inventory, node.hostname)
-    own = File(CATALOG_PATH, "base", cat.to_json())
-    return {f.path: f for f in (*cat.files, own)}
+    """path → every file the deploy manages on `node`, secrets and the catalog's JSON included
+    (the same dict on every call: do not change it)."""
+    key = (id(inventory), node.hostname)
+    if key not in _FILES:
+        cat = catalog(inventory, node.hostname)
+        own = File(CATALOG_PATH, "base", cat.to_json())
+        _FILES[key] = (inventory, {f.path: f for f in (*cat.files, own)})
+    return _FILES[key][1]
 
 
 def hcas(inventory: Inventory, node: Node) -> dict[str, Hca]:

@@ -120,26 +120,39 @@ def xids(remote: Remote, since: str) -> list[XidEvent] | NotRun:
     return text if isinstance(text, NotRun) else journal_xids(text)
 
 
+NVLINK_COMMAND = "nvidia-smi nvlink -s"
+LSPCI_COMMAND = "lspci -vvv"
+TOPOLOGY_COMMAND = "nvidia-smi topo -m"
+
+
 def nvlinks(remote: Remote) -> list[GpuNvLinks] | NotRun:
-    text = read(remote, f"{remote.hostname} nvidia-smi nvlink", "nvidia-smi nvlink -s")
+    text = read(remote, f"{remote.hostname} nvidia-smi nvlink", NVLINK_COMMAND)
     return text if isinstance(text, NotRun) else parse_nvlink_status(text)
 
 
 def pci_devices(remote: Remote) -> list[PciDevice] | NotRun:
     """`lspci -vvv` (root: without it lspci hides the capabilities)."""
-    text = read(remote, f"{remote.hostname} lspci", "lspci -vvv")
+    text = read(remote, f"{remote.hostname} lspci", LSPCI_COMMAND)
     return text if isinstance(text, NotRun) else parse_lspci(text)
 
 
 def topology(remote: Remote) -> Topology | NotRun:
-    text = read(remote, f"{remote.hostname} nvidia-smi topo", "nvidia-smi topo -m")
+    text = read(remote, f"{remote.hostname} nvidia-smi topo", TOPOLOGY_COMMAND)
     return text if isinstance(text, NotRun) else parse_topology(text)
+
+
+PERFQUERY = "perfquery -x -C %s -P %s"
+MLXLINK = "mlxlink -d %s -p %s -c"
+
+
+def perfquery_command(hca: Hca) -> str:
+    return command(PERFQUERY, hca.device, hca.port)
 
 
 def port_counters(remote: Remote, hca: Hca) -> PortCounters | NotRun:
     """The HCA port's `perfquery -x` reading now (never cached)."""
     what = f"{remote.hostname} {hca.device} perfquery"
-    text = read(remote, what, "perfquery -x -C %s -P %s", hca.device, hca.port, cache=False)
+    text = read(remote, what, PERFQUERY, hca.device, hca.port, cache=False)
     if isinstance(text, NotRun):
         return text
     ports = parse_perfquery(text)
@@ -154,7 +167,7 @@ def has_command(remote: Remote, name: str) -> bool:
 
 def mlxlink(remote: Remote, hca: Hca) -> MlxlinkInfo | NotRun:
     what = f"{remote.hostname} {hca.device} mlxlink"
-    text = read(remote, what, "mlxlink -d %s -p %s -c", hca.device, hca.port, cache=False)
+    text = read(remote, what, MLXLINK, hca.device, hca.port, cache=False)
     return text if isinstance(text, NotRun) else parse_mlxlink(text)
 
 
@@ -334,6 +347,7 @@ def first_readings(
     def one(pair: tuple[Remote, Sequence[Hca]]) -> list[tuple[tuple[str, str, int], object]]:
         remote, hcas = pair
         out: list[tuple[tuple[str, str, int], object]] = []
+        remote.prefetch("first perfquery", (perfquery_command(hca) for hca in hcas))
         for hca in hcas:
             try:
                 counters = port_counters(remote, hca)

@@ -12,17 +12,68 @@ from trainbed.catalog.model import Directory, File, Group, Module, Package, Unit
 from trainbed.checks import expected
 from trainbed.health import bundle
 from trainbed.inventory.model import Inventory, Node
-from trainbed.remote import Remote
+from trainbed.remote import Remote, command
 from trainbed.verdicts import check, mismatch, service
 
 pytestmark = pytest.mark.nodes(expected.ALL)
 
 
+def _stat_command(paths: list[str]) -> str:
+    return command("stat -c '%%n\t%%a:%%U:%%G'" + " %s" * len(paths) + " 2>/dev/null", *paths)
+
+
+def _sha256_command(paths: list[str]) -> str:
+    return command("sha256sum" + " %s" * len(paths) + " 2>/dev/null", *paths)
+
+
+def _dpkg_command(names: list[str]) -> str:
+    return command(
+        "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n'" + " %s" * len(names),
+        *names,
+    )
+
+
+def _digested(files: dict[str, File]) -> list[str]:
+    return [p for p, f in files.items() if f.sha256]
+
+
+def _directory_command(path: str) -> str:
+    return command("test -d %s && stat -c '%%a:%%U:%%G' %s", path, path)
+
+
+HOLDS = "apt-mark showhold"
+
+
+def _unit_state_command(unit: str) -> str:
+    template, args = service.state_command(unit)
+    return command(template, *args)
+
+
+def _reads(inventory: Inventory, node: Node) -> list[str]:
+    """Every read of this module's checks on `node` whose command the catalog decides."""
+    files = expected.files(inventory, node)
+    packages = list(expected.packages(inventory, node))
+    return [
+        _stat_command(list(files)),
+        _sha256_command(_digested(files)),
+        *([_dpkg_command(packages), HOLDS] if packages else []),
+        *(command("getent passwd %s", name) for name in expected.users(inventory, node)),
+        *(command("getent group %s", name) for name in expected.groups(inventory, node)),
+        *(_directory_command(path) for path in expected.directories(inventory, node)),
+        *(_unit_state_command(name) for name in expected.units(inventory, node)),
+        *(command("cat %s", m.config) for m in expected.modules(inventory, node).values()),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def read_ahead(remote: Remote, inventory: Inventory, node: Node) -> None:
+    """The node's reads of this module in one round trip, asked by the first of its checks."""
+    remote.prefetch(__name__, _reads(inventory, node))
+
+
 def _stat(remote: Remote, paths: list[str]) -> dict[str, str]:
     """path → `mode:owner:group` (octal mode, as stat prints it) for those that exist."""
-    out = remote.run(
-        "stat -c '%%n\t%%a:%%U:%%G'" + " %s" * len(paths) + " 2>/dev/null", *paths
-    ).stdout
+    out = remote.run(_stat_command(paths)).stdout
     return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
 
 
@@ -36,10 +87,7 @@ def _matches(want: str, got: str) -> bool:
 
 def _dpkg(remote: Remote, names: list[str]) -> dict[str, tuple[str, str]]:
     """name → (version, status abbreviation) of the installed packages among `names`."""
-    out = remote.run(
-        "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n'" + " %s" * len(names),
-        *names,
-    ).stdout
+    out = remote.run(_dpkg_command(names)).stdout
     found = {}
     for line in out.splitlines():
         parts = line.split("\t")
@@ -63,8 +111,7 @@ def test_managed_file(remote: Remote, inventory: Inventory, node: Node, file: Fi
         problems.append(mismatch(f"{what} mode:owner:group", want, got))
     if file.sha256 is not None:
         sums = {}
-        listed = [p for p, f in files.items() if f.sha256]
-        summed = remote.run("sha256sum" + " %s" * len(listed) + " 2>/dev/null", *listed)
+        summed = remote.run(_sha256_command(_digested(files)))
         for line in summed.stdout.splitlines():
             digest, _, name = line.partition("  ")
             sums[name] = digest
@@ -96,7 +143,7 @@ def test_managed_file(remote: Remote, inventory: Inventory, node: Node, file: Fi
 def test_locked_package(remote: Remote, inventory: Inventory, node: Node, package: Package) -> None:
     """Installed at exactly the catalog's version, and on hold."""
     installed = _dpkg(remote, list(expected.packages(inventory, node)))
-    held = set(remote.output("apt-mark showhold").split())
+    held = set(remote.output(HOLDS).split())
     what = f"{remote.hostname} {package.name}"
     version, status = installed.get(package.name, ("not installed", ""))
     # db:Status-Abbrev: wanted (h = hold, i = install), state (i = installed), error flag
@@ -136,7 +183,7 @@ def test_group(remote: Remote, group: Group) -> None:
 
 @pytest.mark.each("directory", expected.directories)
 def test_directory(remote: Remote, directory: Directory) -> None:
-    result = remote.run("test -d %s && stat -c '%%a:%%U:%%G' %s", directory.path, directory.path)
+    result = remote.run(_directory_command(directory.path))
     what = f"{remote.hostname} directory {directory.path}"
     assert result.rc == 0, mismatch(what, "present", "missing")
     want = _ownership(directory.mode, directory.owner, directory.group)

@@ -12,7 +12,7 @@ import pytest
 from trainbed.checks import expected, firmware, health
 from trainbed.inventory.model import ComputeNode, Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
-from trainbed.remote import Remote
+from trainbed.remote import Remote, command
 from trainbed.verdicts import ber, check, hca_port, ib_counters, mismatch
 
 pytestmark = pytest.mark.nodes("infiniband")
@@ -20,6 +20,29 @@ pytestmark = pytest.mark.nodes("infiniband")
 
 def _cas(remote: Remote) -> dict[str, CaInfo]:
     return {ca.name: ca for ca in parse_ibstat(remote.output("ibstat"))}
+
+
+SMINFO = "sminfo -C %s -P %s"
+
+
+def _reads(inventory: Inventory, node: Node) -> list[str]:
+    """This module's reads on `node` but the late counters: ibstat, each rail's subnet manager,
+    mlxlink on each HCA (where it is not installed, each answers 127 at once)."""
+    return [
+        "ibstat",
+        *(command(SMINFO, h.device, h.port) for h in expected.rails_of(inventory, node).values()),
+        command("command -v %s", "mlxlink"),
+        *(
+            command(health.MLXLINK, h.device, h.port)
+            for h in expected.hcas(inventory, node).values()
+        ),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def read_ahead(remote: Remote, inventory: Inventory, node: Node) -> None:
+    """The node's reads of this module in one round trip, asked by the first of its checks."""
+    remote.prefetch(__name__, _reads(inventory, node))
 
 
 @pytest.mark.each("hca", expected.hcas)
@@ -63,7 +86,7 @@ def test_hca_firmware(
 @pytest.mark.each("rail", expected.rails_of)
 def test_subnet_manager(remote: Remote, rail: Hca) -> None:
     """A master subnet manager answers through the node's port on each rail."""
-    result = remote.run("sminfo -C %s -P %s", rail.device, rail.port, cache=False)
+    result = remote.run(SMINFO, rail.device, rail.port, cache=False)
     what = f"{remote.hostname} {rail.rail} ({rail.device}) subnet manager"
     answer = " ".join((result.stdout or result.stderr).split())[:200] or f"exit {result.rc}"
     assert result.rc == 0 and "SMINFO_MASTER" in result.stdout, mismatch(
@@ -93,6 +116,9 @@ def test_ib_link_errors(
     wait = MIN_READING_INTERVAL_S - (time.monotonic() - at)
     if wait > 0:
         time.sleep(wait)
+    # One round trip for the node's second readings, by the first of its HCAs' checks to ask.
+    hcas = expected.hcas(inventory, inventory.node(remote.hostname)).values()
+    remote.prefetch("late perfquery", (health.perfquery_command(h) for h in hcas))
     after = health.need(health.port_counters(remote, hca))
     thresholds = inventory.health.thresholds
     limits = ib_counters.Limits(thresholds.ib_symbol_error_growth, thresholds.ib_link_downed_growth)

@@ -21,9 +21,35 @@ QUERY_FIELDS = ("index", "name", "pci.bus_id", "persistence_mode", "memory.total
 CAP_SYS_MODULE = 16
 
 
+GPU_QUERY = f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv,nounits"
+PEERMEM = "test -d /sys/module/nvidia_peermem"
+INIT_STATUS = "cat /proc/1/status"
+
+
+def _reads(inventory: Inventory, node: ComputeNode) -> list[str]:
+    """This module's reads on `node` that no check decides at run time (the XID window's start,
+    DCGM's level and nvbandwidth do: those run alone)."""
+    return [
+        GPU_QUERY,
+        "nvidia-smi -q",
+        *(
+            [fabric_manager.VERSION_COMMAND, fabric_manager.DRIVER_COMMAND]
+            if node.profile.gpus.nvswitch
+            else []
+        ),
+        *([PEERMEM, INIT_STATUS] if inventory.networks.infiniband.gpudirect_rdma else []),
+        health.NVLINK_COMMAND,
+    ]
+
+
+@pytest.fixture(autouse=True)
+def read_ahead(remote: Remote, inventory: Inventory, node: ComputeNode) -> None:
+    """The node's reads of this module in one round trip, asked by the first of its checks."""
+    remote.prefetch(__name__, _reads(inventory, node))
+
+
 def _gpus(remote: Remote) -> list[dict]:
-    out = remote.output(f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv,nounits")
-    return parse_csv_query(out, QUERY_FIELDS)
+    return parse_csv_query(remote.output(GPU_QUERY), QUERY_FIELDS)
 
 
 def _query(remote: Remote) -> list[GpuInfo]:
@@ -145,9 +171,9 @@ def test_fabric_manager_matches_driver(remote: Remote, node: ComputeNode) -> Non
 def test_peermem_loaded(remote: Remote, inventory: Inventory) -> None:
     if not inventory.networks.infiniband.gpudirect_rdma:
         pytest.skip("networks.infiniband.gpudirect_rdma is false")
-    if remote.run("test -d /sys/module/nvidia_peermem").rc == 0:
+    if remote.run(PEERMEM).rc == 0:
         return
-    status = remote.output("cat /proc/1/status")
+    status = remote.output(INIT_STATUS)
     bounding = next(
         (line.split()[1] for line in status.splitlines() if line.startswith("CapBnd:")), "0"
     )

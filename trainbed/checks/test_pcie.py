@@ -15,6 +15,13 @@ from trainbed.remote import Remote
 pytestmark = pytest.mark.nodes("compute")
 
 
+@pytest.fixture(autouse=True)
+def read_ahead(remote: Remote, node: ComputeNode) -> None:
+    """lspci and the GPU topology in one round trip, asked by the first of this module's checks."""
+    topology = [health.TOPOLOGY_COMMAND] if any(h.nearest_gpu for h in node.hcas) else []
+    remote.prefetch(__name__, [health.LSPCI_COMMAND, *topology])
+
+
 def test_pcie_links(
     remote: Remote, node: ComputeNode, warn: Callable[[Iterable[str]], None]
 ) -> None:

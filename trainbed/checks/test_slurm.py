@@ -8,21 +8,30 @@ import pytest
 from trainbed.checks import expected, slurm_config
 from trainbed.inventory.model import ComputeNode, Inventory, Node
 from trainbed.parse.slurm import parse_scontrol_show_node
-from trainbed.remote import Remote
+from trainbed.remote import Remote, command
 from trainbed.render.slurm import slurm_conf
 from trainbed.verdicts import check, mismatch
 
 pytestmark = pytest.mark.nodes("slurm")
 
 MUNGE_KEY = "/etc/munge/munge.key"
+VERSION = "scontrol --version"
+SHOW_CONFIG = "scontrol show config"
 #: Node states in which a node takes jobs (`scontrol show node`), flags aside.
 SCHEDULABLE = frozenset({"IDLE", "ALLOCATED", "MIXED", "COMPLETING"})
 BAD_FLAGS = frozenset({"DRAIN", "NOT_RESPONDING", "FAIL", "MAINTENANCE", "REBOOT_REQUESTED"})
 
 
+@pytest.fixture(autouse=True)
+def read_ahead(remote: Remote) -> None:
+    """The node's Slurm version, configuration and munge key digest in one round trip, asked by
+    the first of this module's checks (a check reading Slurm's state asks it alone)."""
+    remote.prefetch(__name__, [VERSION, SHOW_CONFIG, command("sha256sum %s", MUNGE_KEY)])
+
+
 def test_slurm_version(remote: Remote, inventory: Inventory) -> None:
     want = inventory.software.slurm.version
-    got = remote.output("scontrol --version").split()[-1]
+    got = remote.output(VERSION).split()[-1]
     assert got == want, mismatch(f"{remote.hostname} Slurm version", want, got)
 
 
@@ -95,7 +104,7 @@ def test_slurm_node(remote: Remote, node: ComputeNode, controller: Remote) -> No
 @pytest.mark.nodes("slurmctld")
 def test_running_config(remote: Remote, inventory: Inventory) -> None:
     """`scontrol show config` agrees with the rendered slurm.conf on every key trainbed sets."""
-    shown = remote.output("scontrol show config", cache=False)
+    shown = remote.output(SHOW_CONFIG, cache=False)
     check(
         f"{remote.hostname} running {m}" for m in slurm_config.compare(slurm_conf(inventory), shown)
     )
@@ -111,11 +120,13 @@ def test_slurm_plugins(remote: Remote, inventory: Inventory, node: Node) -> None
             f"{inventory.slurm.gres_autodetect}, {inventory.slurm.proctrack_type}, "
             f"MpiDefault={inventory.slurm.mpi_default})"
         )
-    shown = slurm_config.parse_show_config(remote.output("scontrol show config"))
+    shown = slurm_config.parse_show_config(remote.output(SHOW_CONFIG))
     plugin_dir = (shown.get("PluginDir") or ["/usr/lib/slurm"])[0]
+    listings = {pattern: command("ls %s/" + pattern, plugin_dir) for pattern in needed}
+    remote.prefetch("plugins", listings.values())
     problems = []
     for pattern, why in needed.items():
-        found = remote.run("ls %s/" + pattern, plugin_dir).rc == 0
+        found = remote.run(listings[pattern]).rc == 0
         if not found:
             problems.append(
                 mismatch(f"{remote.hostname} {plugin_dir}/{pattern} ({why})", "present", "absent")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from trainbed.checks import expected
-from trainbed.inventory.model import Inventory, Mount
-from trainbed.remote import Remote
+from trainbed.inventory.model import Inventory, Mount, Node
+from trainbed.remote import Remote, command
 from trainbed.verdicts import check, mismatch
 
 pytestmark = [pytest.mark.nodes(expected.ALL), pytest.mark.each("mount", expected.mounts)]
@@ -22,6 +22,28 @@ def _unit(text: str) -> dict[str, str]:
         for key, _, value in (line.partition("=") for line in text.splitlines())
         if value and not key.startswith(("#", ";", "["))
     }
+
+
+FINDMNT = "findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint %s"
+
+
+def _reads(inventory: Inventory, node: Node) -> list[str]:
+    """This module's reads on `node`: each mount's unit and mount table entry, the storage's
+    RPC programs and (NFSv3) its exports."""
+    mounts = expected.mounts(inventory, node).values()
+    zone = inventory.storage.smartconnect_zone
+    return [
+        *(command("cat %s", expected.mount_unit_path(m)) for m in mounts),
+        *(command(FINDMNT, m.mount_point) for m in mounts if m.mount_now),
+        *([command("rpcinfo -p %s", zone)] if mounts else []),
+        *([command("showmount -e %s", zone)] if any(m.nfs_version == "3" for m in mounts) else []),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def read_ahead(remote: Remote, inventory: Inventory, node: Node) -> None:
+    """The node's reads of this module in one round trip, asked by the first of its checks."""
+    remote.prefetch(__name__, _reads(inventory, node))
 
 
 def test_mount_unit(remote: Remote, inventory: Inventory, mount: Mount) -> None:
@@ -52,7 +74,7 @@ def test_mounted(remote: Remote, inventory: Inventory, mount: Mount) -> None:
             f"mount_now: false for {mount.mount_point}: the inventory installs the unit without "
             "mounting it; the unit and the export's answer are checked instead"
         )
-    out = remote.run("findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint %s", mount.mount_point)
+    out = remote.run(FINDMNT, mount.mount_point)
     what = f"{remote.hostname} {mount.mount_point}"
     assert out.rc == 0 and out.stdout.strip(), mismatch(what, "mounted", "not mounted")
     source, fstype, options = out.stdout.split()[:3]

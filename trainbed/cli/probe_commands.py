@@ -12,15 +12,16 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 
 from trainbed.cli.common import load_or_exit
 from trainbed.errors import TrainbedError
-from trainbed.probes.evaluate import schedule_for
+from trainbed.inventory.model import Inventory
+from trainbed.probes.evaluate import schedule_for, summary_for
 from trainbed.probes.report import write_reports
 from trainbed.probes.results import ALL_SUITES, load_results
+from trainbed.probes.schedule import iter_rounds
 from trainbed.probes.training import training_job
 from trainbed.sizing.training import TABLE3
 
@@ -50,33 +51,54 @@ def probe() -> None:
 @probe.command("plan")
 @click.argument("inventory", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(inventory: str, as_json: bool) -> None:
-    """Print the probe schedule for INVENTORY: ib_write_bw rounds and NCCL runs. No SSH."""
+@click.option(
+    "--pairs",
+    is_flag=True,
+    help="List every ib_write_bw pair of every round (N(N-1)/2 pairs; the full schedule).",
+)
+def plan(inventory: str, as_json: bool, pairs: bool) -> None:
+    """Print the probe schedule for INVENTORY: ib_write_bw rounds and NCCL runs. No SSH.
+
+    Without --pairs each round shows its first pairs and the JSON counts the rounds (round r's
+    pairs follow from the node order by the circle method): the output grows with the rounds,
+    not with the N(N-1)/2 pairs.
+    """
     inv = load_or_exit(inventory)
-    schedule = schedule_for(inv)
     if as_json:
-        click.echo(json.dumps(schedule, indent=2))
+        doc = schedule_for(inv) if pairs else summary_for(inv)
+        click.echo(json.dumps(doc, indent=2))
         return
-    for line in _plan_lines(schedule):
+    for line in _plan_lines(inv, pairs):
         click.echo(line)
 
 
-def _plan_lines(schedule: dict[str, Any]) -> list[str]:
-    ib = schedule["ib_write_bw"]
+#: Pairs shown per round without --pairs.
+SHOWN_PAIRS = 4
+
+
+def _plan_lines(inv: Inventory, all_pairs: bool) -> list[str]:
+    nodes = [n.hostname for n in inv.compute]
+    summary = summary_for(inv)
+    ib = summary["ib_write_bw"]
     rails = ib["rails"]
-    pairs = sum(len(r) for r in ib["rounds"])
     lines = [
-        f"ib_write_bw: {pairs} pairs × {len(rails)} rails ({', '.join(rails)}) "
-        f"in {len(ib['rounds'])} rounds"
+        f"ib_write_bw: {ib['pairs']} pairs × {len(rails)} rails ({', '.join(rails)}) "
+        f"in {ib['round_count']} rounds"
     ]
-    for number, rnd in enumerate(ib["rounds"], start=1):
-        lines.append(f"  round {number:>3}: " + "  ".join(f"{a}–{b}" for a, b in rnd))
-    lines.append(f"nccl all_reduce: {len(schedule['nccl'])} runs")
-    width = max((len(run["name"]) for run in schedule["nccl"]), default=0)
-    for run in schedule["nccl"]:
+    limit = None if all_pairs else SHOWN_PAIRS
+    for number, shown in enumerate(iter_rounds(nodes, limit), start=1):
+        # Every round but an odd N's holds N // 2 pairs; an odd N's full rounds hold as many.
+        hidden = ib["pairs_per_round"] - len(shown)
+        more = f"  … {hidden} more" if hidden > 0 else ""
+        text = "  ".join(f"{a}–{b}" for a, b in shown)
+        lines.append(f"  round {number:>3}: {text}{more}")
+    runs = summary["nccl"]
+    lines.append(f"nccl all_reduce: {len(runs)} runs")
+    width = max((len(run["name"]) for run in runs), default=0)
+    for run in runs:
         env = " ".join(f"{k}={v}" for k, v in run.get("env", {}).items())
-        nodes = ",".join(run["nodes"])
-        lines.append(f"  {run['name']:<{width}}  {run['kind']:<6}  {nodes}  {env}".rstrip())
+        listed = run["nodes"] if isinstance(run["nodes"], str) else ",".join(run["nodes"])
+        lines.append(f"  {run['name']:<{width}}  {run['kind']:<6}  {listed}  {env}".rstrip())
     return lines
 
 

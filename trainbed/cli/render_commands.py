@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -11,15 +12,36 @@ from trainbed.cli.common import load_or_exit
 
 
 def write_rendered(files: dict[str, dict[str, str]], out: Path) -> int:
-    """Write `{host: {path on node: content}}` under `out/<host>/<path>`; return the file count."""
+    """Write `{host: {path on node: content}}` under `out/<host>/<path>`; return the file count.
+
+    Content shared by several hosts (slurm.conf, /etc/hosts: one string per inventory) is written
+    once; the other hosts' copies are hard links to it, where the file system allows.
+    """
     count = 0
+    written: dict[int, tuple[str, Path]] = {}  # id(content) → (content, first path written)
+    made: set[Path] = set()
     for host, by_path in files.items():
         for path, content in by_path.items():
             target = out / host / path.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            first = written.get(id(content))
+            if first is None or not _link(first[1], target):
+                target.write_text(content)
+                written[id(content)] = (content, target)  # holds the string: its id stays unique
             count += 1
     return count
+
+
+def _link(source: Path, target: Path) -> bool:
+    """Hard-link `target` to `source` (replacing what is there); False where links fail."""
+    try:
+        target.unlink(missing_ok=True)
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
 
 
 @click.command()

@@ -22,7 +22,7 @@ from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, judge_nccl
 from trainbed.probes.localise import Finding, Hint
 from trainbed.probes.results import SUITES, Coverage, build_results, empty_versions
-from trainbed.probes.schedule import build_schedule
+from trainbed.probes.schedule import build_schedule, schedule_summary
 from trainbed.probes.subnet import sm_less_rails
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
 from trainbed.probes.training import TrainingVerdict
@@ -52,6 +52,13 @@ class IbOutput:
 def schedule_for(inventory: Inventory) -> dict[str, Any]:
     """The probe plan for ``inventory``'s compute nodes and rails."""
     return build_schedule(
+        [n.hostname for n in inventory.compute], [r.name for r in inventory.rails]
+    )
+
+
+def summary_for(inventory: Inventory) -> dict[str, Any]:
+    """:func:`schedule_for` at the size of what it runs (`trainbed probe plan --json`)."""
+    return schedule_summary(
         [n.hostname for n in inventory.compute], [r.name for r in inventory.rails]
     )
 

@@ -8,8 +8,10 @@ sharing an HCA. ``nccl_groups`` lists the NCCL runs from one node up to the whol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from trainbed.hostlist import compress_hostlist, expand_hostlist
 
 Pair = tuple[str, str]
 
@@ -109,4 +111,66 @@ def build_schedule(nodes: Sequence[str], rails: Sequence[str]) -> dict[str, Any]
             "rounds": [[[a, b] for a, b in rnd] for rnd in pair_rounds(nodes)],
         },
         "nccl": nccl_groups(nodes),
+    }
+
+
+def iter_rounds(nodes: Sequence[str], limit: int | None = None) -> Iterator[list[Pair]]:
+    """The rounds of :func:`pair_rounds`, one at a time, each cut to its first `limit` pairs:
+    O(N + rounds × limit), where listing every pair is O(N²).
+
+    The circle method keeps slot 0 fixed and rotates the others one step per round, so slot j
+    of round r is the rest's slot j − 1 − r (mod its length).
+    """
+    _check_unique(nodes)
+    if len(nodes) < 2:
+        return
+    order = {node: i for i, node in enumerate(nodes)}
+    slots: list[str | None] = list(nodes)
+    if len(slots) % 2:
+        slots.append(None)
+    n = len(slots)
+    rest = slots[1:]
+    for number in range(n - 1):
+
+        def slot(j: int, number: int = number) -> str | None:
+            return slots[0] if j == 0 else rest[(j - 1 - number) % (n - 1)]
+
+        pairs: list[Pair] = []
+        for i in range(n // 2):
+            if limit is not None and len(pairs) >= limit:
+                break
+            a, b = slot(i), slot(n - 1 - i)
+            if a is not None and b is not None:
+                pairs.append((a, b) if order[a] < order[b] else (b, a))
+        yield pairs
+
+
+def _hostlist(nodes: Sequence[str]) -> str | list[str]:
+    """`nodes` as one Slurm hostlist when it gives them back in this order, else the list."""
+    compressed = compress_hostlist(nodes)
+    return compressed if expand_hostlist(compressed) == list(nodes) else list(nodes)
+
+
+def schedule_summary(nodes: Sequence[str], rails: Sequence[str]) -> dict[str, Any]:
+    """The plan at a size proportional to what it runs: the ib_write_bw rounds counted (round r's
+    pairs follow from the node order by the circle method: :func:`iter_rounds`), each NCCL run's
+    nodes as one hostlist (`gpu[01-04]`) where that keeps their order.
+
+    :func:`build_schedule` lists every pair: N(N−1)/2 of them.
+    """
+    _check_unique(nodes)
+    n = len(nodes)
+    return {
+        "ib_write_bw": {
+            "rails": list(rails),
+            "method": "circle",
+            "nodes": _hostlist(nodes),
+            "round_count": 0 if n < 2 else n - 1 + n % 2,
+            "pairs_per_round": n // 2,
+            "pairs": n * (n - 1) // 2,
+        },
+        "nccl": [
+            {**run, "nodes": _hostlist(run["nodes"]), "node_count": len(run["nodes"])}
+            for run in nccl_groups(nodes)
+        ],
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trainbed.errors import TrainbedError
 from trainbed.inventory.model import ComputeNode, Containers, Inventory
+from trainbed.render.shared import per_inventory
 from trainbed.render.templates import render
 
 PLUGSTACK_PATH = "/etc/slurm/plugstack.conf"
@@ -39,10 +40,12 @@ def enroot_conf(inventory: Inventory, node: ComputeNode) -> str:
     )
 
 
+@per_inventory
 def plugstack_conf(inventory: Inventory) -> str:
     return render("plugstack.conf.j2", source=inventory.source.name, conf_dir=PLUGSTACK_DIR)
 
 
+@per_inventory
 def pyxis_conf(inventory: Inventory) -> str:
     containers = require_containers(inventory)
     return render(

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from trainbed.health import EPILOG_PATH, PROGRAM_PATH, PROLOG_PATH
 from trainbed.hostlist import compress_hostlist
 from trainbed.inventory.model import ComputeNode, Inventory, Rail, Switch
+from trainbed.render.shared import per_inventory
 from trainbed.render.templates import render
 
 CGROUP_PLUGINS = ("proctrack/cgroup", "task/cgroup")
@@ -86,6 +87,7 @@ RESTART_KEYS = (
 )
 
 
+@per_inventory
 def restart_signature(inventory: Inventory) -> str:
     """The slurm.conf lines whose change needs a daemon restart rather than a reconfigure."""
     lines = [
@@ -94,6 +96,7 @@ def restart_signature(inventory: Inventory) -> str:
     return "\n".join(lines) + "\n"
 
 
+@per_inventory
 def slurm_conf(inventory: Inventory) -> str:
     cgroup = uses_cgroup(inventory)
     return render(
@@ -112,6 +115,7 @@ def slurm_conf(inventory: Inventory) -> str:
     )
 
 
+@per_inventory
 def gres_conf(inventory: Inventory) -> str:
     lines = [
         f"NodeName={compress_hostlist(n.hostname for n in nodes)} Name=gpu "
@@ -121,6 +125,7 @@ def gres_conf(inventory: Inventory) -> str:
     return render("gres.conf.j2", inv=inventory, source=inventory.source.name, gres_lines=lines)
 
 
+@per_inventory
 def cgroup_conf(inventory: Inventory) -> str:
     return render("cgroup.conf.j2", inv=inventory, source=inventory.source.name)
 
@@ -154,6 +159,7 @@ def switch_lines(inventory: Inventory) -> list[str]:
     return lines
 
 
+@per_inventory
 def topology_conf(inventory: Inventory) -> str:
     return render(
         "topology.conf.j2",

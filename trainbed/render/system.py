@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from trainbed.inventory.model import Inventory, Package, Repository
+from trainbed.render.shared import per_inventory
 from trainbed.render.templates import render
 
 KEYRING_DIR = "/etc/apt/keyrings"
 
 
+@per_inventory
 def hosts(inventory: Inventory) -> str:
     return render("hosts.j2", inv=inventory, source=inventory.source.name)
 
 
+@per_inventory
 def chrony_conf(inventory: Inventory) -> str:
     return render("chrony.conf.j2", inv=inventory, source=inventory.source.name)
 

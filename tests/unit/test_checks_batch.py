@@ -1,0 +1,105 @@
+"""Reads ahead: a node's reads of one check module in one SSH round trip (issue 17)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from testinfra.backend.base import BaseBackend, CommandResult
+
+from tests.conftest import PROD_YAML, REPO
+from trainbed.remote import Remote, Unreachable
+
+COMMANDS = [
+    "echo hi",
+    "printf 'no newline'",
+    "echo err >&2; exit 3",
+    "true",
+    "printf 'a\\n\\n'; printf 'e\\n' >&2",
+    "cat # a comment, and stdin is empty",
+    "exit 255",
+    "printf ''",
+    "echo '%s %s %s' \"$d$_tb_d$_tb_i\"",
+]
+
+
+class _Local(BaseBackend):
+    NAME = "local-sh"
+
+    def run(self, command: str, *args: str, **kwargs: object) -> CommandResult:
+        proc = subprocess.run(["sh", "-c", command], capture_output=True, stdin=subprocess.DEVNULL)
+        return self.result(proc.returncode, command.encode(), proc.stdout, proc.stderr)
+
+
+class _Host:
+    """A testinfra host running commands here with sh, counting them."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[str] = []
+        self.fail = fail
+
+    def run(self, command: str) -> CommandResult:
+        self.sent.append(command)
+        if self.fail:
+            raise RuntimeError(_Local("x").result(255, b"", b"", b"ssh: connect refused"))
+        return _Local("x").run(command)
+
+
+def _alone(command: str) -> tuple[int, str, str]:
+    result = _Local("x").run(command)
+    return result.rc, result.stdout, result.stderr
+
+
+def test_each_result_is_what_running_it_alone_gives() -> None:
+    host = _Host()
+    remote = Remote("gpu01", host, "10.0.0.1")
+    remote.prefetch("module", COMMANDS)
+    assert len(host.sent) == 1
+    for command in COMMANDS:
+        got = remote.run(command, cache=False)
+        assert (got.rc, got.stdout, got.stderr) == _alone(command), command
+    assert len(host.sent) == 1
+
+
+def test_a_read_ahead_is_taken_once_and_asked_once_per_key() -> None:
+    host = _Host()
+    remote = Remote("gpu01", host, "10.0.0.1")
+    remote.prefetch("module", ["date +%s%N", "echo b"])
+    remote.prefetch("module", ["date +%s%N", "echo b"])
+    assert len(host.sent) == 1
+    first = remote.run("date +%s%N", cache=False)
+    second = remote.run("date +%s%N", cache=False)  # not cached: asked again
+    assert len(host.sent) == 2 and first.stdout != second.stdout
+    remote.run("echo b")  # cached from here on
+    remote.run("echo b")
+    assert len(host.sent) == 2
+
+
+def test_an_unreachable_node_fails_its_checks_as_before() -> None:
+    host = _Host(fail=True)
+    remote = Remote("gpu01", host, "10.0.0.1")
+    remote.prefetch("module", ["echo a", "echo b"])  # no exception here: the checks report it
+    assert remote.unreachable
+    with pytest.raises(Unreachable, match=r"SSH to 10\.0\.0\.1:22 failed"):
+        remote.run("echo a")
+
+
+#: Round trips of gpu01's checks against a fake that answers every command (exit 0, no output);
+#: 80 before the checks read ahead, 27 with the catalog, infiniband and storage modules reading ahead.
+ROUND_TRIPS = 18
+
+
+def test_round_trips_per_compute_node(tmp_path: Path) -> None:
+    counts = tmp_path / "counts.json"
+    args = [
+        sys.executable, "-m", "pytest", str(REPO / "trainbed" / "checks"),
+        "-p", "trainbed.checks.plugin", "-p", "benchmarks.counting_remote",
+        "--inventory", str(PROD_YAML), "--limit", "gpu01", "--count-out", str(counts),
+        "-p", "no:cacheprovider", "-q", "--rootdir", str(REPO / "trainbed"),
+    ]  # fmt: skip
+    subprocess.run(args, cwd=REPO, capture_output=True, check=False, timeout=300)
+    sent = json.loads(counts.read_text())
+    assert len(sent["gpu01"]) <= ROUND_TRIPS, sent["gpu01"]
