@@ -27,7 +27,17 @@ def opensm_conf(inventory: Inventory, node: Node, rail: Rail, priority: int) -> 
         guid=port.port_guid,
         priority=priority,
         primary=priority == top,
+        partitions=opensm_partitions_path(rail.name),
     )
+
+
+def opensm_partitions_path(rail: str) -> str:
+    return f"/etc/opensm/partitions-{rail}.conf"
+
+
+def opensm_partitions(inventory: Inventory, rail: Rail) -> str:
+    """The partitions file each rail's opensm.conf names: the default partition, every port."""
+    return render("opensm-partitions.conf.j2", source=inventory.source.name, rail=rail)
 
 
 def opensm_unit() -> str:

@@ -76,6 +76,7 @@ def _slurm_files(
         files.append(
             RenderedFile("/etc/slurm/slurmdbd.conf", content, "slurm", "0600", "slurm", "slurm")
         )
+        files.append(RenderedFile(slurm.MARIADB_CONF_PATH, slurm.mariadb_conf(inventory), "slurm"))
     return files
 
 
@@ -118,6 +119,14 @@ def render_host(
                 "infiniband",
             )
             for rail, priority in sm_rails
+        ]
+        files += [
+            RenderedFile(
+                fabric.opensm_partitions_path(rail.name),
+                fabric.opensm_partitions(inventory, rail),
+                "infiniband",
+            )
+            for rail, _ in sm_rails
         ]
     if isinstance(node, ComputeNode):
         files.append(
