@@ -180,7 +180,7 @@ def _units(inventory: Inventory, node: Node) -> list[Unit]:
 
 
 def _modules(inventory: Inventory, node: Node) -> list[Module]:
-    if is_compute(node) and inventory.networks.infiniband.gpudirect_rdma:
+    if is_compute(node) and inventory.networks.infiniband.gpudirect_method == "peermem":
         return [Module("nvidia-peermem", PEERMEM_LOAD_PATH, "nvidia")]
     return []
 

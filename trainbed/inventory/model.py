@@ -90,6 +90,8 @@ class InfiniBand:
     link_layer: str
     gpudirect_rdma: bool
     rails: tuple[Rail, ...]
+    #: "dmabuf" or "peermem" with GPUDirect RDMA, None without.
+    gpudirect_method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +255,7 @@ class NvidiaSoftware:
     fabricmanager: Package
     dcgm: Package | None
     extra: tuple[Package, ...]
+    kernel_modules: str = "proprietary"  # "open" or "proprietary"
 
 
 @dataclass(frozen=True, slots=True)

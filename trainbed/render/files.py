@@ -132,7 +132,7 @@ def render_host(
         files.append(
             RenderedFile("/etc/nccl.conf", fabric.nccl_conf(inventory, node), "infiniband")
         )
-        if inventory.networks.infiniband.gpudirect_rdma:
+        if inventory.networks.infiniband.gpudirect_method == "peermem":
             files.append(RenderedFile(PEERMEM_LOAD_PATH, PEERMEM_LOAD, "nvidia"))
     files += _container_files(inventory, node)
     for mount in inventory.mounts:
