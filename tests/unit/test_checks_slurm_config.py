@@ -23,7 +23,12 @@ def rendered() -> str:
     inv = dataclasses.replace(
         inv, health=dataclasses.replace(inv.health, interval_s=0, prolog=False, epilog=False)
     )
-    text = slurm_conf(inv)
+    # ... and before MailProg was set (it shows Slurm's default, /bin/mail).
+    text = "".join(
+        line
+        for line in slurm_conf(inv).splitlines(keepends=True)
+        if not line.startswith("MailProg=")
+    )
     # The fixture's cluster was brought up as tb-checks on 172.31.251.0/24 with 4 compute nodes.
     return text.replace("ClusterName=trainbed-mock", "ClusterName=tb-checks").replace(
         "172.31.250.", "172.31.251."

@@ -62,6 +62,9 @@ MODEL: dict[str, Callable[[Inventory], Any]] = {
     "#/$defs/probes/properties/job_time_limit": lambda inv: inv.probes.job_time_limit,
     "#/$defs/probes/properties/work_dir": lambda inv: inv.probes.work_dir,
     "#/$defs/software/properties/health_tools": lambda inv: list(inv.software.health_tools),
+    "#/$defs/software/properties/nvidia/properties/kernel_modules": (
+        lambda inv: inv.software.nvidia.kernel_modules
+    ),
     "#/$defs/pcieLink/properties/gen": lambda inv: inv.compute[0].profile.pcie.gpu.gen,
     "#/$defs/pcieLink/properties/width": lambda inv: inv.compute[0].profile.pcie.hca.width,
     **{

@@ -79,7 +79,7 @@ def test_nccl_environment_and_ring_only_on_multi_node() -> None:
     single = PROD_FILES["nccl-single-gpu01.sbatch"]
     multi = PROD_FILES["nccl-all.sbatch"]
     for script in (single, multi):
-        assert "export NCCL_IB_HCA==mlx5_0:1," in script
+        assert "export NCCL_IB_HCA='=mlx5_0:1," in script
         assert "export NCCL_NET_GDR_LEVEL=PHB" in script  # prod enables GPUDirect RDMA
         assert "all_reduce_perf -b 8 -e 8G -f 2 -g 8" in script
         assert "#SBATCH --exclusive" in script and "#SBATCH --partition=gpu" in script

@@ -87,10 +87,34 @@ def test_script_carries_the_papers_configuration(prod: Inventory) -> None:
         "model.num_query_groups=8",
         "exp_manager.create_checkpoint_callback=False",
         "model.data.data_impl=mock",
-        "export NCCL_IB_HCA==mlx5_0:1,mlx5_3:1,mlx5_4:1,mlx5_5:1,mlx5_6:1,mlx5_9:1,mlx5_10:1,mlx5_11:1",
+        "export NCCL_IB_HCA='=mlx5_0:1,mlx5_3:1,mlx5_4:1,mlx5_5:1,mlx5_6:1,mlx5_9:1,mlx5_10:1,mlx5_11:1'",
     ):
         assert line in job.script, line
     assert training_job(prod, "llama2-7b", 2).time_limit == "02:02:00"
+
+
+def _sbatch_options(script: str) -> dict[str, str]:
+    options = [line.removeprefix("#SBATCH ") for line in script.splitlines()]
+    return {
+        option.partition("=")[0]: option.partition("=")[2]
+        for option, line in zip(options, script.splitlines(), strict=True)
+        if line.startswith("#SBATCH ")
+    }
+
+
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_fewer_cpus_than_gpus_overcommits_the_step_not_the_allocation(nodes: int) -> None:
+    # Slurm 22.05.8 refuses `--ntasks=8 --overcommit --gpus-per-node=8` on one 2-CPU node and
+    # 24.11 at any node count ("Requested node configuration is not available"): the
+    # allocation asks for one task per node, the step for one task per GPU, overcommitted.
+    mock = load_inventory(REPO / "inventory" / "mock.yaml").inventory
+    assert mock.compute[0].profile.cpu.cpus < mock.compute[0].profile.gpus.count
+    script = training_job(mock, "llama2-7b", nodes).script
+    options = _sbatch_options(script)
+    assert options["--nodes"] == str(nodes)
+    assert options["--ntasks-per-node"] == "1"
+    assert "--ntasks" not in options and "--overcommit" not in options
+    assert "srun \\\n  --ntasks-per-node=8 \\\n  --overcommit \\\n" in script
 
 
 def test_script_overrides_are_keys_of_nemos_config() -> None:

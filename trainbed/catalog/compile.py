@@ -40,7 +40,7 @@ from trainbed.inventory.roles import (
 )
 from trainbed.render import render_host
 from trainbed.render.containers import PLUGSTACK_PATH, PYXIS_CONF_PATH, enroot_directories
-from trainbed.render.fabric import opensm_rails
+from trainbed.render.fabric import opensm_partitions_path, opensm_rails
 from trainbed.render.files import PEERMEM_LOAD_PATH
 from trainbed.render.packages import (
     containers_packages,
@@ -49,7 +49,12 @@ from trainbed.render.packages import (
     nvidia_packages,
     slurm_packages,
 )
-from trainbed.render.slurm import DAEMON_LOG_FILES, DAEMON_PORTS, RESTART_SIGNATURE_PATH
+from trainbed.render.slurm import (
+    DAEMON_LOG_FILES,
+    DAEMON_PORTS,
+    MARIADB_CONF_PATH,
+    RESTART_SIGNATURE_PATH,
+)
 from trainbed.render.storage import unit_name
 from trainbed.render.system import keyring_path
 
@@ -187,7 +192,7 @@ def _units(inventory: Inventory, node: Node) -> list[Unit]:
 
 
 def _modules(inventory: Inventory, node: Node) -> list[Module]:
-    if is_compute(node) and inventory.networks.infiniband.gpudirect_rdma:
+    if is_compute(node) and inventory.networks.infiniband.gpudirect_method == "peermem":
         return [Module("nvidia-peermem", PEERMEM_LOAD_PATH, "nvidia")]
     return []
 
@@ -222,7 +227,11 @@ def _triggers(inventory: Inventory, node: Node, files: list[File]) -> list[Trigg
         out += [
             Trigger(
                 f"Restart OpenSM {rail.name}",
-                (f"/etc/opensm/opensm-{rail.name}.conf", template),
+                (
+                    f"/etc/opensm/opensm-{rail.name}.conf",
+                    opensm_partitions_path(rail.name),
+                    template,
+                ),
                 "restart",
                 "infiniband",
                 f"opensm@{rail.name}",
@@ -232,6 +241,13 @@ def _triggers(inventory: Inventory, node: Node, files: list[File]) -> list[Trigg
     out.append(Trigger("Restart munge (new key)", (MUNGE_KEY,), "restart", "slurm", "munge"))
     if is_slurmdbd_host(inventory, node):
         out += [
+            Trigger(
+                "Restart MariaDB (InnoDB settings)",
+                (MARIADB_CONF_PATH,),
+                "restart",
+                "slurm",
+                "mariadb",
+            ),
             Trigger(
                 "Apply the database grant",
                 (GRANT_SQL,),

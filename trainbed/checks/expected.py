@@ -203,3 +203,14 @@ def limits(text: str) -> dict[tuple[str, str, str], str]:
             domain, kind, item, value = fields
             entries[(domain, kind, item)] = value
     return entries
+
+
+#: Exit 0 when the PMIx library Slurm's PMIx plugin (in PluginDir, the `%s`) loads is there: the
+#: plugin dlopens `libpmix.so` from the directory its build names (Debian 12: .../pmix2/lib,
+#: shipped only by libpmix-dev), else from the loader's path. The plugin file alone loads nothing
+#: ("can not load PMIx library").
+PMIX_LIBRARY_COMMAND = (
+    "d=$(grep -a -h -o '/[[:alnum:]_./+-]*/lib' %s/mpi_pmix*.so | grep -m1 pmix); "
+    'if [ -n "$d" ]; then test -e "$d/libpmix.so"; '
+    "else ldconfig -p | grep -q 'libpmix[.]so '; fi"
+)

@@ -12,7 +12,7 @@ from trainbed.checks import fabric_manager, firmware, health
 from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.parse.nvidia_smi import GpuInfo, normalize_bus_id, parse_csv_query, parse_query
 from trainbed.remote import Remote
-from trainbed.verdicts import Findings, check, clocks, gpu_count, mismatch, nvlink
+from trainbed.verdicts import Findings, check, clocks, gpu_count, gpudirect, mismatch, nvlink
 
 pytestmark = pytest.mark.nodes("compute")
 
@@ -169,8 +169,9 @@ def test_fabric_manager_matches_driver(remote: Remote, node: ComputeNode) -> Non
 
 
 def test_peermem_loaded(remote: Remote, inventory: Inventory) -> None:
-    if not inventory.networks.infiniband.gpudirect_rdma:
-        pytest.skip("networks.infiniband.gpudirect_rdma is false")
+    method = inventory.networks.infiniband.gpudirect_method
+    if method != "peermem":
+        pytest.skip(f"GPUDirect RDMA through {method or 'nothing (gpudirect_rdma is false)'}")
     if remote.run(PEERMEM).rc == 0:
         return
     status = remote.output(INIT_STATUS)
@@ -187,6 +188,24 @@ def test_peermem_loaded(remote: Remote, inventory: Inventory) -> None:
             f"{remote.hostname} nvidia_peermem", "loaded (/sys/module/nvidia_peermem)", "not loaded"
         )
     )
+
+
+def test_dmabuf_ready(remote: Remote, inventory: Inventory) -> None:
+    """GPUDirect RDMA through DMA-BUF: a kernel that has it (>= 5.12) and no nvidia-peermem
+    beside it (NCCL would take either; the inventory chose DMA-BUF)."""
+    method = inventory.networks.infiniband.gpudirect_method
+    if method != "dmabuf":
+        pytest.skip(f"GPUDirect RDMA through {method or 'nothing (gpudirect_rdma is false)'}")
+    release = remote.output("uname -r").strip()
+    minimum = ".".join(map(str, gpudirect.DMABUF_MIN_KERNEL))
+    problems = []
+    if not gpudirect.kernel_supports_dmabuf(release):
+        problems.append(mismatch(f"{remote.hostname} kernel", f">= {minimum}", release))
+    if remote.run(PEERMEM).rc == 0:
+        problems.append(
+            mismatch(f"{remote.hostname} nvidia_peermem", "not loaded (DMA-BUF)", "loaded")
+        )
+    check(problems)
 
 
 # ------------------------------------------------------------------------- hardware health

@@ -131,4 +131,15 @@ def test_slurm_plugins(remote: Remote, inventory: Inventory, node: Node) -> None
             problems.append(
                 mismatch(f"{remote.hostname} {plugin_dir}/{pattern} ({why})", "present", "absent")
             )
+        elif (
+            pattern.startswith("mpi_pmix")
+            and remote.run(expected.PMIX_LIBRARY_COMMAND, plugin_dir).rc
+        ):
+            problems.append(
+                mismatch(
+                    f"{remote.hostname} the PMIx library {plugin_dir}/{pattern} loads ({why})",
+                    "present",
+                    "absent",
+                )
+            )
     check(problems)

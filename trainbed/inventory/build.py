@@ -136,6 +136,7 @@ def _software(doc: dict[str, Any], base: Path) -> Software:
             fabricmanager=_package(nv_packages["fabricmanager"]),
             dcgm=_package(nv_packages["dcgm"]) if "dcgm" in nv_packages else None,
             extra=_packages(nv_packages.get("extra")),
+            kernel_modules=nvidia["kernel_modules"],
         ),
         infiniband=InfinibandSoftware(
             ofed_flavour=ib["ofed"]["flavour"],
@@ -209,6 +210,17 @@ def _containers(doc: dict[str, Any] | None) -> Containers | None:
     )
 
 
+def gpudirect_method(doc: dict[str, Any]) -> str | None:
+    """How GPUDirect RDMA reaches GPU memory: the inventory's choice, else DMA-BUF with the open
+    kernel modules (NVIDIA's recommendation) and nvidia-peermem with the proprietary ones; None
+    without GPUDirect RDMA."""
+    ib = doc["networks"]["infiniband"]
+    if not ib["gpudirect_rdma"]:
+        return None
+    modules = doc["software"]["nvidia"]["kernel_modules"]
+    return str(ib.get("gpudirect_rdma_method") or ("dmabuf" if modules == "open" else "peermem"))
+
+
 def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
     """Build the model; `doc` must satisfy the schema and the semantic rules, its defaults set
     (`trainbed.inventory.schema.apply_defaults`): the schema is the one source of defaults."""
@@ -271,6 +283,7 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
                     )
                     for rail in ib["rails"]
                 ),
+                gpudirect_method=gpudirect_method(doc),
             ),
         ),
         switches=tuple(

@@ -91,6 +91,8 @@ class InfiniBand:
     link_layer: str
     gpudirect_rdma: bool
     rails: tuple[Rail, ...]
+    #: "dmabuf" or "peermem" with GPUDirect RDMA, None without.
+    gpudirect_method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +256,7 @@ class NvidiaSoftware:
     fabricmanager: Package
     dcgm: Package | None
     extra: tuple[Package, ...]
+    kernel_modules: str = "proprietary"  # "open" or "proprietary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,15 +348,16 @@ class Containers:
     def enroot_paths(self, profile: Profile) -> EnrootPaths | None:
         """enroot's directories on a node of `profile`: the inventory's, else on local NVMe.
 
-        Data (unpacked containers) and runtime are per user, the image cache per group, as
-        enroot's documentation suggests; enroot expands `$(id -u)` when it reads enroot.conf.
+        Data (unpacked containers), runtime and the image cache are per user: enroot creates
+        its directories with umask 077, so a cache per group locks out the group's second
+        user. enroot expands `$(id -u)` when it reads enroot.conf.
         None when a path is neither given nor derivable (no `local_scratch`: the rules refuse it).
         """
         scratch = profile.local_scratch
         base = f"{scratch.rstrip('/')}/enroot" if scratch else None
         defaults = {
             "data_path": f"{base}/data/user-$(id -u)" if base else None,
-            "cache_path": f"{base}/cache/group-$(id -g)" if base else None,
+            "cache_path": f"{base}/cache/user-$(id -u)" if base else None,
             "runtime_path": f"{base}/runtime/user-$(id -u)" if base else None,
             "temp_path": f"{base}/tmp" if base else None,
         }

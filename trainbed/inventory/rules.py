@@ -458,6 +458,21 @@ def container_settings(doc: Doc) -> Iterator[Finding]:
         )
 
 
+def gpudirect_settings(doc: Doc) -> Iterator[Finding]:
+    ib = doc["networks"]["infiniband"]
+    method = ib.get("gpudirect_rdma_method")
+    path: PathT = ("networks", "infiniband", "gpudirect_rdma_method")
+    if method is not None and not ib["gpudirect_rdma"]:
+        yield Finding(path, f"{method} is set but gpudirect_rdma is false")
+    modules = doc["software"]["nvidia"]["kernel_modules"]
+    if method == "dmabuf" and modules != "open":
+        yield Finding(
+            path,
+            "dmabuf needs the open kernel modules (software.nvidia.kernel_modules: open); "
+            "with the proprietary ones use peermem",
+        )
+
+
 def storage_mounts(doc: Doc) -> Iterator[Finding]:
     exports = {e["name"] for e in doc["storage"]["powerscale"]["exports"]}
     for i, mount in enumerate(doc["mounts"]):
@@ -582,6 +597,7 @@ RULES: tuple[Callable[[Doc], Iterator[Finding]], ...] = (
     subnet_managers,
     control_roles,
     software_versions,
+    gpudirect_settings,
     storage_mounts,
     slurm_settings,
     container_settings,

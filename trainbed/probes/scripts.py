@@ -28,7 +28,7 @@ from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.probes.evaluate import hca_on_rail
 from trainbed.probes.training import training_job
 from trainbed.render.fabric import nccl_environment
-from trainbed.render.templates import render
+from trainbed.render.templates import render, shell_word
 
 NCCL_ARGS = ("-b", "8", "-e", "8G", "-f", "2")
 #: perftest's out-of-band TCP port; rail i uses BASE + i so that all rails run at once.
@@ -106,7 +106,7 @@ def nccl_command(gpus: int, own_env: Mapping[str, Mapping[str, str]]) -> str:
     if not own_env:
         return args
     cases = " ".join(
-        f"{node}) {' '.join(f'export {k}={shlex.quote(v)};' for k, v in env.items())} ;;"
+        f"{node}) {' '.join(f'export {k}={shell_word(v)};' for k, v in env.items())} ;;"
         for node, env in own_env.items()
     )
     wrapper = f'case "$SLURMD_NODENAME" in {cases} esac; exec "$@"'

@@ -24,7 +24,7 @@ from trainbed.inventory.model import Inventory
 from trainbed.parse.nemo import parse_nemo_log
 from trainbed.render.containers import pyxis_image, require_containers
 from trainbed.render.fabric import nccl_environment
-from trainbed.render.templates import render
+from trainbed.render.templates import render, shell_word
 from trainbed.sizing import models, training
 
 MODELS = tuple(training.TABLE3)
@@ -235,7 +235,7 @@ def training_job(inventory: Inventory, model: str, nodes: int) -> TrainingJob:
         title=model.replace("llama2-", "Llama 2 ").upper().replace("LLAMA 2 ", "Llama 2 "),
         partition=inventory.probes.partition,
         gpus_per_node=gpus_per_node,
-        # one task per GPU: nodes with fewer CPUs than GPUs need --overcommit
+        # one task per GPU: on nodes with fewer CPUs than GPUs only the step can overcommit
         overcommit=profile.cpu.cpus < gpus_per_node,
         steps=STEPS,
         tp=tp,
@@ -244,7 +244,7 @@ def training_job(inventory: Inventory, model: str, nodes: int) -> TrainingJob:
         global_batch=training.GLOBAL_BATCH,
         seq_length=SEQ_LENGTH,
         data_text=f"data {containers.dataset}" if containers.dataset else "NeMo's mock data",
-        nccl_env={k: shlex.quote(v) for k, v in _nccl_env(inventory).items()},
+        nccl_env={k: shell_word(v) for k, v in _nccl_env(inventory).items()},
         image=shlex.quote(pyxis_image(containers.nemo_image)),
         mounts=",".join(mounts),
         script=NEMO_SCRIPT,

@@ -13,8 +13,10 @@ PYXIS_CONF_PATH = f"{PLUGSTACK_DIR}/pyxis.conf"
 ENROOT_CONF_PATH = "/etc/enroot/enroot.conf"
 #: Where nvslurm-plugin-pyxis installs the plugin on amd64 (its debian/rules: libdir=/usr/lib/$(DEB_HOST_MULTIARCH)).
 PYXIS_PLUGIN = "/usr/lib/x86_64-linux-gnu/slurm/spank_pyxis.so"
-#: pyxis's own defaults, written out so the file says what runs: per-node runtime state under /run,
-#: containers named by the user reusable across jobs, no image entrypoint, `#SBATCH --container-*`.
+#: Every setting written out so the file says what runs, whatever the pyxis version's defaults:
+#: per-node runtime state under /run, no image entrypoint, `#SBATCH --container-*`, and
+#: containers named by the user reusable across jobs (container_scope=global: trainbed's choice;
+#: pyxis 0.16.x defaults to `job`).
 PYXIS_ARGS = {
     "runtime_path": "/run/pyxis",
     "execute_entrypoint": "0",

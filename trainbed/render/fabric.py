@@ -27,7 +27,17 @@ def opensm_conf(inventory: Inventory, node: Node, rail: Rail, priority: int) -> 
         guid=port.port_guid,
         priority=priority,
         primary=priority == top,
+        partitions=opensm_partitions_path(rail.name),
     )
+
+
+def opensm_partitions_path(rail: str) -> str:
+    return f"/etc/opensm/partitions-{rail}.conf"
+
+
+def opensm_partitions(inventory: Inventory, rail: Rail) -> str:
+    """The partitions file each rail's opensm.conf names: the default partition, every port."""
+    return render("opensm-partitions.conf.j2", source=inventory.source.name, rail=rail)
 
 
 def opensm_unit() -> str:
@@ -48,6 +58,10 @@ def nccl_environment(inventory: Inventory, node: Node) -> dict[str, str]:
         # PHB lets the NIC read GPU memory through the host bridge; LOC turns GPUDirect RDMA off.
         "NCCL_NET_GDR_LEVEL": "PHB" if ib.gpudirect_rdma else "LOC",
     }
+    if ib.gpudirect_method is not None:
+        # NCCL takes DMA-BUF when the kernel and driver offer it: pinned so the method is the
+        # inventory's, not whatever the node happens to support.
+        env["NCCL_DMABUF_ENABLE"] = "1" if ib.gpudirect_method == "dmabuf" else "0"
     if ib.link_layer == "Ethernet":
         env["NCCL_IB_GID_INDEX"] = "3"  # RoCE v2 on the default GID table layout
     return env

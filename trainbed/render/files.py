@@ -76,6 +76,7 @@ def _slurm_files(
         files.append(
             RenderedFile("/etc/slurm/slurmdbd.conf", content, "slurm", "0600", "slurm", "slurm")
         )
+        files.append(RenderedFile(slurm.MARIADB_CONF_PATH, slurm.mariadb_conf(inventory), "slurm"))
     return files
 
 
@@ -119,11 +120,19 @@ def render_host(
             )
             for rail, priority in sm_rails
         ]
+        files += [
+            RenderedFile(
+                fabric.opensm_partitions_path(rail.name),
+                fabric.opensm_partitions(inventory, rail),
+                "infiniband",
+            )
+            for rail, _ in sm_rails
+        ]
     if isinstance(node, ComputeNode):
         files.append(
             RenderedFile("/etc/nccl.conf", fabric.nccl_conf(inventory, node), "infiniband")
         )
-        if inventory.networks.infiniband.gpudirect_rdma:
+        if inventory.networks.infiniband.gpudirect_method == "peermem":
             files.append(RenderedFile(PEERMEM_LOAD_PATH, PEERMEM_LOAD, "nvidia"))
     files += _container_files(inventory, node)
     for mount in inventory.mounts:

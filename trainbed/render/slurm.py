@@ -182,6 +182,22 @@ def slurmdbd_conf(inventory: Inventory, password: str = PASSWORD_PLACEHOLDER) ->
     )
 
 
+#: MariaDB's settings for slurmdbd, on the accounting host.
+MARIADB_CONF_PATH = "/etc/mysql/mariadb.conf.d/90-trainbed-slurmdbd.cnf"
+#: Slurm's recommendation (accounting.html; `_check_database_variables` in
+#: accounting_storage_mysql.c logs "Database settings not recommended values" under half of it).
+INNODB_SETTINGS = {
+    "innodb_buffer_pool_size": "1G",
+    "innodb_log_file_size": "64M",
+    "innodb_lock_wait_timeout": "900",
+}
+
+
+def mariadb_conf(inventory: Inventory) -> str:
+    """MariaDB's InnoDB settings for slurmdbd (the distribution's defaults are below Slurm's)."""
+    return render("mariadb-slurmdbd.cnf.j2", source=inventory.source.name, settings=INNODB_SETTINGS)
+
+
 def _sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

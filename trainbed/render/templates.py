@@ -9,6 +9,13 @@ from typing import Any
 import jinja2
 
 
+def shell_word(value: object) -> str:
+    """`value` as one shell word; a word starting with `=` is quoted too (`X==a` reads as a
+    typo to shellcheck, SC1097, and to people)."""
+    word = shlex.quote(str(value))
+    return f"'{word}'" if word.startswith("=") else word
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -19,7 +26,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,  # configuration files, not HTML
     )
-    env.filters["shquote"] = lambda value: shlex.quote(str(value))  # shell scripts
+    env.filters["shquote"] = shell_word  # shell scripts
     return env
 
 

@@ -13,10 +13,10 @@ server() {  # DEVICE TCP_PORT OUTPUT [EXTRA...]
 }
 
 client() {  # DEVICE TCP_PORT SERVER OUTPUT [EXTRA...]
-  local dev=$1 port=$2 peer=$3 out=$4 attempt
+  local dev=$1 port=$2 peer=$3 out=$4
   shift 4
   # The server may not listen yet: retry a refused connection, a bounded number of times.
-  for attempt in $(seq 10); do
+  for _ in $(seq 10); do
     timeout 60 ib_write_bw -d "$dev" -p "$port" -F --report_gbits -s 8388608 -n 5000 -q 1 "$@" "$peer" >"$out" 2>&1 && return 0
     grep -q "Couldn't connect" "$out" || return 1
     sleep 1

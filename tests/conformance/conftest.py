@@ -1,0 +1,145 @@
+"""The conformance tier: rendered files fed to the real programs in a throwaway container.
+
+The container is built from the lab's node image (`lab.image.ensure`: Debian 12, Slurm 22.05
+cached in it) and named `trainbed-conform-<pid>`; it is removed at the end of the session. The
+tier runs only when selected (`-m conformance`): it needs Docker and the Debian mirror.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROD_YAML, REPO
+from trainbed.errors import TrainbedError
+from trainbed.inventory import load_inventory
+from trainbed.probes.evaluate import schedule_for
+from trainbed.probes.scripts import facts_script, suite_jobs
+from trainbed.probes.training import training_job
+from trainbed.render import render_cluster
+
+HERE = Path(__file__).parent
+INVENTORIES = {
+    "prod": PROD_YAML,
+    "config2": REPO / "tests" / "fixtures" / "inventories" / "config2.yaml",
+    "lab": REPO / "inventory" / "mock.yaml",  # the mock cluster's (id "mock" selects the mock tier)
+}
+#: In the image's apt cache (installed without a download).
+CACHED = ("munge", "slurmctld", "slurmd", "slurm-client", "slurmdbd", "mariadb-server", "chrony")
+#: From the Debian mirror.
+DOWNLOADED = ("opensm", "shellcheck")
+RUNDIR = "/home/trainbed/trainbed-probes/RUN"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selected = "conformance" in (config.option.markexpr or "")
+    skip = pytest.mark.skip(reason="the conformance tier runs with -m conformance (needs Docker)")
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.conformance)
+            if not selected:
+                item.add_marker(skip)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A running container; `/render` holds the rendered tree (read-only)."""
+
+    name: str
+
+    def sh(self, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", "exec", self.name, "bash", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def ok(self, script: str, timeout: float = 120) -> str:
+        proc = self.sh(script, timeout)
+        assert proc.returncode == 0, f"{script}\n{proc.stdout}{proc.stderr}"
+        return proc.stdout
+
+    def put(self, path: str, text: str) -> None:
+        proc = subprocess.run(
+            ["docker", "exec", "-i", self.name, "bash", "-c", f"cat > {shlex.quote(path)}"],
+            input=text,
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+
+
+def _scripts(inventory_path: Path) -> dict[str, str]:
+    """Every batch and shell script the probe suite and the training job stage."""
+    inv = load_inventory(inventory_path).inventory
+    files = {"facts.sh": facts_script(inv, RUNDIR)}
+    for job in suite_jobs(inv, schedule_for(inv), ("nccl", "ib_write_bw"), RUNDIR):
+        files.update(job.files)
+    for nodes in sorted({1, min(2, len(inv.compute))}):
+        try:
+            job = training_job(inv, "llama2-7b", nodes)
+        except TrainbedError:
+            continue
+        files[f"training-{nodes}n.sbatch"] = job.script
+    return files
+
+
+def _write_tree(root: Path) -> None:
+    for name, path in INVENTORIES.items():
+        inv = load_inventory(path).inventory
+        for host, files in render_cluster(inv).items():
+            for target, f in files.items():
+                out = root / name / host / target.lstrip("/")
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(f.content)
+        for script, text in _scripts(path).items():
+            out = root / name / "scripts" / script
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+
+
+@pytest.fixture(scope="session")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rendered")
+    _write_tree(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def box(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+    from lab import engine, image
+
+    logs = tmp_path_factory.mktemp("lab-logs")
+    engine.ensure_daemon(logs)
+    node_image = image.ensure(logs).node
+    name = f"trainbed-conform-{os.getpid()}"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(
+        [
+            *("docker", "run", "-d", "--name", name, "--hostname", "cp1"),
+            *("-v", f"{tree}:/render:ro", node_image, "sleep", "infinity"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    box = Box(name)
+    try:
+        box.ok(
+            "export DEBIAN_FRONTEND=noninteractive; "
+            f"apt-get install -y -q --no-download {' '.join(CACHED)} >/tmp/apt.log 2>&1 && "
+            f"apt-get install -y -q --no-install-recommends {' '.join(DOWNLOADED)} "
+            ">>/tmp/apt.log 2>&1 || { tail -20 /tmp/apt.log; exit 1; }",
+            timeout=600,
+        )
+        yield box
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
