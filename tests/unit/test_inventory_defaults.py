@@ -69,6 +69,7 @@ MODEL: dict[str, Callable[[Inventory], Any]] = {
         inv.probes.storage.file_mib
     ),
     "#/$defs/software/properties/health_tools": lambda inv: list(inv.software.health_tools),
+    "#/$defs/software/properties/probe_tools": lambda inv: list(inv.software.probe_tools),
     "#/$defs/pcieLink/properties/gen": lambda inv: inv.compute[0].profile.pcie.gpu.gen,
     "#/$defs/pcieLink/properties/width": lambda inv: inv.compute[0].profile.pcie.hca.width,
     **{

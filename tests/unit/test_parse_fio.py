@@ -79,3 +79,24 @@ def test_findmnt_target_of_a_path_that_is_not_a_mount_point() -> None:
 def test_findmnt_not_output() -> None:
     assert parse_findmnt("findmnt: can't read /proc/self/mountinfo") == []
     assert parse_findmnt("{not json") == []
+
+
+MOCK_WRITE = REAL / "fio_json_3.33_debian_write_4m_psync_direct_end_fsync_64m_mock_overlay.txt"
+MOCK_READ = REAL / "fio_json_3.33_debian_read_4m_psync_direct_64m_mock_overlay.txt"
+FINDMNT_OVERLAY = REAL / "findmnt_J_T_overlay_container_root_util-linux_2.38.1_mock.txt"
+
+
+def test_real_storage_suite_write_and_read() -> None:
+    write, read = parse_fio(MOCK_WRITE.read_text()), parse_fio(MOCK_READ.read_text())
+    assert write.version == read.version == "fio-3.33" and write.global_options == {}
+    (w,), (r,) = write.jobs, read.jobs
+    assert w.name == r.name == "ckpt-gpu01-0"
+    assert w.options["end_fsync"] == "1" and w.options["size"] == "64M"
+    assert (w.write.io_bytes, w.write.bw_bytes, w.write.runtime_ms) == (67108864, 385683126, 174)
+    assert not w.read.done and (r.read.io_bytes, r.read.runtime_ms) == (67108864, 424)
+
+
+def test_findmnt_container_overlay() -> None:
+    (mounted,) = parse_findmnt(FINDMNT_OVERLAY.read_text())
+    assert (mounted.target, mounted.source, mounted.fstype) == ("/", "overlay", "overlay")
+    assert any(o.startswith("lowerdir=") for o in mounted.options)

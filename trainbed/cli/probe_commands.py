@@ -106,6 +106,7 @@ SUITE_WORDS = {
     "nccl": "nccl",
     "ib": "ib_write_bw",
     "ib_write_bw": "ib_write_bw",
+    "storage": "storage",
     "training": "training",
 }
 
@@ -115,7 +116,7 @@ def _suites(value: str) -> tuple[str, ...]:
     unknown = [w for w in words if w not in SUITE_WORDS]
     if unknown or not words:
         raise click.BadParameter(
-            f"{', '.join(unknown) or '(empty)'}: choose from nccl, ib, training",
+            f"{', '.join(unknown) or '(empty)'}: choose from nccl, ib, storage, training",
             param_hint="--suite",
         )
     chosen = {SUITE_WORDS[w] for w in words}
@@ -129,7 +130,7 @@ def _suites(value: str) -> tuple[str, ...]:
     "suite",
     default="nccl,ib",
     show_default=True,
-    help="Suites to run: nccl, ib, training.",
+    help="Suites to run: nccl, ib, storage (checkpoint write/read at the checkpoint mount), training.",
 )
 @click.option(
     "--model",

@@ -155,6 +155,7 @@ def _software(doc: dict[str, Any], base: Path) -> Software:
             compute=_packages(slurm_packages["compute"]),
         ),
         health_tools=_packages(doc["health_tools"]),
+        probe_tools=_packages(doc["probe_tools"]),
     )
 
 

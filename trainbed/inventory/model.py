@@ -284,6 +284,8 @@ class Software:
     slurm: SlurmSoftware
     #: Installed and held on the compute nodes for the hardware health checks (pciutils, ...).
     health_tools: tuple[Package, ...] = ()
+    #: Installed and held on the compute nodes for the probe suites (fio for the storage suite).
+    probe_tools: tuple[Package, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
