@@ -24,6 +24,7 @@ _COMMAND_MODULES = [
     "trainbed.cli.probe_commands",
     "trainbed.cli.check_commands",
     "trainbed.cli.health_commands",
+    "trainbed.cli.accept_commands",
 ]
 
 
