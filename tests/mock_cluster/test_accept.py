@@ -52,6 +52,8 @@ def test_clean_cluster_is_accepted(inventory: Path, tmp_path: Path) -> None:
         assert step in output, step
     assert (tmp_path / "out" / "acceptance.md").read_text().startswith("# Acceptance: ")
     assert (tmp_path / "out" / "probe" / "report.md").exists()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert '<section id="banner" class="pass">' in html and 'id="storage"' in html
 
 
 def test_degraded_hca_is_not_accepted_and_named(
@@ -68,3 +70,6 @@ def test_degraded_hca_is_not_accepted_and_named(
     assert any(line.startswith(f"check {node}:") for line in named), doc["reasons"]
     assert any(line.startswith("probe hca:") for line in named), doc["reasons"]
     assert "NOT ACCEPTED" in (tmp_path / "out" / "acceptance.md").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    banner = html.split('<section id="banner" class="fail">', 1)[1].split("</section>", 1)[0]
+    assert node in banner and "mlx5_4" in banner

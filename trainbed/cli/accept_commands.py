@@ -62,11 +62,14 @@ def accept(
     """Accept INVENTORY's cluster: checks, probe suites (nccl, ib, storage, training), report.
 
     Writes DIR/checks.junit.xml, DIR/probe/ (results.json, report.md, junit.xml, heatmap) and
-    DIR/acceptance.json + acceptance.md. Exit 0 only when everything passed.
+    DIR/acceptance.json + acceptance.md and the one HTML report DIR/report.html. Exit 0 only
+    when everything passed.
     """
+    from pathlib import Path
 
     from trainbed.accept import ACCEPT_SUITES, acceptance, inventory_summary, write_acceptance
     from trainbed.checks.run import run_checks
+    from trainbed.html_report import write_html
     from trainbed.probes.interrupt import Interrupted, SignalGuard
     from trainbed.probes.run import ProbeRunError, connect, run_suite
     from trainbed.probes.training import training_job
@@ -135,6 +138,7 @@ def accept(
         summary=inventory_summary(inv),
     )
     paths = write_acceptance(doc, out)
+    paths["report.html"] = write_html(out, probe, doc, Path(out) / "probe")
     for name, path in paths.items():
         click.echo(f"{name}: {path}")
     for line in doc["reasons"]:
