@@ -141,7 +141,7 @@ def storage_chart(storage: Mapping[str, Any] | None) -> str | None:
     """Aggregate write and read bandwidth against the model's need."""
     if not storage:
         return None
-    fig = _figure(5.5, 3.0)
+    fig = _figure(6.5, 3.2)
     ax = fig.add_subplot()
     agg, need = storage["aggregate"], storage["need"]
     measured = [agg["write_gbs"] or 0, agg["read_gbs"] or 0]
@@ -150,7 +150,7 @@ def storage_chart(storage: Mapping[str, Any] | None) -> str | None:
     ax.set_xticks([0, 1], ["write (save)", "read (restore)"])
     ax.set_ylabel("GB/s, all nodes")
     status = {"not_measured": "not measured on NFS"}.get(storage["status"], storage["status"])
-    ax.set_title(f"Checkpoint storage at {storage['directory']}: {status}")
+    ax.set_title(f"Checkpoint storage at {storage['directory']}: {status}", fontsize=10)
     ax.legend(fontsize=8)
     return _png(fig)
 

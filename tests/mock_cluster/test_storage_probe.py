@@ -58,6 +58,7 @@ def test_storage_suite_reports_bandwidth_not_measured_on_nfs(
         assert figures["files"] == 8, figures  # one per GPU
         assert figures["write_gbs"] and figures["read_gbs"], figures
     assert storage["aggregate"]["files"] == 8 * len(compute)
+    assert "storage not measured: write " in output and "not measured on NFS" in output
     # the need is the plan's (inventory: probes.storage.model llama2-7b)
     assert storage["need"]["basis"].startswith("llama2-7b: 2 files")
     # not measured on NFS fails nothing and passes nothing: with the storage suite alone,

@@ -1,7 +1,7 @@
 """The HTML report in a real browser: headless Chromium (Debian's package; tests/run installs
 it) renders the report built from fixture results with an injected HCA fault; the DOM it
-produced has every section, the failing banner and the fault's lines, and its screenshot is kept
-under out/test-outputs/ (TRAINBED_TEST_OUTPUTS overrides). No cluster needed.
+produced has every section, the failing banner and the fault's lines; its screenshot and its
+print to PDF are kept under out/test-outputs/ (TRAINBED_TEST_OUTPUTS overrides). No cluster.
 
 Without Chromium the test skips, unless TRAINBED_REQUIRE_CHROMIUM is set (tests/run sets it):
 then it fails, so CI cannot pass without having rendered the report.
@@ -84,3 +84,9 @@ def test_chromium_renders_the_report_with_an_hca_fault(tmp_path: Path) -> None:
     taken = _chromium(f"--screenshot={shot}", "--window-size=1200,3000", url)
     assert taken.returncode == 0 and shot.exists(), taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    # readable printed: the print stylesheet applies and a PDF comes out
+    pdf = OUTPUTS / "report-hca-fault.pdf"
+    pdf.unlink(missing_ok=True)
+    printed = _chromium(f"--print-to-pdf={pdf}", "--no-pdf-header-footer", url)
+    assert printed.returncode == 0 and pdf.exists(), printed.stderr[-2000:]
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000

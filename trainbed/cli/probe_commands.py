@@ -246,6 +246,15 @@ def run_cmd(
             where = finding["rail"]
         hca = f" {finding['hca']}" if finding.get("hca") else ""
         click.echo(f"  {finding['kind']}: {where}{hca}: {finding['evidence']}")
+    storage = results.get("storage")
+    if storage:
+        agg = storage["aggregate"]
+        click.echo(
+            f"  storage {storage['status'].replace('_', ' ')}: write {agg['write_gbs']} GB/s, "
+            f"read {agg['read_gbs']} GB/s at {storage['directory']}"
+        )
+        for line in [*storage["failures"], *storage["not_measured"]]:
+            click.echo(f"    {line}")
     for name, path in outcome.paths.items():
         click.echo(f"{name}: {path}")
     if results.get("bound"):
