@@ -73,3 +73,5 @@ def test_degraded_hca_is_not_accepted_and_named(
     html = (tmp_path / "out" / "report.html").read_text()
     banner = html.split('<section id="banner" class="fail">', 1)[1].split("</section>", 1)[0]
     assert node in banner and "mlx5_4" in banner
+    fabric = html.split('<section id="fabric">', 1)[1].split("</section>", 1)[0]
+    assert node in fabric and "mlx5_4" in fabric
