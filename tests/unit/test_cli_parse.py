@@ -154,6 +154,14 @@ HARDWARE = [
         "per_gpu",
         lambda records: [r["gpu"] for r in records if r["status"] == "Fail"] == list(range(8)),
     ),
+    (
+        "fio",
+        "fio_json_3.39_randread_1m_librbd_ceph_qd1_1job.txt",
+        "jobs",
+        lambda records: (
+            [(r["read"]["bw_bytes"], r["write"]["done"]) for r in records] == [(364985746, False)]
+        ),
+    ),
 ]
 
 
@@ -178,6 +186,8 @@ def test_hardware_kind_json(kind: str, name: str, key: str, check: Any) -> None:
         ("perfquery", "perfquery_x_switch_port_edr_linkdowned1_xmitdiscards20046_relayerr7.txt",
          "lid 2052 port 1: LinkDownedCounter 1, PortRcvSwitchRelayErrors 7, PortXmitDiscards 20046"),
         ("dcgmi-diag", "dcgmi_diag_r3_fail_cuinit_8xH100.txt", "GPU Memory (Hardware): Fail - All"),
+        ("fio", "fio_json_3.16_randrw_4k_nvme_libaio_qd64_4jobs_group_reporting.txt",
+         "job 'rand_read_write'  read 348.7 MB/s (10463.0 MB in 30.002 s, 85139 IOPS)  write 348.5 MB/s"),
     ],
 )  # fmt: skip
 def test_hardware_kind_summary(kind: str, name: str, line: str) -> None:

@@ -61,10 +61,18 @@ MODEL: dict[str, Callable[[Inventory], Any]] = {
     "#/$defs/slurm/properties/users/properties/slurm_uid": lambda inv: inv.slurm.slurm_uid,
     "#/$defs/probes/properties/job_time_limit": lambda inv: inv.probes.job_time_limit,
     "#/$defs/probes/properties/work_dir": lambda inv: inv.probes.work_dir,
+    "#/$defs/probes/properties/storage/properties/model": lambda inv: inv.probes.storage.model,
+    "#/$defs/probes/properties/storage/properties/checkpoint_minutes": (
+        lambda inv: inv.probes.storage.checkpoint_minutes
+    ),
+    "#/$defs/probes/properties/storage/properties/file_mib": lambda inv: (
+        inv.probes.storage.file_mib
+    ),
     "#/$defs/software/properties/health_tools": lambda inv: list(inv.software.health_tools),
     "#/$defs/software/properties/nvidia/properties/kernel_modules": (
         lambda inv: inv.software.nvidia.kernel_modules
     ),
+    "#/$defs/software/properties/probe_tools": lambda inv: list(inv.software.probe_tools),
     "#/$defs/pcieLink/properties/gen": lambda inv: inv.compute[0].profile.pcie.gpu.gen,
     "#/$defs/pcieLink/properties/width": lambda inv: inv.compute[0].profile.pcie.hca.width,
     **{

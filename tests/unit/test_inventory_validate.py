@@ -349,6 +349,22 @@ SCHEMA_CASES: list[tuple[str, Mutation, str, int, str, str]] = [
         "slurm.partitions[0].nodes",
         "",
     ),
+    (
+        "storage suite model unknown",
+        lambda d: d["probes"].update(storage={"model": "llama3-8b"}),
+        "model: llama3-8b",
+        1,
+        "probes.storage.model",
+        "",
+    ),
+    (
+        "storage suite node floor not positive",
+        lambda d: d["probes"].update(storage={"node_min_read_gbs": 0}),
+        "node_min_read_gbs: 0",
+        1,
+        "probes.storage.node_min_read_gbs",
+        "",
+    ),
 ]
 
 
@@ -424,6 +440,23 @@ def test_health_thresholds_and_pcie_reach_the_model(tmp_path: Path, prod_doc: Do
     assert [(p.name, p.version) for p in inventory.software.health_tools] == [
         ("pciutils", "1:3.7.0-6")
     ]
+
+
+def test_storage_suite_settings_reach_the_model(tmp_path: Path, prod_doc: Doc) -> None:
+    prod_doc["probes"]["storage"] = {"model": "gpt3-175b", "file_mib": 512, "node_min_write_gbs": 2}
+    storage = load_inventory(write(tmp_path, prod_doc)).inventory.probes.storage
+    assert (storage.model, storage.file_mib, storage.checkpoint_minutes) == ("gpt3-175b", 512, 5)
+    assert (storage.node_min_write_gbs, storage.node_min_read_gbs) == (2, None)
+
+
+def test_storage_suite_without_a_checkpoint_mount_warns(tmp_path: Path, prod_doc: Doc) -> None:
+    prod_doc["mounts"] = [m for m in prod_doc["mounts"] if m["export"] != "checkpoints"]
+    file = write(tmp_path, prod_doc)
+    texts = [str(w) for w in load_inventory(file).warnings]
+    assert any(
+        "warning: probes.storage: no mount of an export with purpose 'checkpoints'" in t
+        for t in texts
+    ), texts
 
 
 def test_firmware_lock_reaches_the_model(tmp_path: Path, prod_doc: Doc) -> None:

@@ -47,6 +47,7 @@ from trainbed.render.packages import (
     health_packages,
     infiniband_packages,
     nvidia_packages,
+    probe_packages,
     slurm_packages,
 )
 from trainbed.render.slurm import (
@@ -96,7 +97,8 @@ def _files(inventory: Inventory, node: Node) -> list[File]:
 
 
 def _packages(inventory: Inventory, node: Node) -> list[Package]:
-    out = _locked(list(inventory.software.kernel) + health_packages(inventory, node), "apt")
+    tools = health_packages(inventory, node) + probe_packages(inventory, node)
+    out = _locked(list(inventory.software.kernel) + tools, "apt")
     if forbids_unattended_upgrades(node):
         out.append(Package("unattended-upgrades", "apt", present=False))
     if inventory.cluster.time_sync == "chrony":

@@ -17,6 +17,10 @@ from trainbed import __version__
 
 #: Command → (the module whose COMMANDS list defines it, the first sentence of its help).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "accept": (
+        "trainbed.cli.accept_commands",
+        "Accept INVENTORY's cluster: checks, probe suites (nccl, ib, storage, training), report.",
+    ),
     "check": (
         "trainbed.cli.check_commands",
         "Acceptance checks of every node against INVENTORY (a thin wrapper over pytest on the "
@@ -24,7 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "health": (
         "trainbed.cli.health_commands",
-        "Each compute node's last trainbed-health run (result, level, age) and its Slurm state.",
+        "Each node's last trainbed-health run (result, level, age) and, for compute nodes, its "
+        "Slurm state (control-plane nodes run it from a timer: `-`).",
     ),
     "init": (
         "trainbed.cli.inventory_commands",
@@ -50,7 +55,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": (
         "trainbed.cli.probe_commands",
-        "Render the reports again from DIRECTORY/results.json (report.md, junit.xml, heatmap PNG).",
+        "Render the reports again from DIRECTORY: a probe run's results.json (report.md, "
+        "junit.xml, heatmap PNG, report.html), or a `trainbed accept` directory's acceptance.json "
+        "(its probe/ reports, acceptance.md and the one HTML report, report.html).",
     ),
     "validate": (
         "trainbed.cli.inventory_commands",

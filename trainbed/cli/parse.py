@@ -2,7 +2,7 @@
 
 Exit status for the benchmarks (nccl, ib-write-bw): 0 when every run in the file is ok, 1 when any
 is not. For the hardware kinds (trainbed/cli/parse_hardware.py: dmesg, nvidia-smi-q, nvlink, lspci,
-perfquery, ibnetdiscover, mlxlink, dcgmi-diag): 0 when something of the kind was found, 1 when
+perfquery, ibnetdiscover, mlxlink, dcgmi-diag, nvbandwidth, fio): 0 when something of the kind was found, 1 when
 nothing was. 2 when the file cannot be read.
 """
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from trainbed.parse.dcgmi import parse_dcgmi_diag, per_gpu_results
 from trainbed.parse.dmesg import parse_kernel_log
+from trainbed.parse.fio import DIRECTIONS, parse_fio
 from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.parse.lspci import parse_lspci
 from trainbed.parse.mlxlink import MlxlinkInfo, parse_mlxlink
@@ -165,6 +166,30 @@ def _nvbandwidth(testcase: dict[str, Any]) -> str:
     )
 
 
+def _read_fio(text: str) -> dict[str, Any]:
+    run = parse_fio(text)
+    payload = dataclasses.asdict(run)
+    for job in payload["jobs"]:
+        for direction in DIRECTIONS:
+            job[direction]["done"] = job[direction]["io_bytes"] > 0
+    return payload
+
+
+def _fio(job: dict[str, Any]) -> str:
+    parts = [f"job {job['name']!r}"]
+    for direction in DIRECTIONS:
+        move = job[direction]
+        if move["io_bytes"] > 0:
+            parts.append(
+                f"{direction} {move['bw_bytes'] / 1e6:.1f} MB/s"
+                f" ({move['io_bytes'] / 1e6:.1f} MB in {move['runtime_ms'] / 1000:g} s,"
+                f" {move['iops']:.0f} IOPS)"
+            )
+    if job["error"]:
+        parts.append(f"error {job['error']}")
+    return "  ".join(parts)
+
+
 KINDS: dict[str, Kind] = {
     "dmesg": Kind(
         "NVIDIA XID and NVSwitch SXID events in a kernel log (dmesg, dmesg -T/--time-format"
@@ -215,6 +240,13 @@ KINDS: dict[str, Kind] = {
         "rows",
         _read_dcgmi,
         _dcgmi,
+    ),
+    "fio": Kind(
+        "Per-job read and write bandwidth, bytes and runtime from fio --output-format=json"
+        " (or normal,json).",
+        "jobs",
+        _read_fio,
+        _fio,
     ),
     "nvbandwidth": Kind(
         "nvbandwidth testcases: bandwidth matrices and their SUM lines.",

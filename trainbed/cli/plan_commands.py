@@ -14,7 +14,7 @@ import click
 
 from trainbed.cli.common import load_or_exit
 from trainbed.inventory import Inventory
-from trainbed.sizing.checkpoint import Checkpoint, SaveLoad, checkpoint, save_and_restore
+from trainbed.sizing.checkpoint import Checkpoint, SaveLoad
 from trainbed.sizing.memory import (
     GB,
     PRECISIONS,
@@ -23,13 +23,11 @@ from trainbed.sizing.memory import (
     Layout,
     Precision,
     bytes_per_param,
-    gpu_memory,
     paper_adam_bytes,
     paper_weight_bytes,
-    smallest_fit,
-    valid_layouts,
 )
 from trainbed.sizing.models import MODEL_NAMES, Model, Shape, custom_model, known_model
+from trainbed.sizing.plan import PlanError, plan_model
 from trainbed.sizing.training import TABLE3
 
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
@@ -125,36 +123,26 @@ def plan(
     shape_args = (layers, hidden, heads, kv_heads, ffn, vocab, seq_length)
     model = _model(model_name, params, shape_args, mlp)
     inv = load_or_exit(inventory)
-    nodes = len(inv.compute)
-    if nodes == 0:
-        raise click.UsageError(f"{inventory} has no compute nodes")
-    gpus_per_node = min(node.profile.gpus.count for node in inv.compute)
-    mib = min(node.profile.gpus.memory_mib or 0 for node in inv.compute)
-    if not mib:
-        raise click.UsageError(f"{inventory}: compute profiles do not give the GPU memory_mib")
-    capacity = mib * 2**20
+    try:
+        sized = plan_model(
+            inv,
+            model,
+            precision=precision,
+            optimizer=optimizer,
+            distributed_optimizer=distributed_optimizer,
+            tp=tp,
+            pp=pp,
+            micro_batch=micro_batch,
+            checkpoint_minutes=checkpoint_minutes,
+        )
+    except PlanError as err:
+        raise click.UsageError(f"{inventory}: {err}") from None
+    nodes, gpus_per_node, mib = sized.nodes, sized.gpus_per_node, sized.gpu_memory_mib
     prec = PRECISIONS[precision]
     allowance = Allowance(micro_batch=micro_batch)
-
-    layouts = [
-        lay
-        for lay in valid_layouts(nodes * gpus_per_node, gpus_per_node, model.shape)
-        if (tp is None or lay.tp == tp) and (pp is None or lay.pp == pp)
-    ]
-    if not layouts:
-        raise click.UsageError(
-            f"no valid layout with TP={tp or 'any'} PP={pp or 'any'} on {nodes} node(s) × "
-            f"{gpus_per_node} GPUs for {model.name}: TP must divide {gpus_per_node} "
-            "(and the heads), TP × PP the GPU count, PP the layers"
-        )
-    results = [
-        gpu_memory(model, prec, optimizer, lay, capacity, distributed_optimizer, allowance)
-        for lay in layouts
-    ]
-    best = smallest_fit(results)
-    chosen, why = _checkpoint_layout(model, results, best, tp, pp)
-    ckpt = checkpoint(model.params, prec, optimizer, chosen.layout.tp, chosen.layout.pp)
-    load = save_and_restore(ckpt, chosen.layout, checkpoint_minutes * 60)
+    results, best = list(sized.results), sized.best
+    chosen, why = sized.costed, sized.why
+    ckpt, load = sized.checkpoint, sized.save_restore
     export = _checkpoint_export(inv)
     context = {
         "inventory": inventory,
@@ -226,26 +214,6 @@ def _checkpoint_export(inv: Inventory) -> dict[str, str] | None:
         "server": inv.storage.smartconnect_zone,
         "mount_point": mount.mount_point if mount else "",
     }
-
-
-def _checkpoint_layout(
-    model: Model,
-    results: list[GpuMemory],
-    best: GpuMemory | None,
-    tp: int | None,
-    pp: int | None,
-) -> tuple[GpuMemory, str]:
-    """The layout whose checkpoint is costed: the one asked for, the paper's, or the smallest fit."""
-    if tp is not None and pp is not None:
-        return results[0], "the layout asked for"
-    paper = TABLE3.get(model.name)
-    if paper:
-        for r in results:
-            if (r.layout.tp, r.layout.pp) == paper:
-                return r, "the paper's Table 3 layout"
-    if best:
-        return best, "the smallest layout that fits"
-    return results[0], "the first valid layout (none fits)"
 
 
 def _gb(value: float | None) -> str:

@@ -105,22 +105,45 @@ def _plan_lines(inv: Inventory, all_pairs: bool) -> list[str]:
 @click.command("report")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 def report(directory: str) -> None:
-    """Render the reports again from DIRECTORY/results.json (report.md, junit.xml, heatmap PNG).
+    """Render the reports again from DIRECTORY: a probe run's results.json (report.md, junit.xml,
+    heatmap PNG, report.html), or a `trainbed accept` directory's acceptance.json (its probe/
+    reports, acceptance.md and the one HTML report, report.html).
 
-    Exit 0 when the results passed, 1 when they failed, 2 when results.json is missing or invalid.
+    Exit 0 when the results passed (accepted), 1 when they failed, 2 when the document is
+    missing or invalid.
     """
+    from pathlib import Path
+
+    from trainbed.accept import DOCUMENT, load_acceptance, write_acceptance
+    from trainbed.html_report import write_html
+
+    base = Path(directory)
     try:
-        results = load_results(f"{directory.rstrip('/')}/results.json")
-        paths = write_reports(results, directory)
+        if (base / DOCUMENT).exists():
+            doc = load_acceptance(base / DOCUMENT)
+            paths = {}
+            if doc["probe"] is not None:
+                paths = write_reports(doc["probe"], base / "probe")
+            paths |= write_acceptance(doc, base)
+            paths["report.html"] = write_html(base, doc["probe"], doc, base / "probe")
+            passed, count = bool(doc["accepted"]), len(doc["reasons"])
+            verdict = "ACCEPTED" if passed else "NOT ACCEPTED"
+            cluster, what = doc["cluster"], "reason(s)"
+        else:
+            results = load_results(base / "results.json")
+            paths = write_reports(results, base)
+            paths["report.html"] = write_html(base, results, None, base)
+            passed, count = bool(results["passed"]), len(results["findings"])
+            verdict = "PASSED" if passed else "FAILED"
+            cluster, what = results["cluster"], "finding(s)"
     except TrainbedError as err:
         click.echo(f"trainbed report: {err}", err=True)
         sys.exit(2)
     for name, path in paths.items():
-        if name != "results.json":
+        if not name.endswith(".json"):
             click.echo(str(path))
-    verdict = "PASSED" if results["passed"] else "FAILED"
-    click.echo(f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s)")
-    sys.exit(0 if results["passed"] else 1)
+    click.echo(f"{cluster}: {verdict}, {count} {what}")
+    sys.exit(0 if passed else 1)
 
 
 #: ``--suite`` words → the results' suite names.
@@ -128,6 +151,7 @@ SUITE_WORDS = {
     "nccl": "nccl",
     "ib": "ib_write_bw",
     "ib_write_bw": "ib_write_bw",
+    "storage": "storage",
     "training": "training",
 }
 
@@ -137,7 +161,7 @@ def _suites(value: str) -> tuple[str, ...]:
     unknown = [w for w in words if w not in SUITE_WORDS]
     if unknown or not words:
         raise click.BadParameter(
-            f"{', '.join(unknown) or '(empty)'}: choose from nccl, ib, training",
+            f"{', '.join(unknown) or '(empty)'}: choose from nccl, ib, storage, training",
             param_hint="--suite",
         )
     chosen = {SUITE_WORDS[w] for w in words}
@@ -151,7 +175,7 @@ def _suites(value: str) -> tuple[str, ...]:
     "suite",
     default="nccl,ib",
     show_default=True,
-    help="Suites to run: nccl, ib, training.",
+    help="Suites to run: nccl, ib, storage (checkpoint write/read at the checkpoint mount), training.",
 )
 @click.option(
     "--model",
@@ -244,6 +268,15 @@ def run_cmd(
             where = finding["rail"]
         hca = f" {finding['hca']}" if finding.get("hca") else ""
         click.echo(f"  {finding['kind']}: {where}{hca}: {finding['evidence']}")
+    storage = results.get("storage")
+    if storage:
+        agg = storage["aggregate"]
+        click.echo(
+            f"  storage {storage['status'].replace('_', ' ')}: write {agg['write_gbs']} GB/s, "
+            f"read {agg['read_gbs']} GB/s at {storage['directory']}"
+        )
+        for line in [*storage["failures"], *storage["not_measured"]]:
+            click.echo(f"    {line}")
     for name, path in outcome.paths.items():
         click.echo(f"{name}: {path}")
     if results.get("bound"):

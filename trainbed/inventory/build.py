@@ -39,6 +39,7 @@ from trainbed.inventory.model import (
     SlurmSoftware,
     Software,
     Ssh,
+    StorageProbe,
     SubnetManager,
     Switch,
     Thresholds,
@@ -155,6 +156,7 @@ def _software(doc: dict[str, Any], base: Path) -> Software:
             compute=_packages(slurm_packages["compute"]),
         ),
         health_tools=_packages(doc["health_tools"]),
+        probe_tools=_packages(doc["probe_tools"]),
     )
 
 
@@ -339,6 +341,7 @@ def build_inventory(doc: dict[str, Any], source: Path) -> Inventory:
             probes["job_time_limit"],
             Thresholds(**probes["thresholds"]),
             probes["work_dir"],
+            StorageProbe(**probes["storage"]),
         ),
         raw=doc,
         containers=_containers(doc.get("containers")),

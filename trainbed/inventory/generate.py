@@ -315,6 +315,7 @@ def reference_software() -> dict[str, Any]:
         ],
         # lspci for the PCIe link and ACS checks (Ubuntu 22.04's pciutils).
         "health_tools": [{"name": "pciutils", "version": "1:3.7.0-6"}],
+        "probe_tools": [{"name": "fio", "version": "3.28-1"}],
         "kernel": {
             "packages": [
                 {"name": "linux-image-5.15.0-105-generic", "version": "5.15.0-105.115"},

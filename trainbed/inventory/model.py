@@ -288,6 +288,8 @@ class Software:
     slurm: SlurmSoftware
     #: Installed and held on the compute nodes for the hardware health checks (pciutils, ...).
     health_tools: tuple[Package, ...] = ()
+    #: Installed and held on the compute nodes for the probe suites (fio for the storage suite).
+    probe_tools: tuple[Package, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +385,17 @@ class Thresholds:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageProbe:
+    """The storage suite's settings (`probes.storage`); defaults are the schema's."""
+
+    model: str = "llama2-70b"
+    checkpoint_minutes: float = 5.0
+    file_mib: int = 4096
+    node_min_write_gbs: float | None = None
+    node_min_read_gbs: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Probes:
     submit_host: str | None
     partition: str | None
@@ -390,6 +403,7 @@ class Probes:
     thresholds: Thresholds
     #: Shared by the submit host and the compute nodes; relative paths are under the SSH home.
     work_dir: str = "trainbed-probes"
+    storage: StorageProbe = StorageProbe()
 
 
 #: Check levels, quickest first (`trainbed check --level`).

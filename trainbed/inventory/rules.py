@@ -553,6 +553,19 @@ def probe_settings(doc: Doc) -> Iterator[Finding]:
     partition = probes.get("partition")
     if partition is not None and partition not in {p["name"] for p in doc["slurm"]["partitions"]}:
         yield Finding(("probes", "partition"), f"unknown partition {partition!r}")
+    yield from _storage_probe(doc)
+
+
+def _storage_probe(doc: Doc) -> Iterator[Finding]:
+    """The storage suite measures at the mount point of the export that holds checkpoints."""
+    exports = {
+        e["name"] for e in doc["storage"]["powerscale"]["exports"] if e["purpose"] == "checkpoints"
+    }
+    if not any(m["export"] in exports for m in doc["mounts"]):
+        yield _warn(
+            ("probes", "storage"),
+            "no mount of an export with purpose 'checkpoints': the storage suite cannot run",
+        )
 
 
 def health_settings(doc: Doc) -> Iterator[Finding]:

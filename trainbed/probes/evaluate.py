@@ -23,6 +23,7 @@ from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, jud
 from trainbed.probes.localise import Finding, Hint
 from trainbed.probes.results import SUITES, Coverage, build_results, empty_versions
 from trainbed.probes.schedule import build_schedule, schedule_summary
+from trainbed.probes.storage import StorageResult
 from trainbed.probes.subnet import sm_less_rails
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
 from trainbed.probes.training import TrainingVerdict
@@ -171,6 +172,7 @@ def evaluate(
     extra_findings: Sequence[Finding] = (),
     controller: Mapping[str, Any] | None = None,
     ports: Mapping[tuple[str, str], PortFact] | None = None,
+    storage: StorageResult | None = None,
 ) -> dict[str, Any]:
     """Parse, judge and localise everything the run collected; return the results document.
 
@@ -218,4 +220,5 @@ def evaluate(
         extra_findings=extra_findings,
         controller=controller,
         rail_findings=sm_less_rails(ib, ports or {}),
+        storage=storage,
     )

@@ -361,7 +361,7 @@ class Campaign:
         if replan.is_empty(extra):
             return
         first = len(self.schedule["ib_write_bw"]["rounds"]) + 1
-        probe_suites = [s for s in self.suites if s != "training"]
+        probe_suites = [s for s in self.suites if s not in ("training", "storage")]
         specs = suite_jobs(self.inventory, extra, probe_suites, self.rundir, None, first)
         fits = [s for s in specs if self.budget.fits(limit_s(s, self.inventory) + JOB_MARGIN_S)]
         late = [u for s in specs if s not in fits for u in spec_units(s)]

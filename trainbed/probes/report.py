@@ -189,6 +189,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             ["Model", "Nodes", "Expected", "Actual", "Why"],
             [[*_training_row(v)[:4], "; ".join(v["reasons"])] for v in failed_training],
         )
+    storage = results.get("storage")
+    if storage and storage["failures"]:
+        out += ["### Storage", "", *(f"- {line}" for line in storage["failures"]), ""]
     if results["missing"]:
         out += ["### Not measured", "", *(f"- {m}" for m in results["missing"]), ""]
 
@@ -210,6 +213,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 for v in results["training"]
             ],
         )
+
+    if storage:
+        out += storage_lines(storage)
 
     if results["nccl"]:
         rows = [
@@ -285,6 +291,40 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+STORAGE_STATUS = {"passed": "PASS", "failed": "FAIL", "not_measured": "NOT MEASURED"}
+
+
+def _gbs(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} GB/s"
+
+
+def storage_lines(storage: Mapping[str, Any]) -> list[str]:
+    """The Markdown section of the storage suite: verdict, figures against the need, where."""
+    need = storage["need"]
+    out = [
+        "## Checkpoint storage",
+        "",
+        f"**{STORAGE_STATUS[storage['status']]}** at `{storage['directory']}`; need: "
+        f"{need['basis']}; per node {_gbs(need['node_write_gbs'])} write, "
+        f"{_gbs(need['node_read_gbs'])} read ({need['node_basis']}).",
+        "",
+        *(f"- {line}" for line in storage["not_measured"]),
+    ]
+    if storage["not_measured"]:
+        out.append("")
+    agg = storage["aggregate"]
+    rows = [["all nodes", str(agg["files"]), _gbs(agg["write_gbs"]), _gbs(agg["read_gbs"]), ""]]
+    for node, f in storage["nodes"].items():
+        mount = storage["mounts"].get(node)
+        where = f"{mount['fstype']} {mount['source']} at {mount['target']}" if mount else "—"
+        rows.append([node, str(f["files"]), _gbs(f["write_gbs"]), _gbs(f["read_gbs"]), where])
+    out += _table(["", "Files", "Write", "Read", "Filesystem"], rows)
+    if storage["shortfalls"]:
+        out += ["Below the need, but not measured on NFS (judges nothing):", ""]
+        out += [*(f"- {line}" for line in storage["shortfalls"]), ""]
+    return out
+
+
 def _testcase(
     suite: ET.Element,
     classname: str,
@@ -348,6 +388,16 @@ def render_junit(results: Mapping[str, Any]) -> str:
                 "; ".join(v["reasons"]) if not v["passed"] else None,
                 v["text"],
             )
+    storage = results.get("storage")
+    if storage:
+        suite = ET.SubElement(root, "testsuite", name="storage")
+        agg = storage["aggregate"]
+        detail = f"write {_gbs(agg['write_gbs'])}, read {_gbs(agg['read_gbs'])}"
+        failure = "; ".join(storage["failures"]) if storage["status"] == "failed" else None
+        _testcase(suite, "storage.checkpoint", storage["directory"], None, failure, detail)
+        if storage["status"] == "not_measured":
+            case = suite.findall("testcase")[-1]
+            ET.SubElement(case, "skipped", message="; ".join(storage["not_measured"]))
     missing = ET.SubElement(root, "testsuite", name="coverage")
     for m in results["missing"]:
         _testcase(missing, "coverage", m, None, "scheduled but not measured", m)
@@ -359,7 +409,7 @@ def render_junit(results: Mapping[str, Any]) -> str:
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
-        suite.set("skipped", "0")
+        suite.set("skipped", str(sum(case.find("skipped") is not None for case in cases)))
         suite.set("time", f"{sum(float(c.get('time', '0')) for c in cases):.3f}")
         suite.set("timestamp", results["started"])
         total["tests"] += len(cases)

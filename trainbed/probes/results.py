@@ -23,6 +23,7 @@ from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict
 from trainbed.probes.localise import NOT_MEASURED, Finding, Hint, localise
 from trainbed.probes.replan import Excluded, NotMeasured
+from trainbed.probes.storage import StorageResult
 from trainbed.probes.thresholds import ProbeThresholds
 from trainbed.probes.training import TrainingVerdict
 
@@ -30,7 +31,7 @@ SCHEMA_VERSION = 1
 RESULTS_SCHEMA = Path(str(files("trainbed") / "schemas" / "probe-results.schema.json"))
 SUITES = ("nccl", "ib_write_bw")
 #: Every suite a document may hold, in report order; "training" runs only when asked for.
-ALL_SUITES = (*SUITES, "training")
+ALL_SUITES = (*SUITES, "storage", "training")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,7 @@ def build_results(
     extra_findings: Sequence[Finding] = (),
     controller: Mapping[str, Any] | None = None,
     rail_findings: Sequence[Finding] = (),
+    storage: StorageResult | None = None,
 ) -> dict[str, Any]:
     """The results document. Findings are localised here unless given.
 
@@ -187,13 +189,20 @@ def build_results(
     missing += [n.line() for n in coverage.not_measured]
     if "training" in suites and not training:
         missing.append("training")
+    if "storage" in suites and storage is None:
+        missing.append("storage")
+    # Storage not measured on NFS is neither a pass nor a fault: it fails nothing (its lines are
+    # in the document's storage entry and every report); a failed storage verdict fails the run.
+    storage_failed = storage is not None and storage.verdict.status == "failed"
     verdicts: list[NcclVerdict | IbVerdict | TrainingVerdict] = [*nccl, *ib_write_bw, *training]
+    storage_passed = storage is not None and storage.verdict.status == "passed"
     passed = (
-        bool(verdicts)
+        (bool(verdicts) or storage_passed)
         and not missing
         and not coverage.incomplete
         and not extra_findings
         and all(v.passed for v in verdicts)
+        and not storage_failed
     )
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -233,6 +242,9 @@ def build_results(
         }
     if controller is not None:
         doc["controller"] = json.loads(json.dumps(controller))
+    if storage is not None:
+        doc["storage"] = storage.as_dict()
+        doc["summary"]["storage_failed"] = int(storage.verdict.status == "failed")
     if "training" in suites or training:
         doc["training"] = [v.as_dict() for v in training]
         doc["summary"]["training_runs"] = len(training)

@@ -39,6 +39,8 @@ from trainbed.probes.report import write_reports
 from trainbed.probes.results import Coverage
 from trainbed.probes.scripts import FACTS_DIR, FACTS_SCRIPT, JobSpec, facts_script, suite_jobs
 from trainbed.probes.slurm import Slurm
+from trainbed.probes.storage import OUTPUT_DIR as STORAGE_OUTPUTS
+from trainbed.probes.storage import checkpoint_directory, judge_storage, output_paths
 from trainbed.probes.training import judge_training
 from trainbed.probes.watch import Progress
 from trainbed.remote import SshRemote, SubmitHost
@@ -99,6 +101,8 @@ def stage(remote: SubmitHost, inventory: Inventory, rundir: str, jobs: Sequence[
     dirs = {f"{rundir}/{FACTS_DIR}"} | {
         f.client.rsplit("/", 1)[0] for job in jobs for f in job.ib_files
     }
+    if any(job.suite == "storage" for job in jobs):
+        dirs.add(f"{rundir}/{STORAGE_OUTPUTS}")
     done = remote.run("mkdir -p --" + " %s" * len(dirs), *sorted(dirs))
     if not done.ok:
         raise ProbeRunError(f"{remote.host}: cannot create {rundir}/…: {done.stderr.strip()}")
@@ -126,6 +130,8 @@ class Fetched:
     ib: list[IbOutput]
     facts: dict[str, str]
     training: dict[str, tuple[str | None, str | None]]  # job name → (log, job id)
+    #: The storage job: node → output key → text (``storage.output_paths``), and its job id.
+    storage: tuple[dict[str, dict[str, str | None]], str | None] | None = None
 
 
 def fetch(
@@ -141,6 +147,7 @@ def fetch(
     nccl: list[NcclOutput] = []
     ib: list[IbOutput] = []
     training: dict[str, tuple[str | None, str | None]] = {}
+    storage = None
     for spec in specs:
         job = by_name[(spec.suite, spec.run_name)]
         # The job's name stands in for the id of a refused job: evaluate indexes jobs by both.
@@ -151,6 +158,18 @@ def fetch(
                 _text(remote, log, raw, rundir) if job.job_id else None,
                 job.job_id,
             )
+            continue
+        if spec.suite == "storage":
+            if job.job_id:
+                _text(remote, spec.log, raw, rundir)
+            texts = {
+                node: {
+                    key: _text(remote, path, raw, rundir) if job.job_id else None
+                    for key, path in output_paths(inventory, rundir, node).items()
+                }
+                for node in spec.nodes
+            }
+            storage = (texts, job.job_id)
             continue
         if spec.suite == "nccl":
             text = _text(remote, spec.log, raw, rundir) if job.job_id else None
@@ -171,7 +190,7 @@ def fetch(
         text = _text(remote, f"{rundir}/{FACTS_DIR}/{node.hostname}.txt", raw, rundir)
         if text is not None:
             facts[node.hostname] = text
-    return Fetched(nccl, ib, facts, training)
+    return Fetched(nccl, ib, facts, training, storage)
 
 
 def plan_run(
@@ -267,6 +286,10 @@ def run_suite(
             judge_training(inventory, *training, log, job) for log, job in fetched.training.values()
         ]
     )
+    stored = None
+    if fetched.storage is not None:
+        texts, storage_job = fetched.storage
+        stored = judge_storage(inventory, checkpoint_directory(inventory), texts, storage_job)
     results = evaluate(
         inventory,
         started=started,
@@ -289,6 +312,7 @@ def run_suite(
         ),
         extra_findings=controller.report.findings(measured=any(j.measured for j in jobs)),
         controller=controller.report.as_dict(),
+        storage=stored,
     )
     paths = write_reports(results, out)
     signum = campaign.interrupted.signum if campaign.interrupted else None

@@ -26,6 +26,8 @@ from typing import Any
 
 from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.probes.evaluate import hca_on_rail
+from trainbed.probes.storage import JOB_NAME as STORAGE_JOB
+from trainbed.probes.storage import storage_spec
 from trainbed.probes.training import training_job
 from trainbed.render.fabric import nccl_environment
 from trainbed.render.templates import render, shell_word
@@ -238,6 +240,13 @@ def training_spec(inventory: Inventory, model: str, nodes: int) -> JobSpec:
     )
 
 
+def storage_job(inventory: Inventory, schedule: Mapping[str, Any], rundir: str) -> JobSpec:
+    """The storage suite's one job over the schedule's nodes (``trainbed.probes.storage``)."""
+    nodes = tuple(dict.fromkeys(n for run in schedule["nccl"] for n in run["nodes"]))
+    spec = storage_spec(inventory, rundir, rundir.rstrip("/").rsplit("/", 1)[-1], nodes)
+    return JobSpec(STORAGE_JOB, "storage", nodes, STORAGE_JOB, spec.script, spec.log, spec.files)
+
+
 def suite_jobs(
     inventory: Inventory,
     schedule: Mapping[str, Any],
@@ -248,7 +257,8 @@ def suite_jobs(
 ) -> list[JobSpec]:
     """Every job of the selected suites, in submission order: single-node NCCL runs (the
     quick per-node gate), then the ib_write_bw rounds (numbered from ``first_round``), then the
-    multi-node NCCL runs, then the training job (``training`` is its model and node count)."""
+    multi-node NCCL runs, then the storage job, then the training job (``training`` is its
+    model and node count)."""
     jobs: list[JobSpec] = []
     nccl = schedule["nccl"] if "nccl" in suites else []
     jobs += [nccl_job(inventory, s, rundir, facts=True) for s in nccl if len(s["nodes"]) == 1]
@@ -260,6 +270,8 @@ def suite_jobs(
             if rnd
         ]
     jobs += [nccl_job(inventory, s, rundir, facts=False) for s in nccl if len(s["nodes"]) > 1]
+    if "storage" in suites:
+        jobs.append(storage_job(inventory, schedule, rundir))
     if "training" in suites and training is not None:
         jobs.append(training_spec(inventory, *training))
     return jobs

@@ -69,9 +69,15 @@ def health_packages(inventory: Inventory, node: Node) -> list[Package]:
     return list(inventory.software.health_tools) if isinstance(node, ComputeNode) else []
 
 
+def probe_packages(inventory: Inventory, node: Node) -> list[Package]:
+    """The probe suites' own tools (`software.probe_tools`: fio) on compute nodes."""
+    return list(inventory.software.probe_tools) if isinstance(node, ComputeNode) else []
+
+
 def locked_packages(inventory: Inventory, node: Node) -> list[Package]:
     """Every package installed at an exact version and held on `node`."""
     packages = list(inventory.software.kernel) + health_packages(inventory, node)
+    packages += probe_packages(inventory, node)
     if isinstance(node, ComputeNode):
         packages += nvidia_packages(inventory, node)
     packages += infiniband_packages(inventory, node)
