@@ -18,6 +18,7 @@ import click
 
 from trainbed.cli.common import load_or_exit
 from trainbed.errors import TrainbedError
+from trainbed.inventory.model import Inventory
 from trainbed.probes.evaluate import schedule_for
 from trainbed.probes.report import write_reports
 from trainbed.probes.results import ALL_SUITES, load_results
@@ -47,13 +48,34 @@ def probe() -> None:
     """Bandwidth probes (NCCL all_reduce, ib_write_bw) through Slurm."""
 
 
+#: ``--mode``: ``full`` every pair (commissioning), ``quick`` at most three rounds.
+MODES = ("full", "quick")
+mode_option = click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="full",
+    show_default=True,
+    help="ib_write_bw: full (every pair, N−1 rounds) or quick (a matching, ≤ 3 rounds).",
+)
+
+
+def mode_schedule(inv: Inventory, mode: str) -> dict[str, Any]:
+    """The plan of ``mode``: quick mode's holds round 1 (rounds 2–3 follow its verdicts)."""
+    from trainbed.probes.quick import quick_schedule
+
+    return quick_schedule(inv) if mode == "quick" else schedule_for(inv)
+
+
 @probe.command("plan")
 @click.argument("inventory", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(inventory: str, as_json: bool) -> None:
-    """Print the probe schedule for INVENTORY: ib_write_bw rounds and NCCL runs. No SSH."""
+@mode_option
+def plan(inventory: str, as_json: bool, mode: str) -> None:
+    """Print the probe schedule for INVENTORY: ib_write_bw rounds and NCCL runs. No SSH.
+
+    In quick mode only round 1 is known beforehand; rounds 2 and 3 re-pair what fails."""
     inv = load_or_exit(inventory)
-    schedule = schedule_for(inv)
+    schedule = mode_schedule(inv, mode)
     if as_json:
         click.echo(json.dumps(schedule, indent=2))
         return
@@ -150,8 +172,14 @@ def _suites(value: str) -> tuple[str, ...]:
     type=click.Path(file_okay=False, path_type=str),
     help="Report directory (default out/probe-<timestamp>).",
 )
+@mode_option
 def run_cmd(
-    inventory: str, suite: str, model: str, train_nodes: int | None, out_dir: str | None
+    inventory: str,
+    suite: str,
+    model: str,
+    train_nodes: int | None,
+    out_dir: str | None,
+    mode: str = "full",
 ) -> None:
     """Run the probe suite on INVENTORY's cluster through Slurm and write the reports.
 
@@ -167,6 +195,8 @@ def run_cmd(
     from trainbed.remote import RemoteError
 
     suites = _suites(suite)
+    if mode == "quick" and "training" in suites:
+        raise click.BadParameter("quick mode runs nccl and ib only", param_hint="--mode/--suite")
     inv = load_or_exit(inventory)
     training = None
     if "training" in suites:
@@ -194,15 +224,22 @@ def run_cmd(
             click.echo(f"trainbed probe: interrupted by {signal.name}", err=True)
             sys.exit(signal.exit_status)
         try:
-            outcome = run_suite(
-                inv,
-                remote,
-                out,
-                suites=suites,
-                training=training,
-                progress=progress,
-                guard=guard,
-            )
+            if mode == "quick":
+                from trainbed.probes.quick import run_quick_suite
+
+                outcome = run_quick_suite(
+                    inv, remote, out, suites=suites, progress=progress, guard=guard
+                )
+            else:
+                outcome = run_suite(
+                    inv,
+                    remote,
+                    out,
+                    suites=suites,
+                    training=training,
+                    progress=progress,
+                    guard=guard,
+                )
         except (RemoteError, ProbeRunError) as err:
             click.echo(f"trainbed probe: {err}", err=True)
             sys.exit(2)

@@ -21,7 +21,14 @@ from trainbed.probes.facts import PortFact
 from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, judge_nccl
 from trainbed.probes.localise import Finding, Hint
-from trainbed.probes.results import SUITES, Coverage, build_results, empty_versions
+from trainbed.probes.matching import localise_quick
+from trainbed.probes.results import (
+    SUITES,
+    Coverage,
+    build_results,
+    empty_versions,
+    excluded_findings,
+)
 from trainbed.probes.schedule import build_schedule
 from trainbed.probes.subnet import sm_less_rails
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
@@ -164,6 +171,7 @@ def evaluate(
     extra_findings: Sequence[Finding] = (),
     controller: Mapping[str, Any] | None = None,
     ports: Mapping[tuple[str, str], PortFact] | None = None,
+    quick: bool = False,
 ) -> dict[str, Any]:
     """Parse, judge and localise everything the run collected; return the results document.
 
@@ -175,7 +183,8 @@ def evaluate(
     :func:`schedule_for` the inventory; only the suites in ``suites`` are judged. Jobs recorded
     as not measured get no verdict. ``extra_findings`` (a controller fault) come first and fail
     the suite; ``controller`` is what the controller checks saw. ``ports`` (the run's ibstat,
-    by node and rail) name a rail with no master subnet manager.
+    by node and rail) name a rail with no master subnet manager. ``quick``: the ib_write_bw
+    verdicts are quick-mode rounds, localised by :func:`~trainbed.probes.matching.localise_quick`.
     """
     schedule = schedule if schedule is not None else schedule_for(inventory)
     thresholds = derive_thresholds(inventory)
@@ -193,6 +202,13 @@ def evaluate(
     merged = {**empty_versions(), **(versions or {})}
     for key, value in _measured_versions(nccl_outputs).items():
         merged[key] = merged[key] or value
+    rail_findings = sm_less_rails(ib, ports or {})
+    findings = None
+    if quick:
+        findings = [
+            *excluded_findings(coverage or Coverage()),
+            *localise_quick(ib, nccl, rail_findings),
+        ]
     return build_results(
         cluster=inventory.cluster.name,
         inventory_file=inventory.source,
@@ -210,5 +226,6 @@ def evaluate(
         coverage=coverage,
         extra_findings=extra_findings,
         controller=controller,
-        rail_findings=sm_less_rails(ib, ports or {}),
+        rail_findings=rail_findings,
+        findings=findings,
     )
