@@ -99,3 +99,20 @@ def test_probe_plan_quick_mode_prints_round_one_only(tmp_path):
     assert len(paired) == len(set(paired)) == len(nodes) - len(nodes) % 2
     assert set(paired) <= nodes
     assert {r["kind"] for r in plan["nccl"]} <= {"single", "pair"}
+
+
+def test_node_down_during_round_one_is_left_out_of_later_rounds(tmp_path):
+    inv = inventory_for(tmp_path, 4, 1)
+    hca = inv.compute[0].hcas[1]
+    host = SlowHcaHost(
+        node="gpu01",
+        device=hca.device,
+        node_events=[(1.0, "gpu04", "DOWN+NOT_RESPONDING", "Not responding")],
+    )
+    _, outcome = _run(host, tmp_path)
+    found = [(f["kind"], f["node"], f["rail"]) for f in outcome.results["findings"]]
+    # Round 1's job died with gpu04: planned again without it; gpu01's HCA is still named.
+    assert found == [("not_measured", "gpu04", None), ("hca", "gpu01", hca.rail)]
+    later = [v for v in outcome.results["ib_write_bw"] if v["round"] > 1]
+    assert later and all("gpu04" not in (v["node_a"], v["node_b"]) for v in later)
+    assert not outcome.results["passed"]

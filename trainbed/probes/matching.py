@@ -197,14 +197,24 @@ def run_rounds(
     excluded: Callable[[], Iterable[str]] = lambda: (),
 ) -> list[IbVerdict]:
     """Quick mode from round 1 to the last: ``measure(number, pairs)`` runs one round and gives
-    its verdicts. ``excluded`` is asked before every round (nodes Slurm took out meanwhile)."""
-    out = set(excluded())
-    verdicts = list(measure(1, first_round([n for n in nodes if n not in out], leaf_of)))
-    for number in range(2, MAX_ROUNDS + 1):
-        pairs = next_round(nodes, verdicts, rails, excluded())
-        if not pairs:
+    its verdicts. ``excluded`` is asked before every round (nodes Slurm took out meanwhile).
+
+    At most :data:`MAX_ROUNDS` rounds that measured something; a round that measured nothing
+    (its job lost with a node that went down) is planned again, up to twice that many in all.
+    """
+    verdicts: list[IbVerdict] = []
+    measured = 0
+    for number in range(1, 2 * MAX_ROUNDS + 1):
+        out = set(excluded())
+        if verdicts:
+            pairs = next_round(nodes, verdicts, rails, out)
+        else:
+            pairs = first_round([n for n in nodes if n not in out], leaf_of)
+        if not pairs or measured == MAX_ROUNDS:
             break
-        verdicts += measure(number, pairs)
+        got = list(measure(number, pairs))
+        measured += bool(got)
+        verdicts += got
     return verdicts
 
 

@@ -125,7 +125,8 @@ def run_quick_suite(
         ]
     specs = suite_jobs(inventory, {**first, "nccl": nccl_plan}, suites, rundir)
     later = ib_job(inventory, MAX_ROUNDS, first["ib_write_bw"]["rounds"][0], rails, rundir, True)
-    extra = [limit_s(later, inventory)] * (MAX_ROUNDS - 1) if "ib_write_bw" in suites else []
+    # Rounds 2.. : a lost round is planned again (matching.run_rounds), so up to 2 × MAX_ROUNDS.
+    extra = [limit_s(later, inventory)] * (2 * MAX_ROUNDS - 1) if "ib_write_bw" in suites else []
     bound = run_bound(
         [*(limit_s(s, inventory) for s in specs), *extra], controller_wait_s=int(WAIT_BUDGET_S)
     )
@@ -139,9 +140,13 @@ def run_quick_suite(
     ib_outputs: list[IbOutput] = []
     facts: dict[str, str] = {}
     rounds: list[list[list[str]]] = []
-    state: dict[str, Any] = {"interrupted": None}
+    state: dict[str, Any] = {"interrupted": None, "nccl": []}
 
-    def campaign(schedule: dict[str, Any], round_specs: list[JobSpec]) -> list[Job]:
+    def campaign(
+        schedule: dict[str, Any], round_specs: list[JobSpec]
+    ) -> tuple[list[Job], dict[str, Any]]:
+        """Run one round's jobs; the jobs, and the round's schedule less what was not measured
+        (an exclusion takes a whole job: its pairs of remaining nodes wait for the next round)."""
         progress(f"staging {len(round_specs)} job(s) in {remote.host}:{rundir}")
         stage(remote, inventory, rundir, round_specs)
         run = Campaign(
@@ -173,7 +178,8 @@ def run_quick_suite(
         facts.update(fetched.facts)
         if run.interrupted is not None:
             state["interrupted"] = run.interrupted
-        return done
+        state["nccl"] += run.schedule["nccl"]
+        return done, run.schedule
 
     def measure(number: int, pairs: list[Pair]) -> list[IbVerdict]:
         if state["interrupted"] is not None or controller.lost:
@@ -184,20 +190,19 @@ def run_quick_suite(
             round_specs = specs
         else:
             progress(f"ib_write_bw round {number}: {len(pairs)} pair(s) to resolve failures")
-            round_specs = suite_jobs(inventory, schedule, ["ib_write_bw"], rundir, None, number)
-        done = campaign(schedule, round_specs)
-        measured = {frozenset((f.node_a, f.node_b)) for s in round_specs for f in s.ib_files}
-        rounds.append([list(p) for p in pairs if frozenset(p) in measured])
+            round_specs = suite_jobs(inventory, schedule, ["ib_write_bw"], rundir)
+        done, taken = campaign(schedule, round_specs)
+        rounds.append(taken["ib_write_bw"]["rounds"][number - 1])
         index = {j.job_id or j.name: j for j in done} | {j.name: j for j in done}
         own = [o for o in ib_outputs if o.job_id in index]
-        return judge_ib_outputs(inventory, schedule, own, thresholds, index)
+        return judge_ib_outputs(inventory, taken, own, thresholds, index)
 
     if "ib_write_bw" in suites:
         with contextlib.suppress(_Stop):
             run_rounds(remaining, rails, measure, leaves(inventory), lambda: set(excluded))
     elif nccl_plan:
         campaign({**_round_schedule(rails, 1, []), "nccl": nccl_plan}, specs)
-    schedule = {"ib_write_bw": {"rails": rails, "rounds": rounds}, "nccl": nccl_plan}
+    schedule = {"ib_write_bw": {"rails": rails, "rounds": rounds}, "nccl": state["nccl"]}
     interrupted = state["interrupted"]
     results = evaluate(
         inventory,
