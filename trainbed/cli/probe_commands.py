@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -102,15 +104,67 @@ def _plan_lines(schedule: dict[str, Any]) -> list[str]:
     return lines
 
 
+baseline_option = click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Also judge against this fleet baseline (trainbed baseline): robust-z suspects.",
+)
+
+
+def _read_baseline(baseline_file: str | None) -> dict[str, Any] | None:
+    """The baseline document (checked: ``BaselineError``), None without ``--baseline``."""
+    if baseline_file is None:
+        return None
+    from trainbed.probes.baseline import references
+
+    try:
+        doc = json.loads(Path(baseline_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TrainbedError(f"{baseline_file}: cannot read the baseline: {err}") from None
+    if not isinstance(doc, dict):
+        raise TrainbedError(f"{baseline_file}: not a trainbed baseline")
+    try:
+        references(doc)
+    except TrainbedError as err:
+        raise TrainbedError(f"{baseline_file}: {err}") from None
+    return doc
+
+
+def _with_baseline(
+    results: dict[str, Any], baseline_file: str | None, baseline: dict[str, Any] | None
+) -> int:
+    """Attach the baseline judgement to ``results``; the severe outliers' count (0 without one)."""
+    if baseline_file is None or baseline is None:
+        return 0
+    from trainbed.probes.baseline import judge_against
+
+    block = judge_against(results, baseline, baseline_file)
+    results["baseline"] = block
+    levels = [o["level"] for o in block["outliers"]]
+    click.echo(
+        f"baseline {baseline_file}: {levels.count('suspect')} suspect, "
+        f"{levels.count('severe')} severe outlier(s), {len(block['findings'])} finding(s)"
+    )
+    for finding in block["findings"]:
+        hca = f" {finding['hca']}" if finding.get("hca") else ""
+        where = finding.get("node") or ", ".join(finding.get("nodes", []))
+        click.echo(f"  {finding['kind']}: {where}{hca}: {finding['evidence']}")
+    return levels.count("severe")
+
+
 @click.command("report")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
-def report(directory: str) -> None:
+@baseline_option
+def report(directory: str, baseline_file: str | None = None) -> None:
     """Render the reports again from DIRECTORY/results.json (report.md, junit.xml, heatmap PNG).
 
-    Exit 0 when the results passed, 1 when they failed, 2 when results.json is missing or invalid.
+    Exit 0 when the results passed, 1 when they failed (or, with --baseline, a figure is a severe
+    outlier), 2 when results.json or the baseline is missing or invalid.
     """
     try:
         results = load_results(f"{directory.rstrip('/')}/results.json")
+        severe = _with_baseline(results, baseline_file, _read_baseline(baseline_file))
         paths = write_reports(results, directory)
     except TrainbedError as err:
         click.echo(f"trainbed report: {err}", err=True)
@@ -120,7 +174,39 @@ def report(directory: str) -> None:
             click.echo(str(path))
     verdict = "PASSED" if results["passed"] else "FAILED"
     click.echo(f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s)")
-    sys.exit(0 if results["passed"] else 1)
+    sys.exit(0 if results["passed"] and not severe else 1)
+
+
+@click.command("baseline")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write the baseline here (default: standard output).",
+)
+def baseline(results: tuple[str, ...], out_file: str | None) -> None:
+    """Build a fleet baseline from RESULTS (results.json files or run directories).
+
+    Per measurement kind and size, the median and MAD of the passing runs' figures; judge a run
+    against it with `trainbed report DIR --baseline FILE` or `trainbed probe ... --baseline FILE`.
+    Exit 2 when a file is invalid or no run passed.
+    """
+    from trainbed.probes.baseline import build_baseline
+
+    try:
+        docs = [load_results(Path(r) / "results.json" if Path(r).is_dir() else r) for r in results]
+        doc = build_baseline(docs)
+    except TrainbedError as err:
+        click.echo(f"trainbed baseline: {err}", err=True)
+        sys.exit(2)
+    text = json.dumps(doc, indent=2) + "\n"
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    Path(out_file).write_text(text, encoding="utf-8")
+    used = len(doc["runs"])
+    click.echo(f"{out_file}: {len(doc['references'])} reference(s) from {used} passing run(s)")
 
 
 #: ``--suite`` words → the results' suite names.
@@ -173,6 +259,7 @@ def _suites(value: str) -> tuple[str, ...]:
     help="Report directory (default out/probe-<timestamp>).",
 )
 @mode_option
+@baseline_option
 def run_cmd(
     inventory: str,
     suite: str,
@@ -180,6 +267,7 @@ def run_cmd(
     train_nodes: int | None,
     out_dir: str | None,
     mode: str = "full",
+    baseline_file: str | None = None,
 ) -> None:
     """Run the probe suite on INVENTORY's cluster through Slurm and write the reports.
 
@@ -195,6 +283,10 @@ def run_cmd(
     from trainbed.remote import RemoteError
 
     suites = _suites(suite)
+    try:
+        baseline_doc = _read_baseline(baseline_file)
+    except TrainbedError as err:
+        raise click.BadParameter(str(err), param_hint="--baseline") from None
     if mode == "quick" and "training" in suites:
         raise click.BadParameter("quick mode runs nccl and ib only", param_hint="--mode/--suite")
     inv = load_or_exit(inventory)
@@ -249,6 +341,13 @@ def run_cmd(
         finally:
             remote.close()
     results = outcome.results
+    try:
+        severe = _with_baseline(results, baseline_file, baseline_doc)
+    except TrainbedError as err:  # a baseline of another cluster
+        click.echo(f"trainbed probe: {err}", err=True)
+        sys.exit(2)
+    if baseline_file is not None:
+        outcome = replace(outcome, paths=write_reports(results, out))
     progress(
         f"{outcome.submitted} Slurm job(s) submitted, {len(outcome.jobs)} in the suite; "
         f"scripts and raw outputs in {submit.hostname}:{outcome.remote_dir}"
@@ -272,9 +371,9 @@ def run_cmd(
     click.echo(
         f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s); reports in {out}"
     )
-    sys.exit(outcome.exit_status)
+    sys.exit(outcome.exit_status or (1 if severe else 0))
 
 
 probe.add_command(run_cmd, name=RUN_COMMAND)
 
-COMMANDS = (probe, report)
+COMMANDS = (probe, report, baseline)

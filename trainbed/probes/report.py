@@ -69,6 +69,20 @@ def _finding_line(f: Mapping[str, Any]) -> str:
     return f"- **{_KIND_LABEL[f['kind']]}** {what}: {f['evidence']}"
 
 
+def _baseline_lines(results: Mapping[str, Any]) -> list[str]:
+    """The fleet-baseline section: outliers the absolute thresholds passed, localised."""
+    block = results.get("baseline")
+    if not block:
+        return []
+    out = ["## Against the fleet baseline", ""]
+    out.append(
+        f"Baseline `{block['file']}`: {len(block['outliers'])} figure(s) below robust z "
+        f"{block['suspect_z']:g} (severe below {block['severe_z']:g})."
+    )
+    out += ["", *(_finding_line(f) for f in block["findings"]), ""]
+    return out
+
+
 def _headline(results: Mapping[str, Any]) -> str:
     s = results.get("summary", {})
     verdict = "PASSED" if results["passed"] else "FAILED"
@@ -150,6 +164,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         ]
     if results["findings"]:
         out += ["## Findings", "", *(_finding_line(f) for f in results["findings"]), ""]
+    out += _baseline_lines(results)
 
     failed_nccl = [v for v in results["nccl"] if not v["passed"]]
     failed_ib = [v for v in results["ib_write_bw"] if not v["passed"]]
