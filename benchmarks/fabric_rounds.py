@@ -3,8 +3,9 @@
     PYTHONPATH=. python3 benchmarks/fabric_rounds.py [--sizes 8 32 128 1024] [--full-scripts-max 128]
 
 For each size a generated inventory (``trainbed init``'s layout, network configuration 1: 8 rails)
-gives the plans. Rounds and jobs: quick mode's worst case for one fault (3 rounds) and full mode's
-plan (N−1 or N rounds). Admin-side time of quick mode, no cluster: render every job script of the
+gives the plans. Rounds and jobs: quick mode's rounds for one bad HCA, the topology rounds that
+follow them (leaf–spine cables; none with one switch a rail), and full mode's plan (N−1 or N
+rounds). Quick jobs count the single- and two-node NCCL runs and every ib_write_bw round. Admin-side time of quick mode, no cluster: render every job script of the
 rounds a one-bad-HCA run takes, and judge and localise that simulated run (fake verdicts from the
 schedule, :func:`trainbed.probes.matching.localise_quick`). Full mode's scripts are rendered up to
 ``--full-scripts-max`` nodes only (at 1,024 nodes they are ~1 GB). The exponent is the slope of a
@@ -27,6 +28,7 @@ from trainbed.probes.judge import IbVerdict
 from trainbed.probes.matching import localise_quick, run_rounds
 from trainbed.probes.quick import leaves, quick_schedule
 from trainbed.probes.scripts import suite_jobs
+from trainbed.probes.topology import cable_findings, topology_rounds, trees
 
 SUITES = ("nccl", "ib_write_bw")
 
@@ -40,7 +42,8 @@ def exponent(sizes: list[int], times: list[float]) -> float:
 
 
 def quick_admin(inv, bad: str, rail: str) -> tuple[int, int, float]:
-    """Rounds, Slurm jobs and seconds for a simulated quick run with ``bad``'s HCA on ``rail`` slow."""
+    """Quick rounds, Slurm jobs (topology rounds included) and seconds for a simulated quick run
+    with ``bad``'s HCA slow on ``rail``: scripts rendered, verdicts localised."""
     nodes = [n.hostname for n in inv.compute]
     rails = [r.name for r in inv.rails]
     first = quick_schedule(inv)
@@ -61,10 +64,15 @@ def quick_admin(inv, bad: str, rail: str) -> tuple[int, int, float]:
         ]
 
     verdicts = run_rounds(nodes, rails, measure, leaves(inv))
-    findings = localise_quick(verdicts)
+    rounds = max(v.round for v in verdicts)
+    fabric = trees(inv)
+    for number, pairs in enumerate(topology_rounds(fabric[0]) if fabric else [], start=rounds + 1):
+        verdicts += measure(number, pairs)
+    findings = localise_quick([v for v in verdicts if v.round <= rounds])
+    findings += cable_findings(inv, verdicts, rounds + 1)
     elapsed = time.perf_counter() - start
     assert [(f.kind, f.node, f.rail) for f in findings] == [("hca", bad, rail)], findings
-    return max(v.round for v in verdicts), jobs, elapsed
+    return rounds, jobs, elapsed
 
 
 def main() -> int:
@@ -93,14 +101,18 @@ def main() -> int:
                 full_times.append(t_f)
                 full_sizes.append(n)
             quick_times.append(t_q)
-            rows.append((n, rounds_q, jobs_q, t_q, rounds_f, jobs_f, t_f))
+            fabric = trees(inv)
+            topo = len(topology_rounds(fabric[0])) if fabric else 0
+            rows.append((n, rounds_q, topo, jobs_q, t_q, rounds_f, jobs_f, t_f))
     print(
-        f"{'N':>5}  {'quick rounds':>12}  {'quick jobs':>10}  {'quick admin s':>13}  "
-        f"{'full rounds':>11}  {'full jobs':>9}  {'full scripts s':>14}"
+        f"{'N':>5}  {'quick rounds':>12}  {'+ topology':>10}  {'quick jobs':>10}  "
+        f"{'quick admin s':>13}  {'full rounds':>11}  {'full jobs':>9}  {'full scripts s':>14}"
     )
-    for n, rq, jq, tq, rf, jf, tf in rows:
+    for n, rq, topo, jq, tq, rf, jf, tf in rows:
         shown = f"{tf:.2f}" if tf is not None else "not run"
-        print(f"{n:>5}  {rq:>12}  {jq:>10}  {tq:>13.2f}  {rf:>11}  {jf:>9}  {shown:>14}")
+        print(
+            f"{n:>5}  {rq:>12}  {topo:>10}  {jq:>10}  {tq:>13.2f}  {rf:>11}  {jf:>9}  {shown:>14}"
+        )
     if len(rows) > 1:
         print(f"quick admin-side time ~ N^{exponent(args.sizes, quick_times):.2f}")
     if len(full_sizes) > 1:

@@ -270,18 +270,32 @@ def test_two_hca_or_node_faults_on_different_nodes_both_named(
     assert fabric.rounds <= MAX_ROUNDS
 
 
-def test_round_one_is_a_perfect_matching_across_leaves() -> None:
+def test_round_one_is_a_perfect_matching_within_leaves():
     for n in (2, 3, 64, 65, 100, 1024):
         nodes = names(n)
         leaf_of = {node: f"leaf{i // 32}" for i, node in enumerate(nodes)}
         pairs = first_round(list(reversed(nodes)), leaf_of)
         seen = [x for p in pairs for x in p]
         assert len(seen) == len(set(seen)) == n - n % 2
-        biggest = max(
-            sum(1 for v in leaf_of.values() if v == leaf) for leaf in set(leaf_of.values())
+        across = [p for p in pairs if leaf_of[p[0]] != leaf_of[p[1]]]
+        odd_leaves = sum(
+            1 for leaf in set(leaf_of.values()) if list(leaf_of.values()).count(leaf) % 2
         )
-        if biggest <= n // 2:
-            assert all(leaf_of[a] != leaf_of[b] for a, b in pairs)
+        assert len(across) == odd_leaves // 2
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(one_fault(), st.sampled_from((8, 32)))
+def test_one_fault_is_named_with_leaves(case: tuple[int, int, Fault], width: int) -> None:
+    n, rail_count, fault = case
+    leaf_of = {node: f"leaf{i // width}" for i, node in enumerate(names(n))}
+    if fault.kind == "link":  # a pair quick mode measures with these leaves
+        a, b = first_round(names(n), leaf_of)[int(fault.node[3:]) % (n // 2)]
+        fault = Fault("link", a, fault.rail, b)
+    fabric = Fabric(rails(rail_count), [fault])
+    findings = localise_rounds(run_rounds(names(n), fabric.rails, fabric.measure, leaf_of))
+    assert [key(f) for f in findings] == [fault_key(fault)], (fault, findings)
+    assert fabric.rounds <= MAX_ROUNDS
 
 
 def test_five_nodes_two_faults_stated_limit() -> None:

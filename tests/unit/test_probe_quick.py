@@ -11,6 +11,7 @@ from tests.unit.probe_helpers import ib_text, inventory_for
 from trainbed.probes.matching import MAX_ROUNDS
 from trainbed.probes.quick import quick_schedule, run_quick_suite
 from trainbed.probes.results import validate_results
+from trainbed.probes.topology import Tree, topology_rounds, trees
 
 
 @dataclass
@@ -39,8 +40,8 @@ class SlowHcaHost(FakeSubmitHost):
                 self.files[client.group(3)] = ib_text(self.gbps, self.device)
 
 
-def _run(host: FakeSubmitHost, tmp_path: Path, nodes: int = 4):
-    inv = inventory_for(tmp_path, nodes, 1)
+def _run(host: FakeSubmitHost, tmp_path: Path, nodes: int = 4, config: int = 1):
+    inv = inventory_for(tmp_path, nodes, config)
     said: list[str] = []
     outcome = run_quick_suite(
         inv, host, tmp_path / "out", progress=said.append, clock=host.clock, sleep=host.sleep
@@ -116,3 +117,38 @@ def test_node_down_during_round_one_is_left_out_of_later_rounds(tmp_path):
     later = [v for v in outcome.results["ib_write_bw"] if v["round"] > 1]
     assert later and all("gpu04" not in (v["node_a"], v["node_b"]) for v in later)
     assert not outcome.results["passed"]
+
+
+@dataclass
+class SlowCableHost(FakeSubmitHost):
+    """Streams through ``cable`` (leaf, spine, number) of ``tree`` read ``gbps``."""
+
+    tree: Tree | None = None
+    cable: tuple[str, str, int] = ("", "", 0)
+    gbps: float = 250.0
+
+    def _write_outputs(self, job: FakeJob, failing: bool = False) -> None:
+        super()._write_outputs(job, failing)
+        if not job.name.startswith("round") or self.tree is None:
+            return
+        log = re.search(r"--output=(\S+)", job.script).group(1)
+        current = None
+        for line in self.files[log.removesuffix(".out") + ".node.sh"].splitlines():
+            label = re.fullmatch(r"(\S+)\)", line)
+            current = label.group(1) if label else current
+            client = re.match(r"^\s*client (\S+) (\d+) (\S+) (\S+)", line)
+            if not client or not client.group(4).endswith(f".{self.tree.rail}.client.txt"):
+                continue
+            if any(c.physical == self.cable for c in self.tree.route(current, client.group(3))):
+                self.files[client.group(4)] = ib_text(self.gbps, client.group(1))
+
+
+def test_topology_rounds_name_a_bad_leaf_spine_cable(tmp_path):
+    inv = inventory_for(tmp_path, 96, 1)  # 3 leaves and 2 spines a rail
+    (tree, *_) = trees(inv)
+    cable = (f"ib-{tree.rail}-leaf1", f"ib-{tree.rail}-spine1", 3)
+    _, outcome = _run(SlowCableHost(tree=tree, cable=cable), tmp_path, nodes=96)
+    found = [(f["kind"], f["node"], f["peer"], f["rail"]) for f in outcome.results["findings"]]
+    assert found == [("link", cable[0], cable[1], tree.rail)], outcome.results["findings"]
+    rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
+    assert len(rounds) == 1 + len(topology_rounds(tree))  # clean round 1, then the topology

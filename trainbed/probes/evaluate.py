@@ -32,6 +32,7 @@ from trainbed.probes.results import (
 from trainbed.probes.schedule import build_schedule
 from trainbed.probes.subnet import sm_less_rails
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
+from trainbed.probes.topology import cable_findings
 from trainbed.probes.training import TrainingVerdict
 
 
@@ -172,6 +173,7 @@ def evaluate(
     controller: Mapping[str, Any] | None = None,
     ports: Mapping[tuple[str, str], PortFact] | None = None,
     quick: bool = False,
+    topology_from: int | None = None,
 ) -> dict[str, Any]:
     """Parse, judge and localise everything the run collected; return the results document.
 
@@ -184,7 +186,9 @@ def evaluate(
     as not measured get no verdict. ``extra_findings`` (a controller fault) come first and fail
     the suite; ``controller`` is what the controller checks saw. ``ports`` (the run's ibstat,
     by node and rail) name a rail with no master subnet manager. ``quick``: the ib_write_bw
-    verdicts are quick-mode rounds, localised by :func:`~trainbed.probes.matching.localise_quick`.
+    verdicts are quick-mode rounds, localised by :func:`~trainbed.probes.matching.localise_quick`;
+    from round ``topology_from`` on they are topology rounds, localised to cables by
+    :func:`~trainbed.probes.topology.cable_findings`.
     """
     schedule = schedule if schedule is not None else schedule_for(inventory)
     thresholds = derive_thresholds(inventory)
@@ -205,9 +209,15 @@ def evaluate(
     rail_findings = sm_less_rails(ib, ports or {})
     findings = None
     if quick:
+        last = (
+            topology_from
+            if topology_from is not None
+            else max((v.round for v in ib), default=0) + 1
+        )
         findings = [
             *excluded_findings(coverage or Coverage()),
-            *localise_quick(ib, nccl, rail_findings),
+            *localise_quick([v for v in ib if v.round < last], nccl, rail_findings),
+            *(cable_findings(inventory, ib, topology_from) if topology_from is not None else []),
         ]
     return build_results(
         cluster=inventory.cluster.name,

@@ -3,14 +3,18 @@
 The full suite (:func:`trainbed.probes.schedule.pair_rounds`) measures every pair: N−1 rounds.
 Quick mode measures a perfect matching and then only what the failures need:
 
-- **Round 1** (:func:`first_round`): a perfect matching of the nodes, every pair on every rail.
-  Nodes are ordered by their leaf switches and node i meets node i + ⌊N/2⌋, so pairs cross
-  leaves whenever no leaf holds more than half the nodes. For odd N the last node of that order
-  sits round 1 out (a node in two streams at once would halve both and fail both): it meets a
-  node that passed in round 2.
+- **Round 1** (:func:`first_round`): a perfect matching of the nodes, every pair on every rail,
+  within leaves: node i of a leaf meets node i + ⌊n/2⌋ of the same leaf; a leaf's odd one out
+  meets the next such across leaves. Within a leaf no stream crosses a spine: under the fat
+  tree's D-mod-K routing a bad leaf–spine cable fails every cross-leaf stream into one node,
+  which reads exactly like that node's HCA; the spine layer is the topology rounds' to test
+  (:mod:`trainbed.probes.topology`), with nodes known good from these. For odd N one node sits
+  round 1 out (a node in two streams at once would halve both and fail both): it meets a node
+  that passed in round 2.
 - **Round 2 and 3** (:func:`next_round`): every node a failure leaves unresolved, and every node
   not measured yet, meets a new partner known good on the rails in question (one that passed
-  there), each partner distinct; when too few are known good, unresolved nodes meet each other.
+  there), on its own leaf if it can, each partner distinct; when too few are known good,
+  unresolved nodes meet each other.
   Nothing unresolved: no further round. Quick mode stops after :data:`MAX_ROUNDS`.
 
 The rules, rail by rail (a slow HCA is slow with every partner, so one pass clears it):
@@ -52,16 +56,24 @@ MAX_ROUNDS = 3
 
 
 def first_round(nodes: Sequence[str], leaf_of: Mapping[str, str] | None = None) -> list[Pair]:
-    """Round 1: node i of the leaf-sorted order meets node i + ⌊N/2⌋ (odd N: the last sits out).
+    """Round 1: within each leaf, node i meets node i + ⌊n/2⌋; each leaf's odd one out meets the
+    next leaf's, across leaves (an odd one left over sits out until round 2).
 
-    ``leaf_of`` maps a node to its leaf key (its first rail's leaf switch); the sort is stable,
-    so without it the nodes keep their order. Raises ``ValueError`` if a node name repeats.
+    ``leaf_of`` maps a node to its leaf key (its leaf switches); without it all nodes are one
+    group. Raises ``ValueError`` if a node name repeats.
     """
     if len(set(nodes)) != len(nodes):
         raise ValueError("a node appears more than once")
-    order = sorted(nodes, key=lambda n: (leaf_of or {}).get(n, ""))
-    half = len(order) // 2
-    return [(order[i], order[i + half]) for i in range(half)]
+    groups: dict[str, list[str]] = {}
+    for node in nodes:
+        groups.setdefault((leaf_of or {}).get(node, ""), []).append(node)
+    pairs: list[Pair] = []
+    spare: list[str] = []
+    for group in groups.values():
+        half = len(group) // 2
+        pairs += [(group[i], group[i + half]) for i in range(half)]
+        spare += group[2 * half :]
+    return pairs + [(spare[i], spare[i + 1]) for i in range(0, len(spare) - 1, 2)]
 
 
 class _Rail:
@@ -137,13 +149,15 @@ def next_round(
     verdicts: Sequence[IbVerdict],
     rails: Sequence[str],
     excluded: Iterable[str] = (),
+    leaf_of: Mapping[str, str] | None = None,
 ) -> list[Pair]:
     """The next quick-mode round after ``verdicts``: [] when nothing is left to resolve.
 
     Needs a partner: every node not ``excluded`` that has no measurement yet, and every node a
     failure leaves unresolved. Partners, best first: nodes with no failure and a pass on every
-    rail; nodes good on the rails the node is unresolved on; other nodes that need a partner.
-    Never a partner it already met, never two pairs on one node.
+    rail; nodes good on the rails the node is unresolved on; other nodes that need a partner;
+    within each, nodes on the same leaf (``leaf_of``) first. Never a partner it already met,
+    never two pairs on one node.
     """
     out = set(excluded)
     active = [n for n in nodes if n not in out]
@@ -176,8 +190,16 @@ def next_round(
             and n not in clean
             and all(by_rail[r].good(n) for r in wanted if r in by_rail)
         )
-        peers = (n for n in active if n in need)
-        for candidate in (*clean, *fair, *peers):
+        peers = [n for n in active if n in need]
+        home = (leaf_of or {}).get(node)
+        ordered = [
+            c
+            for tier in (clean, list(fair), peers)
+            for near in (True, False)
+            for c in tier
+            if ((leaf_of or {}).get(c) == home) is near
+        ]
+        for candidate in ordered:
             if candidate == node or candidate in used or frozenset((node, candidate)) in met:
                 continue
             pairs.append((node, candidate))
@@ -207,7 +229,7 @@ def run_rounds(
     for number in range(1, 2 * MAX_ROUNDS + 1):
         out = set(excluded())
         if verdicts:
-            pairs = next_round(nodes, verdicts, rails, out)
+            pairs = next_round(nodes, verdicts, rails, out, leaf_of)
         else:
             pairs = first_round([n for n in nodes if n not in out], leaf_of)
         if not pairs or measured == MAX_ROUNDS:

@@ -7,6 +7,11 @@ far leave a node unresolved, each submitted once the one before is judged. Every
 quick round re-pairs): a node Slurm reports down or drained, before the run or during a round,
 is excluded from the rounds after it and reported not measured with its state; the rest is
 judged. Findings come from :func:`~trainbed.probes.matching.localise_rounds`.
+
+With leaves and spines in the inventory, the topology rounds
+(:func:`~trainbed.probes.topology.topology_rounds`, at most three) follow and load every
+leaf–spine cable once each way; :func:`~trainbed.probes.topology.cable_findings` names a bad
+cable, spine or leaf from them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from trainbed.probes.schedule import nccl_groups
 from trainbed.probes.scripts import JobSpec, ib_job, suite_jobs
 from trainbed.probes.slurm import Slurm
 from trainbed.probes.thresholds import derive_thresholds
+from trainbed.probes.topology import topology_rounds, trees
 from trainbed.probes.watch import Progress
 from trainbed.remote import SubmitHost
 
@@ -125,8 +131,15 @@ def run_quick_suite(
         ]
     specs = suite_jobs(inventory, {**first, "nccl": nccl_plan}, suites, rundir)
     later = ib_job(inventory, MAX_ROUNDS, first["ib_write_bw"]["rounds"][0], rails, rundir, True)
-    # Rounds 2.. : a lost round is planned again (matching.run_rounds), so up to 2 × MAX_ROUNDS.
-    extra = [limit_s(later, inventory)] * (2 * MAX_ROUNDS - 1) if "ib_write_bw" in suites else []
+    fabric = trees(inventory) if "ib_write_bw" in suites else []
+    topology = topology_rounds(fabric[0]) if fabric else []
+    # Rounds 2.. : a lost round is planned again (matching.run_rounds), so up to 2 × MAX_ROUNDS;
+    # then the topology rounds.
+    extra = (
+        [limit_s(later, inventory)] * (2 * MAX_ROUNDS - 1 + len(topology))
+        if fabric or ("ib_write_bw" in suites)
+        else []
+    )
     bound = run_bound(
         [*(limit_s(s, inventory) for s in specs), *extra], controller_wait_s=int(WAIT_BUDGET_S)
     )
@@ -197,9 +210,18 @@ def run_quick_suite(
         own = [o for o in ib_outputs if o.job_id in index]
         return judge_ib_outputs(inventory, taken, own, thresholds, index)
 
+    first_topology: int | None = None
     if "ib_write_bw" in suites:
         with contextlib.suppress(_Stop):
             run_rounds(remaining, rails, measure, leaves(inventory), lambda: set(excluded))
+            first_topology = len(rounds) + 1
+            for pairs in topology:
+                live = [p for p in pairs if not set(p) & set(excluded)]
+                if live:
+                    progress(
+                        f"ib_write_bw round {len(rounds) + 1}: leaf–spine cables, {len(live)} pair(s)"
+                    )
+                    measure(len(rounds) + 1, live)
     elif nccl_plan:
         campaign({**_round_schedule(rails, 1, []), "nccl": nccl_plan}, specs)
     schedule = {"ib_write_bw": {"rails": rails, "rounds": rounds}, "nccl": state["nccl"]}
@@ -226,6 +248,7 @@ def run_quick_suite(
         extra_findings=controller.report.findings(measured=any(j.measured for j in jobs)),
         controller=controller.report.as_dict(),
         quick=True,
+        topology_from=first_topology,
     )
     paths = write_reports(results, out)
     nothing = controller.lost and not any(j.measured for j in jobs)

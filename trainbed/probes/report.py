@@ -61,7 +61,9 @@ def _finding_line(f: Mapping[str, Any]) -> str:
     elif f["kind"] == "hca":
         what = f"{f['node']} {f['hca']}{rail}"
     elif f["kind"] == "link":
-        what = f"{f['node']} {f['hca']} ↔ {f['peer']} {f.get('peer_hca')}{rail}"
+        ends = [" ".join(x for x in (f["node"], f["hca"]) if x)]
+        ends.append(" ".join(x for x in (f["peer"], f.get("peer_hca")) if x))
+        what = f"{ends[0]} ↔ {ends[1]}{rail}"  # a leaf–spine cable has no HCA
     elif f.get("node"):
         what = f"{f['node']} or {f['peer']}{rail}"
     else:
