@@ -111,6 +111,11 @@ def test_init_output_validates(tmp_path: Path, nodes: int, config: str) -> None:
             assert group <= spines and all(s.startswith(f"ib-{rail.name}-spine") for s in group)
 
 
+def test_init_beyond_a_two_tier_fat_tree_is_refused() -> None:
+    code, _, err = run("init", "--compute-nodes", "2049", "--network-config", "1")
+    assert code == 2 and "65 leaves a rail" in err and "Traceback" not in err
+
+
 def test_init_small_control_plane(tmp_path: Path) -> None:
     code, out, _ = run(
         "init", "--compute-nodes", "2", "--network-config", "2", "--control-plane", "1"
