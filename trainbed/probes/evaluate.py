@@ -66,10 +66,11 @@ def schedule_for(inventory: Inventory) -> dict[str, Any]:
 
 def hca_on_rail(inventory: Inventory, hostname: str, rail: str) -> str | None:
     """The HCA device of compute node ``hostname`` on ``rail`` (None when it has none)."""
-    for node in inventory.compute:
-        if node.hostname == hostname:
-            return next((h.device for h in node.hcas if h.rail == rail), None)
-    return None
+    try:
+        node = inventory.compute_node(hostname)
+    except KeyError:
+        return None
+    return next((h.device for h in node.hcas if h.rail == rail), None)
 
 
 def judge_nccl_outputs(

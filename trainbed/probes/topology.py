@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from trainbed.inventory.model import Inventory
 from trainbed.probes.judge import IbVerdict
@@ -52,7 +53,7 @@ class Cable:
         return (self.leaf, self.spine, self.number)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Tree:
     """One rail's fat tree: each leaf's nodes in port order, and its spines."""
 
@@ -60,11 +61,13 @@ class Tree:
     leaves: dict[str, tuple[str, ...]]
     spines: dict[str, tuple[str, ...]]
 
+    @cached_property
+    def _places(self) -> dict[str, tuple[str, int]]:
+        return {n: (leaf, p) for leaf, nodes in self.leaves.items() for p, n in enumerate(nodes)}
+
     def place(self, node: str) -> tuple[str, int]:
-        for leaf, nodes in self.leaves.items():
-            if node in nodes:
-                return leaf, nodes.index(node)
-        raise KeyError(node)
+        """The node's leaf and position on it (``KeyError`` when it is on none)."""
+        return self._places[node]
 
     def cables(self) -> list[tuple[str, str, int]]:
         """Every physical leaf–spine cable of the rail."""
