@@ -100,7 +100,20 @@ def test_init_output_validates(tmp_path: Path, nodes: int, config: str) -> None:
         # Beyond one QM9790 per rail: leaves with 1:1 subscription and a spine layer.
         assert any(sw.role == "spine" for sw in inv.switches)
         leaves = [sw for sw in inv.switches if sw.role == "leaf" and sw.fabric == "infiniband"]
-        assert all(len(sw.uplinks) == 32 for sw in leaves)
+        spines = {sw.name for sw in inv.switches if sw.role == "spine"}
+        # A 1:1 fat tree per rail: every leaf of a rail reaches every spine of that rail, and
+        # the spines' 64 ports take the leaves' 32 uplinks each.
+        for rail in inv.rails:
+            own = [sw for sw in leaves if sw.name.startswith(f"ib-{rail.name}-")]
+            group = set(own[0].uplinks)
+            assert all(set(sw.uplinks) == group for sw in own)
+            assert len(group) * 64 >= len(own) * 32 > (len(group) - 1) * 64
+            assert group <= spines and all(s.startswith(f"ib-{rail.name}-spine") for s in group)
+
+
+def test_init_beyond_a_two_tier_fat_tree_is_refused() -> None:
+    code, _, err = run("init", "--compute-nodes", "2049", "--network-config", "1")
+    assert code == 2 and "65 leaves a rail" in err and "Traceback" not in err
 
 
 def test_init_small_control_plane(tmp_path: Path) -> None:

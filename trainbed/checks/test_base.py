@@ -4,6 +4,7 @@ test_catalog.py)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -11,12 +12,35 @@ from trainbed.checks import expected
 from trainbed.health.judge import TRACKING_ARGV
 from trainbed.inventory.model import Inventory, Node
 from trainbed.parse.chrony import parse_tracking
-from trainbed.remote import Remote
+from trainbed.remote import Remote, command
 from trainbed.verdicts import check, mismatch, service, time_sync
 
 pytestmark = pytest.mark.nodes(expected.ALL)
 
 LIMITS_PATH = "/etc/security/limits.d/90-trainbed-rdma.conf"
+OS_RELEASE = '. /etc/os-release && echo "$ID-$VERSION_ID"'
+TRACKING = " ".join(TRACKING_ARGV)
+
+
+def _reads(inventory: Inventory) -> list[str]:
+    """This module's reads that no timing depends on (the clock offset's run alone)."""
+    chrony = inventory.cluster.time_sync == "chrony"
+    state, args = service.state_command("chrony")
+    return [
+        OS_RELEASE,
+        command("cat %s", LIMITS_PATH),
+        *([command(state, *args), TRACKING] if chrony else []),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def read_ahead(
+    connect: Callable[[str], Remote], inventory: Inventory, hostname: str, unreachable: dict
+) -> None:
+    """The node's reads of this module in one round trip, asked by the first of its checks
+    (test_ssh runs for an unreachable node too: nothing is read there)."""
+    if hostname not in unreachable:
+        connect(hostname).prefetch(__name__, _reads(inventory))
 
 
 def test_ssh(hostname: str, unreachable: dict[str, str]) -> None:
@@ -31,7 +55,7 @@ def test_ssh(hostname: str, unreachable: dict[str, str]) -> None:
 
 
 def test_os_release(remote: Remote, inventory: Inventory) -> None:
-    actual = remote.output('. /etc/os-release && echo "$ID-$VERSION_ID"').strip()
+    actual = remote.output(OS_RELEASE).strip()
     want = inventory.cluster.os_release
     assert actual == want, mismatch(f"{remote.hostname} OS release", want, actual)
 
@@ -63,7 +87,7 @@ def test_time_synchronised(remote: Remote, inventory: Inventory) -> None:
             "clock; the offset to the admin machine is checked by test_clock_offset"
         )
     check([service.problem(remote.hostname, "chrony", *remote.unit_state("chrony"))])
-    tracking = parse_tracking(remote.output(" ".join(TRACKING_ARGV), cache=False))
+    tracking = parse_tracking(remote.output(TRACKING, cache=False))
     bar = inventory.health.thresholds.clock_offset_s
     check(time_sync.problems(remote.hostname, tracking, bar).failures)
 

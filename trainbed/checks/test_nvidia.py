@@ -24,6 +24,7 @@ CAP_SYS_MODULE = 16
 GPU_QUERY = f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv,nounits"
 PEERMEM = "test -d /sys/module/nvidia_peermem"
 INIT_STATUS = "cat /proc/1/status"
+KERNEL = "uname -r"
 
 
 def _reads(inventory: Inventory, node: ComputeNode) -> list[str]:
@@ -38,6 +39,7 @@ def _reads(inventory: Inventory, node: ComputeNode) -> list[str]:
             else []
         ),
         *([PEERMEM, INIT_STATUS] if inventory.networks.infiniband.gpudirect_rdma else []),
+        *([KERNEL] if inventory.networks.infiniband.gpudirect_method == "dmabuf" else []),
         health.NVLINK_COMMAND,
     ]
 
@@ -196,7 +198,7 @@ def test_dmabuf_ready(remote: Remote, inventory: Inventory) -> None:
     method = inventory.networks.infiniband.gpudirect_method
     if method != "dmabuf":
         pytest.skip(f"GPUDirect RDMA through {method or 'nothing (gpudirect_rdma is false)'}")
-    release = remote.output("uname -r").strip()
+    release = remote.output(KERNEL).strip()
     minimum = ".".join(map(str, gpudirect.DMABUF_MIN_KERNEL))
     problems = []
     if not gpudirect.kernel_supports_dmabuf(release):

@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "trainbed.cli.accept_commands",
         "Accept INVENTORY's cluster: checks, probe suites (nccl, ib, storage, training), report.",
     ),
+    "baseline": (
+        "trainbed.cli.probe_commands",
+        "Build a fleet baseline from RESULTS (results.json files or run directories).",
+    ),
     "check": (
         "trainbed.cli.check_commands",
         "Acceptance checks of every node against INVENTORY (a thin wrapper over pytest on the "

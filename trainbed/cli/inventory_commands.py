@@ -67,7 +67,10 @@ def init(compute_nodes: int, network_config: str, control_plane: int, name: str)
         raise click.BadParameter(
             "lower-case letters, digits and '-', starting with a letter", param_hint="--name"
         )
-    doc = generate_inventory(compute_nodes, int(network_config), control_plane, name)
+    try:
+        doc = generate_inventory(compute_nodes, int(network_config), control_plane, name)
+    except ValueError as err:  # beyond a two-tier fat tree
+        raise click.BadParameter(str(err), param_hint="--compute-nodes") from None
     click.echo(dump_inventory(doc), nl=False)
 
 

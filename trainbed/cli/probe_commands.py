@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,6 +51,24 @@ def probe() -> None:
     """Bandwidth probes (NCCL all_reduce, ib_write_bw) through Slurm."""
 
 
+#: ``--mode``: ``full`` every pair (commissioning), ``quick`` at most three rounds.
+MODES = ("full", "quick")
+mode_option = click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="full",
+    show_default=True,
+    help="ib_write_bw: full (every pair, N−1 rounds) or quick (a matching, ≤ 3 rounds).",
+)
+
+
+def mode_schedule(inv: Inventory, mode: str) -> dict[str, Any]:
+    """The plan of ``mode``: quick mode's holds round 1 (rounds 2–3 follow its verdicts)."""
+    from trainbed.probes.quick import quick_schedule
+
+    return quick_schedule(inv) if mode == "quick" else schedule_for(inv)
+
+
 @probe.command("plan")
 @click.argument("inventory", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
@@ -56,14 +77,24 @@ def probe() -> None:
     is_flag=True,
     help="List every ib_write_bw pair of every round (N(N-1)/2 pairs; the full schedule).",
 )
-def plan(inventory: str, as_json: bool, pairs: bool) -> None:
+@mode_option
+def plan(inventory: str, as_json: bool, pairs: bool, mode: str) -> None:
     """Print the probe schedule for INVENTORY: ib_write_bw rounds and NCCL runs. No SSH.
 
-    Without --pairs each round shows its first pairs and the JSON counts the rounds (round r's
-    pairs follow from the node order by the circle method): the output grows with the rounds,
-    not with the N(N-1)/2 pairs.
+    Full mode without --pairs: each round shows its first pairs and the JSON counts the rounds
+    (round r's pairs follow from the node order by the circle method): the output grows with the
+    rounds, not with the N(N-1)/2 pairs. Quick mode: only round 1 is known beforehand (its N/2
+    pairs, listed); rounds 2 and 3 re-pair what fails.
     """
     inv = load_or_exit(inventory)
+    if mode == "quick":
+        schedule = mode_schedule(inv, mode)
+        if as_json:
+            click.echo(json.dumps(schedule, indent=2))
+        else:
+            for line in _schedule_lines(schedule):
+                click.echo(line)
+        return
     if as_json:
         doc = schedule_for(inv) if pairs else summary_for(inv)
         click.echo(json.dumps(doc, indent=2))
@@ -102,27 +133,98 @@ def _plan_lines(inv: Inventory, all_pairs: bool) -> list[str]:
     return lines
 
 
+def _schedule_lines(schedule: dict[str, Any]) -> list[str]:
+    """A schedule listed whole (quick mode's round 1: N/2 pairs a rail)."""
+    ib = schedule["ib_write_bw"]
+    rails = ib["rails"]
+    pairs = sum(len(r) for r in ib["rounds"])
+    lines = [
+        f"ib_write_bw: {pairs} pairs × {len(rails)} rails ({', '.join(rails)}) "
+        f"in {len(ib['rounds'])} rounds"
+    ]
+    for number, rnd in enumerate(ib["rounds"], start=1):
+        lines.append(f"  round {number:>3}: " + "  ".join(f"{a}–{b}" for a, b in rnd))
+    lines.append(f"nccl all_reduce: {len(schedule['nccl'])} runs")
+    width = max((len(run["name"]) for run in schedule["nccl"]), default=0)
+    for run in schedule["nccl"]:
+        env = " ".join(f"{k}={v}" for k, v in run.get("env", {}).items())
+        nodes = ",".join(run["nodes"])
+        lines.append(f"  {run['name']:<{width}}  {run['kind']:<6}  {nodes}  {env}".rstrip())
+    return lines
+
+
+baseline_option = click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Also judge against this fleet baseline (trainbed baseline): robust-z suspects.",
+)
+
+
+def _read_baseline(baseline_file: str | None) -> dict[str, Any] | None:
+    """The baseline document (checked: ``BaselineError``), None without ``--baseline``."""
+    if baseline_file is None:
+        return None
+    from trainbed.probes.baseline import references
+
+    try:
+        doc = json.loads(Path(baseline_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TrainbedError(f"{baseline_file}: cannot read the baseline: {err}") from None
+    if not isinstance(doc, dict):
+        raise TrainbedError(f"{baseline_file}: not a trainbed baseline")
+    try:
+        references(doc)
+    except TrainbedError as err:
+        raise TrainbedError(f"{baseline_file}: {err}") from None
+    return doc
+
+
+def _with_baseline(
+    results: dict[str, Any], baseline_file: str | None, baseline: dict[str, Any] | None
+) -> int:
+    """Attach the baseline judgement to ``results``; the severe outliers' count (0 without one)."""
+    if baseline_file is None or baseline is None:
+        return 0
+    from trainbed.probes.baseline import judge_against
+
+    block = judge_against(results, baseline, baseline_file)
+    results["baseline"] = block
+    levels = [o["level"] for o in block["outliers"]]
+    click.echo(
+        f"baseline {baseline_file}: {levels.count('suspect')} suspect, "
+        f"{levels.count('severe')} severe outlier(s), {len(block['findings'])} finding(s)"
+    )
+    for finding in block["findings"]:
+        hca = f" {finding['hca']}" if finding.get("hca") else ""
+        where = finding.get("node") or ", ".join(finding.get("nodes", []))
+        click.echo(f"  {finding['kind']}: {where}{hca}: {finding['evidence']}")
+    return levels.count("severe")
+
+
 @click.command("report")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
-def report(directory: str) -> None:
+@baseline_option
+def report(directory: str, baseline_file: str | None = None) -> None:
     """Render the reports again from DIRECTORY: a probe run's results.json (report.md, junit.xml,
     heatmap PNG, report.html), or a `trainbed accept` directory's acceptance.json (its probe/
     reports, acceptance.md and the one HTML report, report.html).
 
-    Exit 0 when the results passed (accepted), 1 when they failed, 2 when the document is
-    missing or invalid.
+    Exit 0 when the results passed (accepted), 1 when they failed (or, with --baseline, a probe
+    figure is a severe outlier), 2 when the document or the baseline is missing or invalid.
     """
-    from pathlib import Path
-
     from trainbed.accept import DOCUMENT, load_acceptance, write_acceptance
     from trainbed.html_report import write_html
 
     base = Path(directory)
     try:
+        reference = _read_baseline(baseline_file)
         if (base / DOCUMENT).exists():
             doc = load_acceptance(base / DOCUMENT)
             paths = {}
+            severe = 0
             if doc["probe"] is not None:
+                severe = _with_baseline(doc["probe"], baseline_file, reference)
                 paths = write_reports(doc["probe"], base / "probe")
             paths |= write_acceptance(doc, base)
             paths["report.html"] = write_html(base, doc["probe"], doc, base / "probe")
@@ -131,6 +233,7 @@ def report(directory: str) -> None:
             cluster, what = doc["cluster"], "reason(s)"
         else:
             results = load_results(base / "results.json")
+            severe = _with_baseline(results, baseline_file, reference)
             paths = write_reports(results, base)
             paths["report.html"] = write_html(base, results, None, base)
             passed, count = bool(results["passed"]), len(results["findings"])
@@ -143,7 +246,39 @@ def report(directory: str) -> None:
         if not name.endswith(".json"):
             click.echo(str(path))
     click.echo(f"{cluster}: {verdict}, {count} {what}")
-    sys.exit(0 if passed else 1)
+    sys.exit(0 if passed and not severe else 1)
+
+
+@click.command("baseline")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write the baseline here (default: standard output).",
+)
+def baseline(results: tuple[str, ...], out_file: str | None) -> None:
+    """Build a fleet baseline from RESULTS (results.json files or run directories).
+
+    Per measurement kind and size, the median and MAD of the passing runs' figures; judge a run
+    against it with `trainbed report DIR --baseline FILE` or `trainbed probe ... --baseline FILE`.
+    Exit 2 when a file is invalid or no run passed.
+    """
+    from trainbed.probes.baseline import build_baseline
+
+    try:
+        docs = [load_results(Path(r) / "results.json" if Path(r).is_dir() else r) for r in results]
+        doc = build_baseline(docs)
+    except TrainbedError as err:
+        click.echo(f"trainbed baseline: {err}", err=True)
+        sys.exit(2)
+    text = json.dumps(doc, indent=2) + "\n"
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    Path(out_file).write_text(text, encoding="utf-8")
+    used = len(doc["runs"])
+    click.echo(f"{out_file}: {len(doc['references'])} reference(s) from {used} passing run(s)")
 
 
 #: ``--suite`` words → the results' suite names.
@@ -196,8 +331,16 @@ def _suites(value: str) -> tuple[str, ...]:
     type=click.Path(file_okay=False, path_type=str),
     help="Report directory (default out/probe-<timestamp>).",
 )
+@mode_option
+@baseline_option
 def run_cmd(
-    inventory: str, suite: str, model: str, train_nodes: int | None, out_dir: str | None
+    inventory: str,
+    suite: str,
+    model: str,
+    train_nodes: int | None,
+    out_dir: str | None,
+    mode: str = "full",
+    baseline_file: str | None = None,
 ) -> None:
     """Run the probe suite on INVENTORY's cluster through Slurm and write the reports.
 
@@ -213,6 +356,12 @@ def run_cmd(
     from trainbed.remote import RemoteError
 
     suites = _suites(suite)
+    try:
+        baseline_doc = _read_baseline(baseline_file)
+    except TrainbedError as err:
+        raise click.BadParameter(str(err), param_hint="--baseline") from None
+    if mode == "quick" and "training" in suites:
+        raise click.BadParameter("quick mode runs nccl and ib only", param_hint="--mode/--suite")
     inv = load_or_exit(inventory)
     training = None
     if "training" in suites:
@@ -240,15 +389,22 @@ def run_cmd(
             click.echo(f"trainbed probe: interrupted by {signal.name}", err=True)
             sys.exit(signal.exit_status)
         try:
-            outcome = run_suite(
-                inv,
-                remote,
-                out,
-                suites=suites,
-                training=training,
-                progress=progress,
-                guard=guard,
-            )
+            if mode == "quick":
+                from trainbed.probes.quick import run_quick_suite
+
+                outcome = run_quick_suite(
+                    inv, remote, out, suites=suites, progress=progress, guard=guard
+                )
+            else:
+                outcome = run_suite(
+                    inv,
+                    remote,
+                    out,
+                    suites=suites,
+                    training=training,
+                    progress=progress,
+                    guard=guard,
+                )
         except (RemoteError, ProbeRunError) as err:
             click.echo(f"trainbed probe: {err}", err=True)
             sys.exit(2)
@@ -258,6 +414,13 @@ def run_cmd(
         finally:
             remote.close()
     results = outcome.results
+    try:
+        severe = _with_baseline(results, baseline_file, baseline_doc)
+    except TrainbedError as err:  # a baseline of another cluster
+        click.echo(f"trainbed probe: {err}", err=True)
+        sys.exit(2)
+    if baseline_file is not None:
+        outcome = replace(outcome, paths=write_reports(results, out))
     progress(
         f"{outcome.submitted} Slurm job(s) submitted, {len(outcome.jobs)} in the suite; "
         f"scripts and raw outputs in {submit.hostname}:{outcome.remote_dir}"
@@ -290,9 +453,9 @@ def run_cmd(
     click.echo(
         f"{results['cluster']}: {verdict}, {len(results['findings'])} finding(s); reports in {out}"
     )
-    sys.exit(outcome.exit_status)
+    sys.exit(outcome.exit_status or (1 if severe else 0))
 
 
 probe.add_command(run_cmd, name=RUN_COMMAND)
 
-COMMANDS = (probe, report)
+COMMANDS = (probe, report, baseline)

@@ -59,7 +59,14 @@ def _rail_devices(config: int) -> list[str]:
 
 
 def _fabric(nodes: int, rails: int) -> tuple[list[dict[str, Any]], list[list[str]]]:
-    """IB switches and, per rail, the leaf that serves each block of 32 nodes."""
+    """IB switches and, per rail, the leaf that serves each block of 32 nodes.
+
+    Beyond 32 nodes each rail is a two-tier 1:1 fat tree of its own (rail-optimised, as
+    NVIDIA's SuperPOD): L leaves, each with 32 node ports and 32 uplinks, and ⌈L/2⌉ spines whose
+    64 ports take the L × 32 uplinks; every leaf reaches every spine of its rail, its 32 uplinks
+    spread round-robin over them (32 / S cables a spine when S divides 32). ``uplinks`` lists
+    each spine once. Two tiers of QM9790 reach 64 leaves (2,048 nodes) a rail.
+    """
     if nodes <= SWITCH_PORTS // 2:
         leaves = [[f"ib-rail{r}"] for r in range(rails)]
         return [
@@ -73,25 +80,29 @@ def _fabric(nodes: int, rails: int) -> tuple[list[dict[str, Any]], list[list[str
             for leaf in leaves
         ], leaves
     per_rail = math.ceil(nodes / LEAF_DOWNLINKS)
+    if per_rail > SWITCH_PORTS:
+        raise ValueError(
+            f"{nodes} nodes need {per_rail} leaves a rail: a two-tier fat tree of QM9790 "
+            f"reaches {SWITCH_PORTS} ({SWITCH_PORTS * LEAF_DOWNLINKS} nodes)"
+        )
     leaves = [[f"ib-rail{r}-leaf{k}" for k in range(per_rail)] for r in range(rails)]
     spines = [
-        f"ib-spine{s}" for s in range(math.ceil(rails * per_rail * LEAF_DOWNLINKS / SWITCH_PORTS))
+        [f"ib-rail{r}-spine{s}" for s in range(math.ceil(per_rail * LEAF_DOWNLINKS / SWITCH_PORTS))]
+        for r in range(rails)
     ]
     switches: list[dict[str, Any]] = []
-    for index, name in enumerate(leaf for rail in leaves for leaf in rail):
-        uplinks = [
-            spines[(index + u) % len(spines)] for u in range(min(LEAF_DOWNLINKS, len(spines)))
-        ]
-        switches.append(
+    for rail, names in enumerate(leaves):
+        switches += [
             {
                 "name": name,
                 "model": "QM9790",
                 "role": "leaf",
                 "fabric": "infiniband",
                 "externally_managed": True,
-                "uplinks": uplinks,
+                "uplinks": list(spines[rail]),
             }
-        )
+            for name in names
+        ]
     switches += [
         {
             "name": s,
@@ -100,7 +111,8 @@ def _fabric(nodes: int, rails: int) -> tuple[list[dict[str, Any]], list[list[str
             "fabric": "infiniband",
             "externally_managed": True,
         }
-        for s in spines
+        for group in spines
+        for s in group
     ]
     return switches, leaves
 

@@ -13,4 +13,8 @@ host, :class:`trainbed.remote.SshRemote`; their output parsed by :mod:`trainbed.
 record, ports judged by :mod:`trainbed.verdicts.hca_port`). ``training`` is the training acceptance job's seam:
 ``training_job`` (the NeMo batch script) and ``judge_training`` (its log against the white
 paper's Table 4).
+
+Quick mode and the fabric: ``matching`` (quick-mode rounds and where a fault is), ``quick`` (the
+quick run), ``topology`` (rounds that load every leaf–spine cable, and a bad cable named) and
+``baseline`` (fleet baselines and robust-z outliers).
 """

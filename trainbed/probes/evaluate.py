@@ -21,11 +21,19 @@ from trainbed.probes.facts import PortFact
 from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, judge_nccl
 from trainbed.probes.localise import Finding, Hint
-from trainbed.probes.results import SUITES, Coverage, build_results, empty_versions
+from trainbed.probes.matching import localise_quick
+from trainbed.probes.results import (
+    SUITES,
+    Coverage,
+    build_results,
+    empty_versions,
+    excluded_findings,
+)
 from trainbed.probes.schedule import build_schedule, schedule_summary
 from trainbed.probes.storage import StorageResult
 from trainbed.probes.subnet import sm_less_rails
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
+from trainbed.probes.topology import cable_findings
 from trainbed.probes.training import TrainingVerdict
 
 
@@ -66,10 +74,11 @@ def summary_for(inventory: Inventory) -> dict[str, Any]:
 
 def hca_on_rail(inventory: Inventory, hostname: str, rail: str) -> str | None:
     """The HCA device of compute node ``hostname`` on ``rail`` (None when it has none)."""
-    for node in inventory.compute:
-        if node.hostname == hostname:
-            return next((h.device for h in node.hcas if h.rail == rail), None)
-    return None
+    try:
+        node = inventory.compute_node(hostname)
+    except KeyError:
+        return None
+    return next((h.device for h in node.hcas if h.rail == rail), None)
 
 
 def judge_nccl_outputs(
@@ -173,6 +182,8 @@ def evaluate(
     controller: Mapping[str, Any] | None = None,
     ports: Mapping[tuple[str, str], PortFact] | None = None,
     storage: StorageResult | None = None,
+    quick: bool = False,
+    topology_from: int | None = None,
 ) -> dict[str, Any]:
     """Parse, judge and localise everything the run collected; return the results document.
 
@@ -184,7 +195,10 @@ def evaluate(
     :func:`schedule_for` the inventory; only the suites in ``suites`` are judged. Jobs recorded
     as not measured get no verdict. ``extra_findings`` (a controller fault) come first and fail
     the suite; ``controller`` is what the controller checks saw. ``ports`` (the run's ibstat,
-    by node and rail) name a rail with no master subnet manager.
+    by node and rail) name a rail with no master subnet manager. ``quick``: the ib_write_bw
+    verdicts are quick-mode rounds, localised by :func:`~trainbed.probes.matching.localise_quick`;
+    from round ``topology_from`` on they are topology rounds, localised to cables by
+    :func:`~trainbed.probes.topology.cable_findings`.
     """
     schedule = schedule if schedule is not None else schedule_for(inventory)
     thresholds = derive_thresholds(inventory)
@@ -202,6 +216,19 @@ def evaluate(
     merged = {**empty_versions(), **(versions or {})}
     for key, value in _measured_versions(nccl_outputs).items():
         merged[key] = merged[key] or value
+    rail_findings = sm_less_rails(ib, ports or {})
+    findings = None
+    if quick:
+        last = (
+            topology_from
+            if topology_from is not None
+            else max((v.round for v in ib), default=0) + 1
+        )
+        findings = [
+            *excluded_findings(coverage or Coverage()),
+            *localise_quick([v for v in ib if v.round < last], nccl, rail_findings),
+            *(cable_findings(inventory, ib, topology_from) if topology_from is not None else []),
+        ]
     return build_results(
         cluster=inventory.cluster.name,
         inventory_file=inventory.source,
@@ -219,6 +246,7 @@ def evaluate(
         coverage=coverage,
         extra_findings=extra_findings,
         controller=controller,
-        rail_findings=sm_less_rails(ib, ports or {}),
+        rail_findings=rail_findings,
+        findings=findings,
         storage=storage,
     )

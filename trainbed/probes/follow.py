@@ -94,6 +94,8 @@ class Campaign:
     generation: int = 0
     settled: set[str] = field(default_factory=set)  # jobs whose units an exclusion accounted
     controller: ControllerGuard | None = None
+    #: Re-plan an excluded node's partners with other nodes (quick mode's next round does it).
+    repair: bool = True
 
     def __post_init__(self) -> None:
         self.watcher = Watcher(self.slurm, self.progress, self.budget.clock)
@@ -326,7 +328,8 @@ class Campaign:
             if gone:
                 self.not_measured.append(NotMeasured(unit, self.excluded[gone[0]].why()))
         self.schedule = replan.without(self.schedule, lost)
-        self.replan()
+        if self.repair:
+            self.replan()
 
     def _needs(self, job: Tracked, bad: set[str]) -> bool:
         """Whether ``job`` needs one of the ``bad`` nodes. The training job asks for any nodes

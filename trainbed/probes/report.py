@@ -61,12 +61,28 @@ def _finding_line(f: Mapping[str, Any]) -> str:
     elif f["kind"] == "hca":
         what = f"{f['node']} {f['hca']}{rail}"
     elif f["kind"] == "link":
-        what = f"{f['node']} {f['hca']} ↔ {f['peer']} {f.get('peer_hca')}{rail}"
+        ends = [" ".join(x for x in (f["node"], f["hca"]) if x)]
+        ends.append(" ".join(x for x in (f["peer"], f.get("peer_hca")) if x))
+        what = f"{ends[0]} ↔ {ends[1]}{rail}"  # a leaf–spine cable has no HCA
     elif f.get("node"):
         what = f"{f['node']} or {f['peer']}{rail}"
     else:
         what = ", ".join(f.get("nodes", ()))
     return f"- **{_KIND_LABEL[f['kind']]}** {what}: {f['evidence']}"
+
+
+def _baseline_lines(results: Mapping[str, Any]) -> list[str]:
+    """The fleet-baseline section: outliers the absolute thresholds passed, localised."""
+    block = results.get("baseline")
+    if not block:
+        return []
+    out = ["## Against the fleet baseline", ""]
+    out.append(
+        f"Baseline `{block['file']}`: {len(block['outliers'])} figure(s) below robust z "
+        f"{block['suspect_z']:g} (severe below {block['severe_z']:g})."
+    )
+    out += ["", *(_finding_line(f) for f in block["findings"]), ""]
+    return out
 
 
 def _headline(results: Mapping[str, Any]) -> str:
@@ -150,6 +166,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         ]
     if results["findings"]:
         out += ["## Findings", "", *(_finding_line(f) for f in results["findings"]), ""]
+    out += _baseline_lines(results)
 
     failed_nccl = [v for v in results["nccl"] if not v["passed"]]
     failed_ib = [v for v in results["ib_write_bw"] if not v["passed"]]

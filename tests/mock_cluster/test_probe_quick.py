@@ -1,0 +1,88 @@
+"""`trainbed probe --mode quick` on the live mock cluster: a degraded HCA in at most three rounds,
+a drained node reported not measured while the rest is judged, and quick against full wall time.
+
+Needs four compute nodes or more (``lab/up --compute 4``): with fewer the matrix of one round
+cannot place a fault by itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.mock_cluster.conftest import DeployRun, Ssh, hosts
+from tests.mock_cluster.test_probe import _hca, fault, probe_inventory, run_probe
+from trainbed.probes.matching import MAX_ROUNDS
+
+pytestmark = pytest.mark.mock
+
+
+@pytest.fixture(scope="module")
+def inventory(cluster: dict[str, Any], deployed: DeployRun) -> Iterator[Path]:
+    if len(hosts(cluster, "compute")) < 4:
+        pytest.skip("quick-mode tests need four compute nodes (lab/up --compute 4)")
+    path = probe_inventory(cluster, "quick")
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def compute(cluster: dict[str, Any]) -> Iterator[list[str]]:
+    nodes = hosts(cluster, "compute")
+    yield nodes
+    for node in nodes:
+        fault(cluster, node, "clear")
+
+
+def _ib_rounds(results: dict[str, Any]) -> int:
+    return len([r for r in results["schedule"]["ib_write_bw"]["rounds"] if r])
+
+
+def test_quick_mode_names_a_degraded_hca_in_three_rounds(
+    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    node = compute[2]
+    device, rail = _hca(cluster, node, "mlx5_4")
+    fault(cluster, node, "hca", device, "rate", "200")
+    code, output, results = run_probe(inventory, tmp_path / "out", "--mode", "quick")
+    assert code == 1, output[-3000:]
+    found = [(f["kind"], f["node"], f["hca"], f["rail"]) for f in results["findings"]]
+    assert found == [("hca", node, device, rail)], results["findings"]
+    assert 2 <= _ib_rounds(results) <= MAX_ROUNDS
+
+
+def test_quick_mode_with_a_drained_node_completes_and_judges_the_rest(
+    ssh: Ssh, inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    drained = compute[-1]
+    ssh("cp1", f"scontrol update NodeName={drained} State=DRAIN Reason='quick-mode test'")
+    try:
+        code, output, results = run_probe(inventory, tmp_path / "out", "--mode", "quick")
+    finally:
+        ssh("cp1", f"scontrol update NodeName={drained} State=RESUME")
+    assert code == 1, output[-3000:]  # not measured is never a pass
+    assert [(f["kind"], f["node"]) for f in results["findings"]] == [("not_measured", drained)]
+    assert "DRAIN" in results["findings"][0]["evidence"].upper()
+    judged = {n for v in results["ib_write_bw"] for n in (v["node_a"], v["node_b"])}
+    assert judged == set(compute) - {drained}
+    assert all(v["passed"] for v in results["ib_write_bw"])
+
+
+def test_quick_against_full_wall_time(inventory: Path, compute: list[str], tmp_path: Path) -> None:
+    """Side by side on the same cluster; printed for the benchmark record (-s shows it)."""
+    took = {}
+    for mode in ("quick", "full"):
+        start = time.monotonic()
+        code, output, results = run_probe(inventory, tmp_path / mode, "--mode", mode)
+        took[mode] = (time.monotonic() - start, _ib_rounds(results), len(results["jobs"]))
+        assert code == 0, output[-3000:]
+    print(
+        f"\n{len(compute)} compute nodes: "
+        + "; ".join(f"{m} {s:.1f} s, {r} ib round(s), {j} job(s)" for m, (s, r, j) in took.items())
+    )
+    assert took["quick"][1] == 1  # a clean cluster needs round 1 only
+    assert took["quick"][2] < took["full"][2]

@@ -1,0 +1,154 @@
+"""Quick mode against the fake submit host: one round when clean, a slow HCA named in ≤ 3."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.unit.fake_slurm import FakeJob, FakeSubmitHost
+from tests.unit.probe_helpers import ib_text, inventory_for
+from trainbed.probes.matching import MAX_ROUNDS
+from trainbed.probes.quick import quick_schedule, run_quick_suite
+from trainbed.probes.results import validate_results
+from trainbed.probes.topology import Tree, topology_rounds, trees
+
+
+@dataclass
+class SlowHcaHost(FakeSubmitHost):
+    """ib_write_bw through ``node``'s ``device`` reads ``gbps`` (the rest line rate)."""
+
+    node: str = ""
+    device: str = ""
+    gbps: float = 300.0
+
+    def _write_outputs(self, job: FakeJob, failing: bool = False) -> None:
+        super()._write_outputs(job, failing)
+        if not job.name.startswith("round"):
+            return
+        log = re.search(r"--output=(\S+)", job.script).group(1)
+        current = None
+        for line in self.files[log.removesuffix(".out") + ".node.sh"].splitlines():
+            label = re.fullmatch(r"(\S+)\)", line)
+            current = label.group(1) if label else current
+            client = re.match(r"^\s*client (\S+) \d+ (\S+) (\S+)", line)
+            if (
+                client
+                and client.group(1) == self.device
+                and self.node in (current, client.group(2))
+            ):
+                self.files[client.group(3)] = ib_text(self.gbps, self.device)
+
+
+def _run(host: FakeSubmitHost, tmp_path: Path, nodes: int = 4, config: int = 1):
+    inv = inventory_for(tmp_path, nodes, config)
+    said: list[str] = []
+    outcome = run_quick_suite(
+        inv, host, tmp_path / "out", progress=said.append, clock=host.clock, sleep=host.sleep
+    )
+    validate_results(outcome.results)
+    return inv, outcome
+
+
+def test_clean_quick_run_is_one_round_and_passes(tmp_path):
+    inv, outcome = _run(FakeSubmitHost(), tmp_path)
+    assert outcome.results["passed"], outcome.results["findings"]
+    rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
+    assert rounds == ["round1"]
+    planned = quick_schedule(inv)["ib_write_bw"]["rounds"]
+    assert outcome.results["schedule"]["ib_write_bw"]["rounds"] == planned
+
+
+def test_slow_hca_is_named_within_three_rounds(tmp_path):
+    inv = inventory_for(tmp_path, 4, 1)
+    hca = inv.compute[1].hcas[2]
+    host = SlowHcaHost(node="gpu02", device=hca.device)
+    _, outcome = _run(host, tmp_path)
+    findings = outcome.results["findings"]
+    assert [(f["kind"], f["node"], f["rail"]) for f in findings] == [("hca", "gpu02", hca.rail)]
+    assert "300.00 Gb/s" in findings[0]["evidence"]
+    rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
+    assert 2 <= len(rounds) <= MAX_ROUNDS
+
+
+def test_node_drained_before_the_run_is_not_measured_and_the_rest_judged(tmp_path):
+    host = FakeSubmitHost(node_events=[(0.0, "gpu03", "IDLE+DRAIN", "bad dimm")])
+    _, outcome = _run(host, tmp_path)
+    findings = outcome.results["findings"]
+    assert [(f["kind"], f["node"]) for f in findings] == [("not_measured", "gpu03")]
+    assert "DRAIN" in findings[0]["evidence"].upper()
+    judged = {n for v in outcome.results["ib_write_bw"] for n in (v["node_a"], v["node_b"])}
+    assert judged == {"gpu01", "gpu02", "gpu04"}
+    assert all(v["passed"] for v in outcome.results["ib_write_bw"])
+
+
+def test_probe_plan_quick_mode_prints_round_one_only(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from tests.unit.probe_helpers import PROD_YAML
+    from trainbed.cli import main
+
+    full = CliRunner().invoke(main, ["probe", "plan", str(PROD_YAML), "--json", "--pairs"])
+    quick = CliRunner().invoke(main, ["probe", "plan", str(PROD_YAML), "--json", "--mode", "quick"])
+    assert quick.exit_code == 0, quick.output
+    plan, every = json.loads(quick.output), json.loads(full.output)
+    nodes = {n for rnd in every["ib_write_bw"]["rounds"] for p in rnd for n in p}
+    (first,) = plan["ib_write_bw"]["rounds"]  # later rounds follow round 1's verdicts
+    paired = [n for p in first for n in p]
+    assert len(paired) == len(set(paired)) == len(nodes) - len(nodes) % 2
+    assert set(paired) <= nodes
+    assert {r["kind"] for r in plan["nccl"]} <= {"single", "pair"}
+
+
+def test_node_down_during_round_one_is_left_out_of_later_rounds(tmp_path):
+    inv = inventory_for(tmp_path, 4, 1)
+    hca = inv.compute[0].hcas[1]
+    host = SlowHcaHost(
+        node="gpu01",
+        device=hca.device,
+        node_events=[(1.0, "gpu04", "DOWN+NOT_RESPONDING", "Not responding")],
+    )
+    _, outcome = _run(host, tmp_path)
+    found = [(f["kind"], f["node"], f["rail"]) for f in outcome.results["findings"]]
+    # Round 1's job died with gpu04: planned again without it; gpu01's HCA is still named.
+    assert found == [("not_measured", "gpu04", None), ("hca", "gpu01", hca.rail)]
+    later = [v for v in outcome.results["ib_write_bw"] if v["round"] > 1]
+    assert later and all("gpu04" not in (v["node_a"], v["node_b"]) for v in later)
+    assert not outcome.results["passed"]
+
+
+@dataclass
+class SlowCableHost(FakeSubmitHost):
+    """Streams through ``cable`` (leaf, spine, number) of ``tree`` read ``gbps``."""
+
+    tree: Tree | None = None
+    cable: tuple[str, str, int] = ("", "", 0)
+    gbps: float = 250.0
+
+    def _write_outputs(self, job: FakeJob, failing: bool = False) -> None:
+        super()._write_outputs(job, failing)
+        if not job.name.startswith("round") or self.tree is None:
+            return
+        log = re.search(r"--output=(\S+)", job.script).group(1)
+        current = None
+        for line in self.files[log.removesuffix(".out") + ".node.sh"].splitlines():
+            label = re.fullmatch(r"(\S+)\)", line)
+            current = label.group(1) if label else current
+            client = re.match(r"^\s*client (\S+) (\d+) (\S+) (\S+)", line)
+            if not client or not client.group(4).endswith(f".{self.tree.rail}.client.txt"):
+                continue
+            if any(c.physical == self.cable for c in self.tree.route(current, client.group(3))):
+                self.files[client.group(4)] = ib_text(self.gbps, client.group(1))
+
+
+def test_topology_rounds_name_a_bad_leaf_spine_cable(tmp_path):
+    inv = inventory_for(tmp_path, 96, 1)  # 3 leaves and 2 spines a rail
+    (tree, *_) = trees(inv)
+    cable = (f"ib-{tree.rail}-leaf1", f"ib-{tree.rail}-spine1", 3)
+    _, outcome = _run(SlowCableHost(tree=tree, cable=cable), tmp_path, nodes=96)
+    found = [(f["kind"], f["node"], f["peer"], f["rail"]) for f in outcome.results["findings"]]
+    assert found == [("link", cable[0], cable[1], tree.rail)], outcome.results["findings"]
+    rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
+    assert len(rounds) == 1 + len(topology_rounds(tree))  # clean round 1, then the topology
