@@ -25,7 +25,7 @@ from trainbed.remote import Remote
 SENT: dict[str, list[str]] = {}
 
 
-_BATCHED = re.compile(r"^\( unset _tb_d; (.*?)\n\) >\"\$_tb_d/o\d+\"", re.S | re.M)
+_BATCHED = re.compile(r"^\( exec ", re.M)
 _MARKER = re.compile(r"printf '%s %s %s\\n' (\S+) ")
 
 
@@ -37,7 +37,7 @@ class _Backend(BaseBackend):
         if marker is None:
             return self.result(0, command.encode(), b"", b"")
         # `Remote.prefetch`'s batch: each command answered so, in the batch's own form.
-        parts = _BATCHED.findall(command)
+        parts = _BATCHED.findall(command)  # one line per batched command
         out = "".join(f"{marker[1]} {i} 0\n\n{marker[1]}\n\n" for i in range(len(parts)))
         return self.result(0, command.encode(), out.encode(), b"")
 

@@ -264,13 +264,19 @@ class Remote:
 
 
 def batch_script(commands: Sequence[str], marker: str) -> str:
-    """A shell script running each command alone (in its own subshell, stdin from /dev/null,
-    without the script's variable), then printing each one's exit status, stdout and stderr
-    between `marker` lines (`split_batch` reads them)."""
-    lines = ["_tb_d=$(mktemp -d) || exit 1", "trap 'rm -rf \"$_tb_d\"' EXIT"]
+    """A shell script running each command as SSH would alone: by the login shell's `-c` (so
+    its messages, `bash: line 1: …`, are the same), stdin from /dev/null; then printing each
+    one's exit status, stdout and stderr between `marker` lines (`split_batch` reads them)."""
+    lines = [
+        "_tb_d=$(mktemp -d) || exit 1",
+        "trap 'rm -rf \"$_tb_d\"' EXIT",
+        # By its name, as sshd starts it (its messages begin with that name).
+        '_tb_s=${SHELL:-/bin/sh}; command -v "${_tb_s##*/}" >/dev/null && _tb_s=${_tb_s##*/}',
+    ]
     for i, cmd in enumerate(commands):
         out, err, rc = (f'"$_tb_d/{kind}{i}"' for kind in "oer")
-        lines.append(f"( unset _tb_d; {cmd}\n) >{out} 2>{err} </dev/null; echo $? >{rc}")
+        run = f'"$_tb_s" -c {shlex.quote(cmd)}'
+        lines.append(f"( exec {run} ) >{out} 2>{err} </dev/null; echo $? >{rc}")
     for i in range(len(commands)):
         out, err, rc = (f'"$_tb_d/{kind}{i}"' for kind in "oer")
         lines.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ COMMANDS = [
     "cat # a comment, and stdin is empty",
     "exit 255",
     "printf ''",
-    "echo '%s %s %s' \"$d$_tb_d$_tb_i\"",
+    "echo '%s %s %s' \"$d$_tb_d$_tb_s\"",
+    "no-such-command-for-trainbed --version",
 ]
 
 
@@ -30,7 +32,10 @@ class _Local(BaseBackend):
     NAME = "local-sh"
 
     def run(self, command: str, *args: str, **kwargs: object) -> CommandResult:
-        proc = subprocess.run(["sh", "-c", command], capture_output=True, stdin=subprocess.DEVNULL)
+        env = {**os.environ, "SHELL": "/bin/sh"}  # the batch runs each command with $SHELL -c
+        proc = subprocess.run(
+            ["sh", "-c", command], capture_output=True, stdin=subprocess.DEVNULL, env=env
+        )
         return self.result(proc.returncode, command.encode(), proc.stdout, proc.stderr)
 
 
