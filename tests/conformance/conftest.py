@@ -125,7 +125,8 @@ def box(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     subprocess.run(
         [
-            *("docker", "run", "-d", "--name", name, "--hostname", "cp1"),
+            # --init: an init reaps the daemons' exited children (sleep as PID 1 would not).
+            *("docker", "run", "-d", "--init", "--name", name, "--hostname", "cp1"),
             *("-v", f"{tree}:/render:ro", node_image, "sleep", "infinity"),
         ],
         check=True,

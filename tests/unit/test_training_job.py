@@ -114,7 +114,8 @@ def test_fewer_cpus_than_gpus_overcommits_the_step_not_the_allocation(nodes: int
     assert options["--nodes"] == str(nodes)
     assert options["--ntasks-per-node"] == "1"
     assert "--ntasks" not in options and "--overcommit" not in options
-    assert "srun \\\n  --ntasks-per-node=8 \\\n  --overcommit \\\n" in script
+    step = f"srun \\\n  --ntasks={nodes * 8} \\\n  --ntasks-per-node=8 \\\n  --overcommit \\\n"
+    assert step in script
 
 
 def test_script_overrides_are_keys_of_nemos_config() -> None:
