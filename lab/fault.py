@@ -17,6 +17,10 @@
     fault NODE hca DEV pcie x8|gen4    the same for an HCA
     fault NODE hca DEV symbol-errors   SymbolErrorCounter, LinkErrorRecoveryCounter grow
     fault NODE hca DEV flap            LinkDownedCounter grows (a flapping port)
+    fault NODE hca DEV rail N          the port is cabled to rail N's fabric (railN or N), not
+                                       the inventory's: its SM, GID prefix and peers follow
+    fault NODE hca DEV slow P          the port moves P percent less data than its link rate
+                                       (ibstat unchanged: only bandwidth shows it)
     fault NODE gpu N dcgm memory-fail  dcgmi diag -r 2/3: GPU Memory fails on GPU N
     fault NODE gpu N acs on            ACS redirect on the switch port above GPU N
     fault NODE dcgm hang               dcgmi diag never answers
@@ -81,6 +85,10 @@ def apply(
             return hardware.fault_gpu_clocks_power_brake(hw, int(index)), []
         case ["hca", device, "rate", rate]:
             return hardware.fault_hca_rate(hw, device, int(rate)), []
+        case ["hca", device, "rail", rail]:
+            return hardware.fault_hca_rail(hw, device, rail), []
+        case ["hca", device, "slow", percent]:
+            return hardware.fault_hca_slow(hw, device, float(percent)), []
         case ["hca", device, "down"]:
             return hardware.fault_hca_down(hw, device), []
         case ["hca", device, "firmware", version]:

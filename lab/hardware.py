@@ -205,6 +205,25 @@ def fault_hca_rate(hw: dict[str, Any], device: str, rate: int) -> dict[str, Any]
     return hw
 
 
+def fault_hca_rail(hw: dict[str, Any], device: str, rail: str) -> dict[str, Any]:
+    """HCA `device` is cabled to another rail's fabric (``rail4`` or ``4``): ``rail`` in the
+    description is the physical rail the simulators follow, whatever the inventory says."""
+    name = f"rail{rail}" if rail.isdigit() else rail
+    if not name.startswith("rail") or not name[4:].isdigit():
+        raise ValueError(f"rail must be railN or N, not {rail!r}")
+    _hca(hw, device)["rail"] = name
+    return hw
+
+
+def fault_hca_slow(hw: dict[str, Any], device: str, percent: float) -> dict[str, Any]:
+    """HCA `device` moves `percent` less data than its link rate (``bandwidth_factor``); its
+    port reads as healthy."""
+    if not 0 < percent < 100:
+        raise ValueError(f"slowdown must be a percentage between 0 and 100, not {percent}")
+    _hca(hw, device)["bandwidth_factor"] = 1 - percent / 100
+    return hw
+
+
 def fault_hca_down(hw: dict[str, Any], device: str) -> dict[str, Any]:
     """Take one HCA's port down."""
     _hca(hw, device)["state"] = "Down"

@@ -66,6 +66,9 @@ FAULTS: list[tuple[str, dict[tuple[Any, ...], Any]]] = [
             ("hcas", 2, "growth", "per_s", "LinkDownedCounter"): 0.5,
         },
     ),
+    ("hca mlx5_4 rail 5", {("hcas", 2, "rail"): "rail5"}),
+    ("hca mlx5_4 rail rail7", {("hcas", 2, "rail"): "rail7"}),
+    ("hca mlx5_4 slow 5", {("hcas", 2, "bandwidth_factor"): 0.95}),
     ("gpu 6 dcgm memory-fail", {("gpus", 6, "dcgm", "memory_fail"): True}),
     ("gpu 4 acs on", {("gpus", 4, "pcie", "switch_port_acs"): True}),
     ("dcgm hang", {("dcgm", "hang"): True}),
@@ -77,6 +80,12 @@ FAULTS: list[tuple[str, dict[tuple[Any, ...], Any]]] = [
         },
     ),
 ]
+
+
+@pytest.mark.parametrize("words", ["hca mlx5_4 rail four", "hca mlx5_4 slow 0", "hca x rail 1"])
+def test_bad_cabling_and_slow_faults_are_refused(words: str) -> None:
+    with pytest.raises((ValueError, KeyError)):
+        fault.apply(_description(), words.split(), now=NOW)
 
 
 @pytest.mark.parametrize(("words", "expected"), FAULTS, ids=[w for w, _ in FAULTS])

@@ -205,6 +205,34 @@ def test_sminfo(env: dict[str, str]) -> None:
     )
 
 
+def test_a_recabled_port_sees_the_other_rails_master_and_prefix(env: dict[str, str]) -> None:
+    """`rail` is the physical fabric: sminfo and ibstatus's GID prefix follow it."""
+    for rail, guid, prefix in (
+        ("rail2", "0xa088c20300fa0b02", "0xfe80000000000002"),
+        ("rail4", "0xa088c20300fa0b04", "0xfe80000000000004"),
+    ):
+        d = Path(env["TRAINBED_SIM_FABRIC"]) / "sm" / rail
+        d.mkdir(parents=True, exist_ok=True)
+        record = {"guid": guid, "priority": 15, "started": time.time(), "subnet_prefix": prefix}
+        (d / "x.json").write_text(json.dumps(record))
+    hw = json.loads(Path(env["TRAINBED_SIM_HARDWARE"]).read_text())
+    device = next(h["device"] for h in hw["hcas"] if h["rail"] == "rail2")
+    status = sim(env, "ibdiags", f"{device}:1", prog="ibstatus").stdout
+    assert "default gid:\t fe80:0000:0000:0002:" in status
+    edit(env, lambda hw: hardware.fault_hca_rail(hw, device, "4"))
+    out = sim(env, "ibdiags", "-C", device, prog="sminfo").stdout
+    assert "sm guid 0xa088c20300fa0b04," in out
+    status = sim(env, "ibdiags", f"{device}:1", prog="ibstatus").stdout
+    assert "default gid:\t fe80:0000:0000:0004:" in status
+
+
+def test_perftest_across_fabrics_and_a_slow_port() -> None:
+    assert perftest.other_fabric({"rail": "rail3"}, {"rail": "rail4"})
+    assert not perftest.other_fabric({"rail": "rail3"}, {"rail": "rail3"})
+    full = perftest.model_bw_gbits(400, 400, 65536, 1)
+    assert perftest.model_bw_gbits(400, 400, 65536, 1, 0.95) == pytest.approx(full * 0.95)
+
+
 def test_ibv_devinfo_structure(env: dict[str, str]) -> None:
     register_sms(env)
     out = sim(env, "ibverbs", prog="ibv_devinfo").stdout

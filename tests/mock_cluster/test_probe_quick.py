@@ -7,6 +7,8 @@ cannot place a fault by itself.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.mock_cluster.conftest import DeployRun, Ssh, hosts
-from tests.mock_cluster.test_probe import _hca, fault, probe_inventory, run_probe
+from tests.mock_cluster.conftest import Check, DeployRun, Ssh, hosts
+from tests.mock_cluster.test_probe import REPO, _hca, fault, probe_inventory, run_probe
 from trainbed.probes.matching import MAX_ROUNDS
 
 pytestmark = pytest.mark.mock
@@ -52,6 +54,83 @@ def test_quick_mode_names_a_degraded_hca_in_three_rounds(
     assert code == 1, output[-3000:]
     found = [(f["kind"], f["node"], f["hca"], f["rail"]) for f in results["findings"]]
     assert found == [("hca", node, device, rail)], results["findings"]
+    assert 2 <= _ib_rounds(results) <= MAX_ROUNDS
+
+
+def _other_rail(rail: str) -> str:
+    """The next rail of the mock's eight (rail3 → rail4)."""
+    return f"rail{(int(rail.removeprefix('rail')) + 1) % 8}"
+
+
+def test_quick_mode_names_a_miscabled_hca_as_cabling(
+    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    """An HCA cabled to the next rail's fabric: named as cabling (from the master SM its sminfo
+    sees), not as a degraded HCA of its node nor of its partners."""
+    node = compute[1]
+    device, rail = _hca(cluster, node, "mlx5_3")
+    wrong = _other_rail(rail)
+    fault(cluster, node, "hca", device, "rail", wrong)
+    code, output, results = run_probe(inventory, tmp_path / "out", "--mode", "quick")
+    assert code == 1, output[-3000:]
+    found = [(f["kind"], f["node"], f["hca"], f["rail"]) for f in results["findings"]]
+    assert found == [("cabling", node, device, rail)], results["findings"]
+    evidence = results["findings"][0]["evidence"]
+    assert f"{node} {device} is on {wrong}'s fabric" in evidence
+    assert evidence.endswith(f"the inventory says {rail}")
+    assert _ib_rounds(results) <= MAX_ROUNDS
+
+
+def test_check_names_a_miscabled_hca(
+    cluster: dict[str, Any], deployed: DeployRun, check: Check, compute: list[str]
+) -> None:
+    """`trainbed check` says the same from the node's own sminfo, and nothing else fails on it."""
+    node = compute[1]
+    device, rail = _hca(cluster, node, "mlx5_3")
+    wrong = _other_rail(rail)
+    fault(cluster, node, "hca", device, "rail", wrong)
+    run = check("--limit", node)
+    assert run.returncode == 1, run.output[-3000:]
+    failed = [(r.check, r.message) for r in run.failures()]
+    assert [c for c, _ in failed] == ["test_rail_cabling"], failed
+    assert failed[0][1].startswith(f"{node} {device} is on {wrong}'s fabric (master SM 0x")
+    assert failed[0][1].endswith(f"the inventory says {rail}")
+
+
+def test_quick_mode_names_a_port_five_percent_slow_against_a_baseline(
+    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    """A clean quick run makes the fleet baseline (`trainbed baseline`); one port 5 % slow then
+    passes the absolute bar, is re-paired below the baseline and named severe, in ≤ 3 rounds."""
+    code, output, _ = run_probe(inventory, tmp_path / "clean", "--mode", "quick")
+    assert code == 0, output[-3000:]
+    fleet = tmp_path / "fleet.json"
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trainbed",
+            "baseline",
+            str(tmp_path / "clean"),
+            "--out",
+            str(fleet),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    node = compute[2]
+    device, rail = _hca(cluster, node, "mlx5_4")
+    fault(cluster, node, "hca", device, "slow", "5")
+    args = ("--mode", "quick", "--baseline", str(fleet))
+    code, output, results = run_probe(inventory, tmp_path / "slow", *args)
+    assert all(v["passed"] for v in results["ib_write_bw"]), results["ib_write_bw"]
+    assert results["findings"] == [], results["findings"]
+    assert code == 1, output[-3000:]  # a severe outlier fails the run
+    found = [(f["kind"], f["node"], f["hca"], f["rail"]) for f in results["baseline"]["findings"]]
+    assert found == [("hca", node, device, rail)], results["baseline"]
+    assert results["baseline"]["findings"][0]["evidence"].startswith("baseline severe")
     assert 2 <= _ib_rounds(results) <= MAX_ROUNDS
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.unit.fake_slurm import FakeJob, FakeSubmitHost
 from tests.unit.probe_helpers import ib_text, inventory_for
+from trainbed.probes.baseline import build_baseline, judge_against
 from trainbed.probes.matching import MAX_ROUNDS
 from trainbed.probes.quick import quick_schedule, run_quick_suite
 from trainbed.probes.results import validate_results
@@ -40,11 +41,17 @@ class SlowHcaHost(FakeSubmitHost):
                 self.files[client.group(3)] = ib_text(self.gbps, self.device)
 
 
-def _run(host: FakeSubmitHost, tmp_path: Path, nodes: int = 4, config: int = 1):
+def _run(host: FakeSubmitHost, tmp_path: Path, nodes: int = 4, config: int = 1, baseline=None):
     inv = inventory_for(tmp_path, nodes, config)
     said: list[str] = []
     outcome = run_quick_suite(
-        inv, host, tmp_path / "out", progress=said.append, clock=host.clock, sleep=host.sleep
+        inv,
+        host,
+        tmp_path / "out",
+        progress=said.append,
+        clock=host.clock,
+        sleep=host.sleep,
+        baseline=baseline,
     )
     validate_results(outcome.results)
     return inv, outcome
@@ -69,6 +76,27 @@ def test_slow_hca_is_named_within_three_rounds(tmp_path):
     assert "300.00 Gb/s" in findings[0]["evidence"]
     rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
     assert 2 <= len(rounds) <= MAX_ROUNDS
+
+
+def test_a_port_five_percent_slow_is_named_against_the_baseline_in_three_rounds(tmp_path):
+    """394 Gb/s everywhere makes the baseline; a port at 374 Gb/s passes the absolute bar, but
+    below the baseline it is re-paired in round 2 and named, severe, not its partner."""
+    _, clean = _run(FakeSubmitHost(), tmp_path)
+    baseline = build_baseline([clean.results])
+    inv = inventory_for(tmp_path, 4, 1)
+    hca = inv.compute[1].hcas[2]
+    host = SlowHcaHost(node="gpu02", device=hca.device, gbps=394.0 * 0.95)
+    _, outcome = _run(host, tmp_path, baseline=baseline)
+    assert outcome.results["passed"]  # the absolute judge passes it
+    rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
+    assert 2 <= len(rounds) <= MAX_ROUNDS
+    block = judge_against(outcome.results, baseline, "fleet.json")
+    found = [(f["kind"], f["node"], f["rail"]) for f in block["findings"]]
+    assert found == [("hca", "gpu02", hca.rail)]
+    assert block["findings"][0]["evidence"].startswith("baseline severe (robust z -")
+    # Without the baseline, round 1 passes and nothing is re-paired.
+    _, alone = _run(SlowHcaHost(node="gpu02", device=hca.device, gbps=394.0 * 0.95), tmp_path)
+    assert [j.name for j in alone.jobs if j.name.startswith("round")] == ["round1"]
 
 
 def test_node_drained_before_the_run_is_not_measured_and_the_rest_judged(tmp_path):

@@ -1,6 +1,6 @@
 """infiniband: every HCA of the inventory up at the rate and link layer it says, on the locked
-firmware (else one across compute nodes), a subnet manager answering on every rail, one OpenSM per
-rail on its hosts; link quality: error counters' growth across the run, BER where mlxlink is."""
+firmware (else one across compute nodes), a subnet manager answering on every rail, each port on
+its own rail's fabric (cabling), one OpenSM per rail on its hosts; link quality: error counters' growth across the run, BER where mlxlink is."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from trainbed.checks import expected, firmware, health
 from trainbed.inventory.model import ComputeNode, Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
 from trainbed.remote import Remote, command
-from trainbed.verdicts import ber, check, hca_port, ib_counters, mismatch
+from trainbed.verdicts import ber, cabling, check, hca_port, ib_counters, mismatch
 
 pytestmark = pytest.mark.nodes("infiniband")
 
@@ -23,14 +23,22 @@ def _cas(remote: Remote) -> dict[str, CaInfo]:
 
 
 SMINFO = "sminfo -C %s -P %s"
+#: The same query for the cabling check: test_subnet_manager's read is uncached (taken once), so
+#: the cabling check asks in its own words (the long options) and both ride one read-ahead.
+SMINFO_CABLING = "sminfo --Ca %s --Port %s"
 
 
 def _reads(inventory: Inventory, node: Node) -> list[str]:
-    """This module's reads on `node` but the late counters: ibstat, each rail's subnet manager,
-    mlxlink on each HCA (where it is not installed, each answers 127 at once)."""
+    """This module's reads on `node` but the late counters: ibstat, each rail's subnet manager
+    (twice: see `SMINFO_CABLING`), mlxlink on each HCA (where it is not installed, each answers
+    127 at once)."""
     return [
         "ibstat",
         *(command(SMINFO, h.device, h.port) for h in expected.rails_of(inventory, node).values()),
+        *(
+            command(SMINFO_CABLING, h.device, h.port)
+            for h in expected.rails_of(inventory, node).values()
+        ),
         command("command -v %s", "mlxlink"),
         *(
             command(health.MLXLINK, h.device, h.port)
@@ -91,6 +99,23 @@ def test_subnet_manager(remote: Remote, rail: Hca) -> None:
     answer = " ".join((result.stdout or result.stderr).split())[:200] or f"exit {result.rc}"
     assert result.rc == 0 and "SMINFO_MASTER" in result.stdout, mismatch(
         what, "a master answering", answer
+    )
+
+
+@pytest.mark.each("rail", expected.rails_of)
+def test_rail_cabling(remote: Remote, inventory: Inventory, rail: Hca) -> None:
+    """The port is on its rail's fabric: the master subnet manager it sees is one the inventory
+    places on that rail (`trainbed.verdicts.cabling`), not another rail's."""
+    candidates = cabling.sm_rails(
+        inventory.networks.infiniband.rails, {n.hostname: n.hcas for n in inventory.nodes}
+    )
+    if not any(r == rail.rail for r in candidates.values()):
+        pytest.skip(f"the inventory gives no port GUID of {rail.rail}'s subnet manager hosts")
+    master = cabling.master_guid(remote.run(SMINFO_CABLING, rail.device, rail.port).stdout)
+    if master is None:
+        pytest.skip(f"{remote.hostname} {rail.device}: no master answers (test_subnet_manager)")
+    check(
+        cabling.problems(cabling.Seen(remote.hostname, rail.device, rail.rail, master), candidates)
     )
 
 

@@ -393,7 +393,13 @@ def run_cmd(
                 from trainbed.probes.quick import run_quick_suite
 
                 outcome = run_quick_suite(
-                    inv, remote, out, suites=suites, progress=progress, guard=guard
+                    inv,
+                    remote,
+                    out,
+                    suites=suites,
+                    progress=progress,
+                    guard=guard,
+                    baseline=baseline_doc,
                 )
             else:
                 outcome = run_suite(

@@ -171,6 +171,21 @@ def outliers(results: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[Ou
     return sorted(found, key=lambda o: o.z)
 
 
+def below_baseline(verdicts: Sequence[IbVerdict], baseline: Mapping[str, Any]) -> list[IbVerdict]:
+    """``verdicts`` with each passing pair whose Gb/s is a baseline outlier (robust z below
+    :data:`SUSPECT_Z`) marked failing: what quick mode plans its next round from, so a port a
+    few percent slow is re-paired with known-good partners and named like a failed one."""
+    ref = references(baseline).get((IB, 2))
+    if ref is None:
+        return list(verdicts)
+    return [
+        replace(v, passed=False)
+        if v.passed and v.gbps is not None and ref.z(v.gbps) < SUSPECT_Z
+        else v
+        for v in verdicts
+    ]
+
+
 def _ib_findings(results: Mapping[str, Any], found: Sequence[Outlier]) -> list[Finding]:
     """Localise the ib_write_bw outliers: every passing pair × rail as a verdict, an outlier failing."""
     low = {(frozenset(o.figure.nodes), o.figure.rail): o for o in found if o.figure.kind == IB}

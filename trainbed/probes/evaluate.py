@@ -17,7 +17,7 @@ from typing import Any
 from trainbed.inventory.model import Inventory
 from trainbed.parse.nccl import parse_nccl
 from trainbed.parse.perftest import parse_ib_write_bw
-from trainbed.probes.facts import PortFact
+from trainbed.probes.facts import PortFact, cabling_findings
 from trainbed.probes.jobs import Job
 from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, judge_nccl
 from trainbed.probes.localise import Finding, Hint
@@ -217,6 +217,7 @@ def evaluate(
     for key, value in _measured_versions(nccl_outputs).items():
         merged[key] = merged[key] or value
     rail_findings = sm_less_rails(ib, ports or {})
+    cabled = cabling_findings(inventory, ports or {})
     findings = None
     if quick:
         last = (
@@ -226,7 +227,12 @@ def evaluate(
         )
         findings = [
             *excluded_findings(coverage or Coverage()),
-            *localise_quick([v for v in ib if v.round < last], nccl, rail_findings),
+            *localise_quick(
+                [v for v in ib if v.round < last],
+                nccl,
+                rail_findings,
+                cabled,
+            ),
             *(cable_findings(inventory, ib, topology_from) if topology_from is not None else []),
         ]
     return build_results(
@@ -247,6 +253,7 @@ def evaluate(
         extra_findings=extra_findings,
         controller=controller,
         rail_findings=rail_findings,
+        cabling=cabled,
         findings=findings,
         storage=storage,
     )

@@ -13,9 +13,9 @@ from typing import Any
 
 from trainbed.inventory.model import Inventory
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
-from trainbed.probes.localise import Hint
+from trainbed.probes.localise import CABLING, Finding, Hint
 from trainbed.probes.results import empty_versions, node_versions
-from trainbed.verdicts import hca_port
+from trainbed.verdicts import cabling, hca_port
 
 
 def sections(text: str) -> dict[str, str]:
@@ -121,6 +121,8 @@ class PortFact:
     state: str | None
     physical_state: str | None
     sm_lid: int | None
+    #: The master subnet manager's port GUID its ``sminfo`` named (None: none, or not read).
+    master: str | None = None
 
     def describe(self) -> str:
         """``gpu01 mlx5_3 port 1 Initializing (LinkUp, SM lid 0)``."""
@@ -139,6 +141,7 @@ def port_facts(inventory: Inventory, facts: Mapping[str, str]) -> dict[tuple[str
         if text is None:
             continue
         cas = _cas(text)
+        blocks = sections(text)
         for hca in node.hcas:
             port = hca_port.find_port(cas, hca.device, hca.port)
             ports[(node.hostname, hca.rail)] = PortFact(
@@ -149,5 +152,22 @@ def port_facts(inventory: Inventory, facts: Mapping[str, str]) -> dict[tuple[str
                 port.state if port else None,
                 port.physical_state if port else None,
                 port.sm_lid if port else None,
+                cabling.master_guid(blocks.get(f"sminfo {hca.device}", "")),
             )
     return ports
+
+
+def cabling_findings(
+    inventory: Inventory, ports: Mapping[tuple[str, str], PortFact]
+) -> list[Finding]:
+    """A ``cabling`` finding for each port whose master SM is another rail's (or none of its
+    own rail's), judged by :mod:`trainbed.verdicts.cabling` as the acceptance check judges it."""
+    candidates = cabling.sm_rails(
+        inventory.networks.infiniband.rails, {n.hostname: n.hcas for n in inventory.nodes}
+    )
+    findings = []
+    for (node, rail), port in ports.items():
+        seen = cabling.Seen(node, port.device, rail, port.master)
+        for problem in cabling.problems(seen, candidates):
+            findings.append(Finding(CABLING, node, port.device, rail, None, problem, nodes=(node,)))
+    return findings

@@ -44,7 +44,17 @@ NOT_MEASURED = "not_measured"
 #: Faults outside the compute nodes: a Slurm controller not answering (``node`` is the
 #: controller host); a rail with no master subnet manager (``rail`` set, ``node`` None).
 CONTROLLER, SUBNET_MANAGER = "controller", "subnet_manager"
-_KIND_ORDER = {CONTROLLER: 0, SUBNET_MANAGER: 1, NODE: 2, HCA: 3, LINK: 4, AMBIGUOUS: 5}
+#: A port on another rail's fabric than the inventory's (``trainbed.verdicts.cabling``).
+CABLING = "cabling"
+_KIND_ORDER = {
+    CONTROLLER: 0,
+    SUBNET_MANAGER: 1,
+    CABLING: 2,
+    NODE: 3,
+    HCA: 4,
+    LINK: 5,
+    AMBIGUOUS: 6,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,18 +390,39 @@ def _merge(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(merged.values(), key=lambda f: _KIND_ORDER[f.kind])
 
 
+def explained(
+    ib_verdicts: Sequence[IbVerdict],
+    rail_findings: Sequence[Finding] = (),
+    cabling: Sequence[Finding] = (),
+) -> tuple[list[Finding], list[IbVerdict]]:
+    """The findings that explain failures outside the matrix, and the verdicts left for it.
+
+    ``rail_findings`` explain every failure on their rail (a rail with no subnet manager, see
+    :mod:`trainbed.probes.subnet`): that rail's verdicts stay out. ``cabling`` findings (a port
+    on another rail's fabric, :mod:`trainbed.verdicts.cabling`) explain every pair the port is
+    an end of on its rail: those stay out too, so neither it nor its partners are blamed.
+    """
+    covered = {f.rail for f in rail_findings}
+    cabled = [f for f in cabling if f.rail not in covered]
+    ends = {(f.node, f.rail) for f in cabled}
+    left = [
+        v
+        for v in ib_verdicts
+        if v.rail not in covered and not any((n, v.rail) in ends for n in v.pair)
+    ]
+    return [*rail_findings, *cabled], left
+
+
 def localise(
     ib_verdicts: Sequence[IbVerdict],
     nccl_verdicts: Sequence[NcclVerdict] = (),
     hints: Sequence[Hint] = (),
     rail_findings: Sequence[Finding] = (),
+    cabling: Sequence[Finding] = (),
 ) -> list[Finding]:
-    """Every finding of the suite: the ib_write_bw matrix, then NCCL runs (see the module doc).
-
-    ``rail_findings`` explain every failure on their rail (a rail with no subnet manager, see
-    :mod:`trainbed.probes.subnet`): that rail's verdicts stay out of the matrix.
-    """
-    covered = {f.rail for f in rail_findings}
-    ib = localise_ib([v for v in ib_verdicts if v.rail not in covered], nccl_verdicts, hints)
+    """Every finding of the suite: what :func:`explained` sets aside (a rail without subnet
+    manager, a miscabled port), the ib_write_bw matrix, then NCCL runs (see the module doc)."""
+    outside, left = explained(ib_verdicts, rail_findings, cabling)
+    ib = localise_ib(left, nccl_verdicts, hints)
     # A node-level ib tie-break on a node whose single-node run failed is the same fault: merged.
-    return _merge([*rail_findings, *ib, *localise_nccl(nccl_verdicts, [*rail_findings, *ib])])
+    return _merge([*outside, *ib, *localise_nccl(nccl_verdicts, [*outside, *ib])])

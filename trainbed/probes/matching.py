@@ -49,7 +49,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from trainbed.probes.judge import IbVerdict, NcclVerdict
-from trainbed.probes.localise import AMBIGUOUS, HCA, LINK, NODE, Finding, localise_nccl
+from trainbed.probes.localise import (
+    AMBIGUOUS,
+    HCA,
+    LINK,
+    NODE,
+    Finding,
+    explained,
+    localise_nccl,
+)
 
 Pair = tuple[str, str]
 MAX_ROUNDS = 3
@@ -338,10 +346,15 @@ def localise_rounds(verdicts: Sequence[IbVerdict]) -> list[Finding]:
 
 
 def localise_quick(
-    ib: Sequence[IbVerdict], nccl: Sequence[NcclVerdict] = (), rail_findings: Sequence[Finding] = ()
+    ib: Sequence[IbVerdict],
+    nccl: Sequence[NcclVerdict] = (),
+    rail_findings: Sequence[Finding] = (),
+    cabling: Sequence[Finding] = (),
 ) -> list[Finding]:
-    """Every finding of a quick-mode suite: rails with no subnet manager (their verdicts left out),
-    :func:`localise_rounds`, then the NCCL runs (:func:`~trainbed.probes.localise.localise_nccl`)."""
-    covered = {f.rail for f in rail_findings}
-    found = [*rail_findings, *localise_rounds([v for v in ib if v.rail not in covered])]
+    """Every finding of a quick-mode suite: what :func:`~trainbed.probes.localise.explained`
+    sets aside (rails with no subnet manager, miscabled ports: their pairs left out, so neither
+    the port nor its partners are blamed as slow or dead), :func:`localise_rounds`, then the NCCL
+    runs (:func:`~trainbed.probes.localise.localise_nccl`)."""
+    outside, left = explained(ib, rail_findings, cabling)
+    found = [*outside, *localise_rounds(left)]
     return [*found, *localise_nccl(nccl, found)]

@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from trainbed.inventory.model import Inventory
 from trainbed.probes import facts as node_facts
+from trainbed.probes.baseline import below_baseline
 from trainbed.probes.bound import Budget, run_bound
 from trainbed.probes.controller import (
     BEFORE_SUBMITTING,
@@ -98,8 +99,13 @@ def run_quick_suite(
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
     guard: SignalGuard | None = None,
+    baseline: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
-    """Quick mode on the cluster behind ``remote`` (see the module doc); reports in ``out_dir``."""
+    """Quick mode on the cluster behind ``remote`` (see the module doc); reports in ``out_dir``.
+
+    With a fleet ``baseline``, a pair below it (:func:`~trainbed.probes.baseline.below_baseline`)
+    counts as failing when the next round is planned, so a slow port is re-paired and named;
+    the verdicts themselves stay the absolute judge's (the baseline block judges them after)."""
     clock = clock or time.monotonic
     sleep = sleep or time.sleep
     started = datetime.now(UTC)
@@ -213,7 +219,14 @@ def run_quick_suite(
     first_topology: int | None = None
     if "ib_write_bw" in suites:
         with contextlib.suppress(_Stop):
-            run_rounds(remaining, rails, measure, leaves(inventory), lambda: set(excluded))
+            plan = measure
+            if baseline is not None:
+                reference = baseline
+
+                def plan(number: int, pairs: list[Pair]) -> list[IbVerdict]:
+                    return below_baseline(measure(number, pairs), reference)
+
+            run_rounds(remaining, rails, plan, leaves(inventory), lambda: set(excluded))
             first_topology = len(rounds) + 1
             for pairs in topology:
                 live = [p for p in pairs if not set(p) & set(excluded)]

@@ -41,6 +41,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 _KIND_LABEL = {
     "controller": "Controller",
     "subnet_manager": "Subnet manager",
+    "cabling": "Cabling",
     "node": "Node",
     "hca": "HCA",
     "link": "Link",
@@ -58,7 +59,7 @@ def _finding_line(f: Mapping[str, Any]) -> str:
         what = f"{f['rail']}"
     elif f["kind"] in ("node", "not_measured"):
         what = f"{f['node']}"
-    elif f["kind"] == "hca":
+    elif f["kind"] in ("hca", "cabling"):
         what = f"{f['node']} {f['hca']}{rail}"
     elif f["kind"] == "link":
         ends = [" ".join(x for x in (f["node"], f["hca"]) if x)]

@@ -163,6 +163,7 @@ def build_results(
     controller: Mapping[str, Any] | None = None,
     rail_findings: Sequence[Finding] = (),
     storage: StorageResult | None = None,
+    cabling: Sequence[Finding] = (),
 ) -> dict[str, Any]:
     """The results document. Findings are localised here unless given.
 
@@ -174,15 +175,15 @@ def build_results(
     run is ``incomplete``. With the training suite selected, ``training`` holds its verdicts
     (none is a missing measurement); without it the document has no ``training`` key, as
     before. ``controller`` (the controller checks) is kept under that key when given.
-    ``rail_findings`` explain a whole rail's failures (see
-    :func:`~trainbed.probes.localise.localise`).
+    ``rail_findings`` explain a whole rail's failures, ``cabling`` a miscabled port's (see
+    :func:`~trainbed.probes.localise.explained`).
     """
     coverage = coverage or Coverage()
     job_list = list(jobs)
     if findings is None:
         findings = [
             *excluded_findings(coverage),
-            *localise(ib_write_bw, nccl, hints, rail_findings),
+            *localise(ib_write_bw, nccl, hints, rail_findings, cabling),
         ]
     findings = [*extra_findings, *findings]
     missing = missing_measurements(schedule, suites, nccl, ib_write_bw, job_list)

@@ -95,11 +95,22 @@ def ibstat(argv: list[str]) -> int:
     return 0
 
 
+def gid_prefix(h: dict[str, Any]) -> str:
+    """The port's GID prefix as 4 colon groups: the master SM's ``subnet_prefix`` of the fabric
+    the port is cabled to (the SM programs it), the default fe80:: without one."""
+    sms = hwdesc.live_sms(h.get("rail", "")) if hwdesc.port_view(h)["active"] else []
+    prefix = (
+        int(str(sms[0].get("subnet_prefix", "0xfe80000000000000")), 16) if sms else 0xFE80 << 48
+    )
+    p = f"{prefix:016x}"
+    return ":".join(p[i : i + 4] for i in range(0, 16, 4))
+
+
 def ibstatus_port(h: dict[str, Any]) -> str:
     """One port block of ``ibstatus``."""
     view = hwdesc.port_view(h)
     g = h["port_guid"][2:].rjust(16, "0")
-    gid = "fe80:0000:0000:0000:" + ":".join(g[i : i + 4] for i in range(0, 16, 4))
+    gid = gid_prefix(h) + ":" + ":".join(g[i : i + 4] for i in range(0, 16, 4))
     state = view["state"].upper() if view["state"] != "Initializing" else "INIT"
     return (
         f"Infiniband device '{h['device']}' port {h.get('port', 1)} status:\n"

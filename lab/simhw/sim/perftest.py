@@ -124,11 +124,28 @@ def local_port(hw: dict[str, Any], device: str | None) -> tuple[dict[str, Any] |
     return h, ""
 
 
-def model_bw_gbits(rate_a: int, rate_b: int, size: int, seed: float) -> float:
-    """Average bandwidth in Gb/s: the slower port's rate x efficiency, small-message penalty."""
+def model_bw_gbits(
+    rate_a: float, rate_b: float, size: int, seed: float, factor: float = 1.0
+) -> float:
+    """Average bandwidth in Gb/s: the slower port's rate x efficiency, small-message penalty,
+    times `factor` (the slower end's ``bandwidth_factor``: a port slow below its link rate)."""
     rng = random.Random(seed)
     eff = EFFICIENCY * size / (size + 64)
-    return min(rate_a, rate_b) * eff * (1 + rng.uniform(-0.002, 0.002))
+    return min(rate_a, rate_b) * eff * factor * (1 + rng.uniform(-0.002, 0.002))
+
+
+def other_fabric(me: dict[str, Any], peer: dict[str, Any]) -> bool:
+    """The two ports are cabled to different rails (fabrics): no path between their LIDs."""
+    return str(me.get("rail", "")) != str(peer.get("rail", ""))
+
+
+#: What perftest prints when the RC QP's retries run out (IBV_WC_RETRY_EXC_ERR = 12): the remote
+#: LID is not reachable on this port's fabric.
+RETRY_EXCEEDED = " Completion with error at {side}:\n Failed status 12: wr_id 0 syndrom 0x81\n"
+
+
+def _factor(me: dict[str, Any], peer: dict[str, Any]) -> float:
+    return min(float(me.get("factor", 1.0)), float(peer.get("factor", 1.0)))
 
 
 def header(o: dict[str, Any], device: str, server_side: bool) -> str:
@@ -222,6 +239,7 @@ def _endpoint(h: dict[str, Any], o: dict[str, Any]) -> dict[str, Any]:
         "qps": o["qps"],
         "rail": h.get("rail", ""),
         "device": h["device"],
+        "factor": float(h.get("bandwidth_factor", 1.0)),
     }
 
 
@@ -271,7 +289,11 @@ def server(o: dict[str, Any], h: dict[str, Any]) -> int:
             print(" Failed to exchange data between server and clients", file=sys.stderr)
             return 1
     sys.stdout.write(header(o, h["device"], True) + addresses(me, peer))
-    sys.stdout.write(result(o, model_bw_gbits(me["rate"], peer["rate"], o["size"], peer["psn"])))
+    if other_fabric(me, peer):
+        sys.stderr.write(RETRY_EXCEEDED.format(side="server"))
+        return 1
+    bw = model_bw_gbits(me["rate"], peer["rate"], o["size"], peer["psn"], _factor(me, peer))
+    sys.stdout.write(result(o, bw))
     return 0
 
 
@@ -314,7 +336,11 @@ def client(o: dict[str, Any], h: dict[str, Any]) -> int:
             print(" Failed to exchange data between server and clients", file=sys.stderr)
             return 1
     sys.stdout.write(header(o, h["device"], False) + addresses(me, peer))
-    sys.stdout.write(result(o, model_bw_gbits(me["rate"], peer["rate"], o["size"], me["psn"])))
+    if other_fabric(me, peer):
+        sys.stderr.write(RETRY_EXCEEDED.format(side="client"))
+        return 1
+    bw = model_bw_gbits(me["rate"], peer["rate"], o["size"], me["psn"], _factor(me, peer))
+    sys.stdout.write(result(o, bw))
     return 0
 
 

@@ -9,6 +9,10 @@ out=/home/trainbed/trainbed-probes/RUN/facts/"$node.txt"
   timeout 60 nvidia-smi --query-gpu=driver_version --format=csv,noheader
   echo "=== ibstat"
   timeout 60 ibstat
+  for ca in $(timeout 60 ibstat -l); do
+    echo "=== sminfo $ca"
+    timeout 20 sminfo -C "$ca"
+  done
   echo "=== perftest"
   dpkg-query -W -f='${Version}\n' perftest
   echo "=== end"
