@@ -32,10 +32,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 #: The state directory of the second mock cluster: three control-plane nodes (slurmctld primary,
-#: backup, slurmdbd on cp3) and three compute nodes. ``tests/run`` brings it
-#: up with ``lab/up --state-dir .mock-ha --name trainbed-mock-ha --subnet 172.31.249.0/24
-#: --control-plane 3 --compute 3`` and never deploys it: the tests that use it start from the
-#: first deploy.
+#: backup, slurmdbd on cp3) and four compute nodes (as the quick-mode probe tests need).
+#: ``tests/run`` brings it up with ``lab/up --state-dir .mock-ha --name trainbed-mock-ha
+#: --subnet 172.31.249.0/24 --control-plane 3 --compute 4`` and never deploys it: the tests that
+#: use it start from the first deploy.
 ENV_HA = "TRAINBED_MOCK_HA"
 
 
@@ -237,7 +237,11 @@ def node_names(cluster: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="session")
 def check(cluster: dict[str, Any], node_names: list[str], tmp_path_factory) -> Check:
     """`check(*args, inventory=None)`: `python -m trainbed check INVENTORY --junit FILE -n 4 *args`."""
-    out_dir = tmp_path_factory.mktemp("check")
+    return check_runner(cluster, node_names, tmp_path_factory.mktemp("check"))
+
+
+def check_runner(cluster: dict[str, Any], node_names: list[str], out_dir: Path) -> Check:
+    """`check` against ``cluster``, its JUnit files in ``out_dir``."""
     count = iter(range(1000))
 
     def run(*args: str, timeout: float = 600, inventory: str | None = None) -> CheckRun:

@@ -1,12 +1,13 @@
 """`trainbed probe --mode quick` on the live mock cluster: a degraded HCA in at most three rounds,
 a drained node reported not measured while the rest is judged, and quick against full wall time.
 
-Needs four compute nodes or more (``lab/up --compute 4``): with fewer the matrix of one round
-cannot place a fault by itself.
+Needs four compute nodes or more: the main mock cluster brought up with ``lab/up --compute 4``,
+or the three-control-plane one, which tests/run brings up with four.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,24 +17,55 @@ from typing import Any
 
 import pytest
 
-from tests.mock_cluster.conftest import Check, DeployRun, Ssh, hosts
+from tests.mock_cluster.conftest import ENV_HA, Check, Ssh, check_runner, hosts, ssh_runner
 from tests.mock_cluster.test_probe import REPO, _hca, fault, probe_inventory, run_probe
 from trainbed.probes.matching import MAX_ROUNDS
 
 pytestmark = pytest.mark.mock
 
 
+#: Compute nodes the tests need: with fewer one round cannot place a fault by itself.
+NEEDED = 4
+
+
 @pytest.fixture(scope="module")
-def inventory(cluster: dict[str, Any], deployed: DeployRun) -> Iterator[Path]:
-    if len(hosts(cluster, "compute")) < 4:
-        pytest.skip("quick-mode tests need four compute nodes (lab/up --compute 4)")
+def quick_cluster(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The deployed cluster with four compute nodes or more: the main one when it was brought up
+    so (`lab/up --compute 4`), else the three-control-plane one (tests/run brings it up so)."""
+    main = request.getfixturevalue("cluster")
+    if len(hosts(main, "compute")) >= NEEDED:
+        request.getfixturevalue("deployed")
+        return main
+    if os.environ.get(ENV_HA):
+        ha = request.getfixturevalue("ha_cluster")
+        if len(hosts(ha, "compute")) >= NEEDED:
+            request.getfixturevalue("ha_deployed")
+            return ha
+    pytest.skip(f"quick-mode tests need {NEEDED} compute nodes (lab/up --compute {NEEDED})")
+
+
+@pytest.fixture(scope="module")
+def quick_ssh(quick_cluster: dict[str, Any]) -> Ssh:
+    return ssh_runner(quick_cluster)
+
+
+@pytest.fixture(scope="module")
+def quick_check(quick_cluster: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Check:
+    names = hosts(quick_cluster, "control") + hosts(quick_cluster, "compute")
+    return check_runner(quick_cluster, names, tmp_path_factory.mktemp("check"))
+
+
+@pytest.fixture(scope="module")
+def inventory(quick_cluster: dict[str, Any]) -> Iterator[Path]:
+    cluster = quick_cluster
     path = probe_inventory(cluster, "quick")
     yield path
     path.unlink(missing_ok=True)
 
 
 @pytest.fixture
-def compute(cluster: dict[str, Any]) -> Iterator[list[str]]:
+def compute(quick_cluster: dict[str, Any]) -> Iterator[list[str]]:
+    cluster = quick_cluster
     nodes = hosts(cluster, "compute")
     yield nodes
     for node in nodes:
@@ -45,8 +77,9 @@ def _ib_rounds(results: dict[str, Any]) -> int:
 
 
 def test_quick_mode_names_a_degraded_hca_in_three_rounds(
-    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+    quick_cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
 ) -> None:
+    cluster = quick_cluster
     node = compute[2]
     device, rail = _hca(cluster, node, "mlx5_4")
     fault(cluster, node, "hca", device, "rate", "200")
@@ -63,10 +96,11 @@ def _other_rail(rail: str) -> str:
 
 
 def test_quick_mode_names_a_miscabled_hca_as_cabling(
-    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+    quick_cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
 ) -> None:
     """An HCA cabled to the next rail's fabric: named as cabling (from the master SM its sminfo
     sees), not as a degraded HCA of its node nor of its partners."""
+    cluster = quick_cluster
     node = compute[1]
     device, rail = _hca(cluster, node, "mlx5_3")
     wrong = _other_rail(rail)
@@ -82,9 +116,10 @@ def test_quick_mode_names_a_miscabled_hca_as_cabling(
 
 
 def test_check_names_a_miscabled_hca(
-    cluster: dict[str, Any], deployed: DeployRun, check: Check, compute: list[str]
+    quick_cluster: dict[str, Any], quick_check: Check, compute: list[str]
 ) -> None:
     """`trainbed check` says the same from the node's own sminfo, and nothing else fails on it."""
+    cluster, check = quick_cluster, quick_check
     node = compute[1]
     device, rail = _hca(cluster, node, "mlx5_3")
     wrong = _other_rail(rail)
@@ -98,10 +133,11 @@ def test_check_names_a_miscabled_hca(
 
 
 def test_quick_mode_names_a_port_five_percent_slow_against_a_baseline(
-    cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+    quick_cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
 ) -> None:
     """A clean quick run makes the fleet baseline (`trainbed baseline`); one port 5 % slow then
     passes the absolute bar, is re-paired below the baseline and named severe, in ≤ 3 rounds."""
+    cluster = quick_cluster
     code, output, _ = run_probe(inventory, tmp_path / "clean", "--mode", "quick")
     assert code == 0, output[-3000:]
     fleet = tmp_path / "fleet.json"
@@ -135,8 +171,9 @@ def test_quick_mode_names_a_port_five_percent_slow_against_a_baseline(
 
 
 def test_quick_mode_with_a_drained_node_completes_and_judges_the_rest(
-    ssh: Ssh, inventory: Path, compute: list[str], tmp_path: Path
+    quick_ssh: Ssh, inventory: Path, compute: list[str], tmp_path: Path
 ) -> None:
+    ssh = quick_ssh
     drained = compute[-1]
     ssh("cp1", f"scontrol update NodeName={drained} State=DRAIN Reason='quick-mode test'")
     try:
