@@ -192,6 +192,12 @@ def inventory(pytestconfig: pytest.Config) -> Inventory:
 
 
 @pytest.fixture(scope="session")
+def selected(pytestconfig: pytest.Config) -> tuple[str, ...]:
+    """The hosts this run checks (`--limit`), in the inventory's order."""
+    return _selected(str(pytestconfig.getoption("inventory")), pytestconfig.getoption("limit"))
+
+
+@pytest.fixture(scope="session")
 def unreachable(pytestconfig: pytest.Config) -> dict[str, str]:
     """hostname → why SSH to it failed, from the pre-pass."""
     return pytestconfig.stash.get(UNREACHABLE, {})
