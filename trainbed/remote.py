@@ -25,6 +25,7 @@ import shlex
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -159,8 +160,8 @@ class Remote:
     known_hosts: Path = Path("known_hosts")
     unreachable: str | None = None
     _cache: dict[str, CommandResult] = field(default_factory=dict, repr=False)
-    #: Results read ahead by `prefetch`, each taken by the next `run` of its command.
-    _ahead: dict[str, CommandResult] = field(default_factory=dict, repr=False)
+    #: Results read ahead by `prefetch`, in order, each taken by the next `run` of its command.
+    _ahead: dict[str, list[CommandResult]] = field(default_factory=dict, repr=False)
     _prefetched: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
@@ -192,8 +193,11 @@ class Remote:
             raise Unreachable(self.unreachable)
         if cache and command in self._cache:
             return self._cache[command]
-        ahead = self._ahead.pop(command, None)
-        if ahead is not None:
+        queued = self._ahead.get(command)
+        if queued:
+            ahead = queued.pop(0)
+            if not queued:
+                del self._ahead[command]
             if cache:
                 self._cache[command] = ahead
             return ahead
@@ -220,19 +224,28 @@ class Remote:
         is what running it alone would have given (exit status, stdout, stderr).
 
         The checks of one kind (a node's rails, units, HCAs) each read one item: the first of
-        them reads ahead for all, so the node costs one round trip, not one per item.
+        them reads ahead for all, so the node costs one round trip, not one per item. A command
+        listed n times is read n times (less what is read ahead already), for its next n runs:
+        two checks that each read the same state uncached each get a reading of their own.
+        `commands` is consumed only when `key` is new.
         """
         if key in self._prefetched or self.unreachable:
             return
         self._prefetched.add(key)
-        wanted = [c for c in dict.fromkeys(commands) if c not in self._cache]
+        wanted = [
+            c
+            for c, n in Counter(commands).items()
+            if c not in self._cache
+            for _ in range(n - len(self._ahead.get(c, ())))
+        ]
         if len(wanted) < 2:
             return
         marker = f"trainbed-{uuid.uuid4().hex}"
         try:
             result = self.run(batch_script(wanted, marker), cache=False)
             if result.rc == 0:
-                self._ahead.update(zip(wanted, split_batch(result, wanted, marker), strict=True))
+                for c, got in zip(wanted, split_batch(result, wanted, marker), strict=True):
+                    self._ahead.setdefault(c, []).append(got)
         except (Unreachable, ValueError):
             # Unreachable: now marked so, each command fails with it as before. Output not in
             # the batch's form: each command runs alone, as without the read-ahead.

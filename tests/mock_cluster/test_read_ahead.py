@@ -4,11 +4,13 @@ result what running the command alone gives (issue 17), before a deploy (most to
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
 import pytest
 
+from tests.conftest import REPO
 from trainbed.inventory import load_inventory
 from trainbed.remote import Remote
 
@@ -24,26 +26,22 @@ def _seen(read: str, result: Any) -> tuple[int, str, str]:
     return result.rc, out, result.stderr
 
 
+CHECK_MODULES = sorted(p.stem for p in (REPO / "trainbed" / "checks").glob("test_*.py"))
 EXTRA = ["echo hi", "printf 'x'", "echo e >&2; exit 4", "cat /nonexistent", "exit 255"]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")  # the checks' marks
 @pytest.mark.parametrize("kind", ["compute", "control"])
 def test_read_ahead_gives_what_each_command_alone_gives(cluster: dict[str, Any], kind: str) -> None:
-    # The check modules, imported only here: outside a check run their marks are unknown.
-    from trainbed.checks import test_catalog, test_infiniband, test_nvidia, test_slurm, test_storage
+    # The check modules register their reads when imported (only here: outside a check run
+    # their marks are unknown), as in a check run; the node's first check reads them all ahead.
+    for module in CHECK_MODULES:
+        importlib.import_module(f"trainbed.checks.{module}")
+    from trainbed.checks.reads import node_reads
 
     inv = load_inventory(cluster["inventory"]).inventory
     node = (inv.compute if kind == "compute" else inv.control_plane)[0]
-    reads = [
-        *EXTRA,
-        *test_catalog._reads(inv, node),
-        *test_infiniband._reads(inv, node),
-        *test_storage._reads(inv, node),
-        *(test_nvidia._reads(inv, node) if kind == "compute" else []),  # type: ignore[arg-type]
-        test_slurm.VERSION,
-        test_slurm.SHOW_CONFIG,
-    ]
-    reads = list(dict.fromkeys(reads))
+    reads = list(dict.fromkeys([*EXTRA, *node_reads(inv, node)]))
     alone = Remote.connect(inv, node.hostname)
     want = {r: alone.run(r, cache=False) for r in reads}
     batched = Remote.connect(inv, node.hostname)

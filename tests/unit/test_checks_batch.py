@@ -12,6 +12,9 @@ import pytest
 from testinfra.backend.base import BaseBackend, CommandResult
 
 from tests.conftest import PROD_YAML, REPO
+from trainbed.checks import reads
+from trainbed.inventory import load_inventory
+from trainbed.inventory.model import Inventory, Node
 from trainbed.remote import Remote, Unreachable
 
 COMMANDS = [
@@ -83,6 +86,31 @@ def test_a_read_ahead_is_taken_once_and_asked_once_per_key() -> None:
     assert len(host.sent) == 2
 
 
+def test_a_command_listed_twice_is_read_twice_in_the_one_round_trip() -> None:
+    host = _Host()
+    remote = Remote("gpu01", host, "10.0.0.1")
+    remote.prefetch("node", ["date +%s%N", "echo a", "date +%s%N"])
+    first = remote.run("date +%s%N", cache=False)
+    second = remote.run("date +%s%N", cache=False)
+    assert len(host.sent) == 1 and first.stdout != second.stdout
+    remote.run("date +%s%N", cache=False)  # both taken: asked alone
+    assert len(host.sent) == 2
+
+
+def test_node_reads_gathers_the_registered_reads_of_the_node_groups() -> None:
+    inv = load_inventory(PROD_YAML).inventory
+
+    @reads.register("compute")
+    def extra(_inv: Inventory, node: Node) -> list[str]:  # a module's new read
+        return [f"echo compute {node.hostname}"]
+
+    try:
+        assert "echo compute gpu01" in list(reads.node_reads(inv, inv.node("gpu01")))
+        assert not any(r.startswith("echo compute") for r in reads.node_reads(inv, inv.node("cp1")))
+    finally:
+        del reads.REGISTRY[(extra.__module__, extra.__qualname__)]
+
+
 def test_an_unreachable_node_fails_its_checks_as_before() -> None:
     host = _Host(fail=True)
     remote = Remote("gpu01", host, "10.0.0.1")
@@ -93,8 +121,11 @@ def test_an_unreachable_node_fails_its_checks_as_before() -> None:
 
 
 #: Round trips of gpu01's checks against a fake that answers every command (exit 0, no output);
-#: 80 before the checks read ahead, 27 with the catalog, infiniband and storage modules reading ahead.
-ROUND_TRIPS = 18
+#: 80 before the checks read ahead, 27 with the catalog, infiniband and storage modules reading
+#: ahead, 17 with every module reading ahead its own, 8 with the node's first check reading
+#: ahead every module's reads (`trainbed.checks.reads`): the reachability `true`, the first
+#: HCA counters, the node's reads, the clock's `true` and `date`, the XID journal, DCGM, munge.
+ROUND_TRIPS = 8
 
 
 def test_round_trips_per_compute_node(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from _pytest import junitxml
 
-from trainbed.checks import health
+from trainbed.checks import health, reads
 from trainbed.checks.expected import ALL, hosts_of, select_hosts
 from trainbed.checks.junit import COULD_NOT_RUN, WARNING, could_not_run
 from trainbed.inventory import Inventory, InventoryError, load_inventory
@@ -192,6 +192,12 @@ def inventory(pytestconfig: pytest.Config) -> Inventory:
 
 
 @pytest.fixture(scope="session")
+def selected(pytestconfig: pytest.Config) -> tuple[str, ...]:
+    """The hosts this run checks (`--limit`), in the inventory's order."""
+    return _selected(str(pytestconfig.getoption("inventory")), pytestconfig.getoption("limit"))
+
+
+@pytest.fixture(scope="session")
 def unreachable(pytestconfig: pytest.Config) -> dict[str, str]:
     """hostname → why SSH to it failed, from the pre-pass."""
     return pytestconfig.stash.get(UNREACHABLE, {})
@@ -245,6 +251,24 @@ def first_counters(
         if host not in unreachable and inventory.node(host).hcas
     ]
     return health.first_readings(remotes)
+
+
+@pytest.fixture(autouse=True)
+def read_ahead(
+    request: pytest.FixtureRequest,
+    inventory: Inventory,
+    connect: Callable[[str], Remote],
+    unreachable: dict[str, str],
+) -> None:
+    """Every check module's reads of the check's node (`reads.node_reads`) in one round trip,
+    asked by the first check of the node: a node costs one round trip for all of them (nothing
+    is read from a node the pre-pass found unreachable)."""
+    callspec = getattr(request.node, "callspec", None)
+    hostname = callspec.params.get("hostname") if callspec else None
+    if isinstance(hostname, str) and hostname not in unreachable:
+        connect(hostname).prefetch(
+            "node reads", reads.node_reads(inventory, inventory.node(hostname))
+        )
 
 
 @pytest.fixture

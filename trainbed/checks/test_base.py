@@ -4,11 +4,10 @@ test_catalog.py)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
-from trainbed.checks import expected
+from trainbed.checks import expected, reads
 from trainbed.health.judge import TRACKING_ARGV
 from trainbed.inventory.model import Inventory, Node
 from trainbed.parse.chrony import parse_tracking
@@ -22,7 +21,8 @@ OS_RELEASE = '. /etc/os-release && echo "$ID-$VERSION_ID"'
 TRACKING = " ".join(TRACKING_ARGV)
 
 
-def _reads(inventory: Inventory) -> list[str]:
+@reads.register(expected.ALL)
+def _reads(inventory: Inventory, node: Node) -> list[str]:
     """This module's reads that no timing depends on (the clock offset's run alone)."""
     chrony = inventory.cluster.time_sync == "chrony"
     state, args = service.state_command("chrony")
@@ -31,16 +31,6 @@ def _reads(inventory: Inventory) -> list[str]:
         command("cat %s", LIMITS_PATH),
         *([command(state, *args), TRACKING] if chrony else []),
     ]
-
-
-@pytest.fixture(autouse=True)
-def read_ahead(
-    connect: Callable[[str], Remote], inventory: Inventory, hostname: str, unreachable: dict
-) -> None:
-    """The node's reads of this module in one round trip, asked by the first of its checks
-    (test_ssh runs for an unreachable node too: nothing is read there)."""
-    if hostname not in unreachable:
-        connect(hostname).prefetch(__name__, _reads(inventory))
 
 
 def test_ssh(hostname: str, unreachable: dict[str, str]) -> None:

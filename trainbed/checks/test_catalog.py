@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trainbed.catalog.model import Directory, File, Group, Module, Package, Unit, User
-from trainbed.checks import expected
+from trainbed.checks import expected, reads
 from trainbed.health import bundle
 from trainbed.inventory.model import Inventory, Node
 from trainbed.remote import Remote, command
@@ -37,6 +37,11 @@ def _digested(files: dict[str, File]) -> list[str]:
     return [p for p, f in files.items() if f.sha256]
 
 
+def _built_or_copied(file: File) -> bool:
+    """A file whose content `test_managed_file` compares by its own `sha256sum`."""
+    return file.sha256 is None and (file.build == bundle.NAME or file.source is not None)
+
+
 def _directory_command(path: str) -> str:
     return command("test -d %s && stat -c '%%a:%%U:%%G' %s", path, path)
 
@@ -49,26 +54,30 @@ def _unit_state_command(unit: str) -> str:
     return command(template, *args)
 
 
+@reads.register(expected.ALL)
 def _reads(inventory: Inventory, node: Node) -> list[str]:
-    """Every read of this module's checks on `node` whose command the catalog decides."""
+    """Every read of this module's checks on `node` whose command the catalog decides (a user's
+    group by the gid the catalog gives it: the check reads another gid alone)."""
     files = expected.files(inventory, node)
     packages = list(expected.packages(inventory, node))
+    users = expected.users(inventory, node)
+    groups = expected.groups(inventory, node)
     return [
         _stat_command(list(files)),
         _sha256_command(_digested(files)),
+        *(command("sha256sum %s", path) for path, f in files.items() if _built_or_copied(f)),
         *([_dpkg_command(packages), HOLDS] if packages else []),
-        *(command("getent passwd %s", name) for name in expected.users(inventory, node)),
-        *(command("getent group %s", name) for name in expected.groups(inventory, node)),
+        *(command("getent passwd %s", name) for name in users),
+        *(
+            command("getent group %s", groups[u.group].gid)
+            for u in users.values()
+            if u.group in groups
+        ),
+        *(command("getent group %s", name) for name in groups),
         *(_directory_command(path) for path in expected.directories(inventory, node)),
         *(_unit_state_command(name) for name in expected.units(inventory, node)),
         *(command("cat %s", m.config) for m in expected.modules(inventory, node).values()),
     ]
-
-
-@pytest.fixture(autouse=True)
-def read_ahead(remote: Remote, inventory: Inventory, node: Node) -> None:
-    """The node's reads of this module in one round trip, asked by the first of its checks."""
-    remote.prefetch(__name__, _reads(inventory, node))
 
 
 def _stat(remote: Remote, paths: list[str]) -> dict[str, str]:

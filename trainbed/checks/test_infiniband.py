@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from trainbed.checks import expected, firmware, health
+from trainbed.checks import expected, firmware, health, reads
 from trainbed.inventory.model import ComputeNode, Hca, Inventory, Node
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
 from trainbed.remote import Remote, command
@@ -28,6 +28,7 @@ SMINFO = "sminfo -C %s -P %s"
 SMINFO_CABLING = "sminfo --Ca %s --Port %s"
 
 
+@reads.register("infiniband")
 def _reads(inventory: Inventory, node: Node) -> list[str]:
     """This module's reads on `node` but the late counters: ibstat, each rail's subnet manager
     (twice: see `SMINFO_CABLING`), mlxlink on each HCA (where it is not installed, each answers
@@ -45,12 +46,6 @@ def _reads(inventory: Inventory, node: Node) -> list[str]:
             for h in expected.hcas(inventory, node).values()
         ),
     ]
-
-
-@pytest.fixture(autouse=True)
-def read_ahead(remote: Remote, inventory: Inventory, node: Node) -> None:
-    """The node's reads of this module in one round trip, asked by the first of its checks."""
-    remote.prefetch(__name__, _reads(inventory, node))
 
 
 @pytest.mark.each("hca", expected.hcas)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from trainbed.checks import fabric_manager, firmware, health
+from trainbed.checks import fabric_manager, firmware, health, reads
 from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.parse.nvidia_smi import GpuInfo, normalize_bus_id, parse_csv_query, parse_query
 from trainbed.remote import Remote
@@ -27,6 +27,7 @@ INIT_STATUS = "cat /proc/1/status"
 KERNEL = "uname -r"
 
 
+@reads.register("compute")
 def _reads(inventory: Inventory, node: ComputeNode) -> list[str]:
     """This module's reads on `node` that no check decides at run time (the XID window's start,
     DCGM's level and nvbandwidth do: those run alone)."""
@@ -42,12 +43,6 @@ def _reads(inventory: Inventory, node: ComputeNode) -> list[str]:
         *([KERNEL] if inventory.networks.infiniband.gpudirect_method == "dmabuf" else []),
         health.NVLINK_COMMAND,
     ]
-
-
-@pytest.fixture(autouse=True)
-def read_ahead(remote: Remote, inventory: Inventory, node: ComputeNode) -> None:
-    """The node's reads of this module in one round trip, asked by the first of its checks."""
-    remote.prefetch(__name__, _reads(inventory, node))
 
 
 def _gpus(remote: Remote) -> list[dict]:

@@ -8,18 +8,18 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from trainbed.checks import health
-from trainbed.inventory.model import ComputeNode
+from trainbed.checks import health, reads
+from trainbed.inventory.model import ComputeNode, Inventory
 from trainbed.remote import Remote
 
 pytestmark = pytest.mark.nodes("compute")
 
 
-@pytest.fixture(autouse=True)
-def read_ahead(remote: Remote, node: ComputeNode) -> None:
-    """lspci and the GPU topology in one round trip, asked by the first of this module's checks."""
+@reads.register("compute")
+def _reads(inventory: Inventory, node: ComputeNode) -> list[str]:
+    """lspci and (where an HCA names its nearest GPU) the GPU topology."""
     topology = [health.TOPOLOGY_COMMAND] if any(h.nearest_gpu for h in node.hcas) else []
-    remote.prefetch(__name__, [health.LSPCI_COMMAND, *topology])
+    return [health.LSPCI_COMMAND, *topology]
 
 
 def test_pcie_links(

@@ -3,9 +3,11 @@ against the rendered slurm.conf, and the plugins the inventory relies on."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 
-from trainbed.checks import expected, slurm_config
+from trainbed.checks import expected, reads, slurm_config
 from trainbed.inventory.model import ComputeNode, Inventory, Node
 from trainbed.parse.slurm import parse_scontrol_show_node
 from trainbed.remote import Remote, command
@@ -20,13 +22,34 @@ SHOW_CONFIG = "scontrol show config"
 #: Node states in which a node takes jobs (`scontrol show node`), flags aside.
 SCHEDULABLE = frozenset({"IDLE", "ALLOCATED", "MIXED", "COMPLETING"})
 BAD_FLAGS = frozenset({"DRAIN", "NOT_RESPONDING", "FAIL", "MAINTENANCE", "REBOOT_REQUESTED"})
+#: Slurm's PluginDir where `scontrol show config` names none (and the one read ahead).
+PLUGIN_DIR = "/usr/lib/slurm"
 
 
-@pytest.fixture(autouse=True)
-def read_ahead(remote: Remote) -> None:
-    """The node's Slurm version, configuration and munge key digest in one round trip, asked by
-    the first of this module's checks (a check reading Slurm's state asks it alone)."""
-    remote.prefetch(__name__, [VERSION, SHOW_CONFIG, command("sha256sum %s", MUNGE_KEY)])
+@reads.register("slurm")
+def _reads(inventory: Inventory, node: Node) -> list[str]:
+    """The node's Slurm version, configuration and munge key digest (a check reading Slurm's
+    state asks it alone)."""
+    return [VERSION, SHOW_CONFIG, command("sha256sum %s", MUNGE_KEY)]
+
+
+def _plugin_reads(needed: Iterable[str], plugin_dir: str) -> dict[str, str]:
+    """Each needed plugin's listing in `plugin_dir`, and the PMIx library's where PMIx is."""
+    listings = {pattern: command("ls %s/" + pattern, plugin_dir) for pattern in needed}
+    if any(p.startswith("mpi_pmix") for p in listings):
+        listings[PMIX] = command(expected.PMIX_LIBRARY_COMMAND, plugin_dir)
+    return listings
+
+
+#: `_plugin_reads`'s key of the PMIx library's check (no plugin glob reads so).
+PMIX = "libpmix"
+
+
+@reads.register("compute")
+def _plugins_ahead(inventory: Inventory, node: Node) -> list[str]:
+    """The plugin reads of `test_slurm_plugins` in the usual PluginDir (the check reads them
+    alone where the running configuration names another)."""
+    return list(_plugin_reads(expected.slurm_plugins(inventory), PLUGIN_DIR).values())
 
 
 def test_slurm_version(remote: Remote, inventory: Inventory) -> None:
@@ -51,8 +74,11 @@ def test_munge_key_identical(remote: Remote, controller: Remote) -> None:
     )
 
 
+UNMUNGE = "echo %s | unmunge"
+
+
 def _unmunge_status(credential: str, decoder: Remote) -> str:
-    result = decoder.run("echo %s | unmunge", credential, cache=False)
+    result = decoder.run(UNMUNGE, credential, cache=False)
     for line in (result.stdout + "\n" + result.stderr).splitlines():
         if line.startswith("STATUS:"):
             return " ".join(line.split()[1:])
@@ -65,6 +91,8 @@ def test_munge_credential(remote: Remote, controller: Remote) -> None:
     problems = []
     for maker, decoder in ((controller, remote), (remote, controller)):
         credential = maker.output("munge -n", cache=False).strip()
+        if decoder is remote:  # the node decodes it and makes its own in one round trip
+            remote.prefetch(f"munge {credential}", [command(UNMUNGE, credential), "munge -n"])
         status = _unmunge_status(credential, decoder)
         if not status.startswith("Success"):
             problems.append(
@@ -77,10 +105,33 @@ def test_munge_credential(remote: Remote, controller: Remote) -> None:
     check(problems)
 
 
+SHOW_NODE = "scontrol show node %s"
+#: Compute nodes whose `scontrol show node` the controller reads in one round trip (the batch's
+#: script, one argument of the remote shell, stays far below Linux's 128 KiB for one).
+SHOW_NODE_CHUNK = 128
+
+
+@pytest.fixture(scope="session")
+def show_node_chunks(inventory: Inventory, selected: tuple[str, ...]) -> dict[str, list[str]]:
+    """hostname → the selected compute nodes whose Slurm state is read ahead with its own."""
+    compute = {n.hostname for n in inventory.compute}
+    hosts = [h for h in selected if h in compute]
+    chunks = [hosts[i : i + SHOW_NODE_CHUNK] for i in range(0, len(hosts), SHOW_NODE_CHUNK)]
+    return {h: chunk for chunk in chunks for h in chunk}
+
+
 @pytest.mark.nodes("compute")
-def test_slurm_node(remote: Remote, node: ComputeNode, controller: Remote) -> None:
+def test_slurm_node(
+    remote: Remote,
+    node: ComputeNode,
+    controller: Remote,
+    show_node_chunks: dict[str, list[str]],
+) -> None:
     """The controller knows the node, schedulable (idle or allocated), with all its GPUs."""
-    result = controller.run("scontrol show node %s", node.hostname, cache=False)
+    chunk = show_node_chunks.get(node.hostname, [])
+    if chunk:  # the first node of the chunk asks for all of it
+        controller.prefetch(f"show node {chunk[0]}", (command(SHOW_NODE, h) for h in chunk))
+    result = controller.run(SHOW_NODE, node.hostname, cache=False)
     seen = parse_scontrol_show_node(result.stdout)
     what = f"{node.hostname} in Slurm ({controller.hostname})"
     assert result.rc == 0 and seen, mismatch(
@@ -121,8 +172,8 @@ def test_slurm_plugins(remote: Remote, inventory: Inventory, node: Node) -> None
             f"MpiDefault={inventory.slurm.mpi_default})"
         )
     shown = slurm_config.parse_show_config(remote.output(SHOW_CONFIG))
-    plugin_dir = (shown.get("PluginDir") or ["/usr/lib/slurm"])[0]
-    listings = {pattern: command("ls %s/" + pattern, plugin_dir) for pattern in needed}
+    plugin_dir = (shown.get("PluginDir") or [PLUGIN_DIR])[0]
+    listings = _plugin_reads(needed, plugin_dir)
     remote.prefetch("plugins", listings.values())
     problems = []
     for pattern, why in needed.items():
@@ -131,10 +182,7 @@ def test_slurm_plugins(remote: Remote, inventory: Inventory, node: Node) -> None
             problems.append(
                 mismatch(f"{remote.hostname} {plugin_dir}/{pattern} ({why})", "present", "absent")
             )
-        elif (
-            pattern.startswith("mpi_pmix")
-            and remote.run(expected.PMIX_LIBRARY_COMMAND, plugin_dir).rc
-        ):
+        elif pattern.startswith("mpi_pmix") and remote.run(listings[PMIX]).rc:
             problems.append(
                 mismatch(
                     f"{remote.hostname} the PMIx library {plugin_dir}/{pattern} loads ({why})",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainbed.checks import expected
+from trainbed.checks import expected, reads
 from trainbed.inventory.model import Inventory, Mount, Node
 from trainbed.remote import Remote, command
 from trainbed.verdicts import check, mismatch
@@ -27,6 +27,7 @@ def _unit(text: str) -> dict[str, str]:
 FINDMNT = "findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint %s"
 
 
+@reads.register(expected.ALL)
 def _reads(inventory: Inventory, node: Node) -> list[str]:
     """This module's reads on `node`: each mount's unit and mount table entry, the storage's
     RPC programs and (NFSv3) its exports."""
@@ -38,12 +39,6 @@ def _reads(inventory: Inventory, node: Node) -> list[str]:
         *([command("rpcinfo -p %s", zone)] if mounts else []),
         *([command("showmount -e %s", zone)] if any(m.nfs_version == "3" for m in mounts) else []),
     ]
-
-
-@pytest.fixture(autouse=True)
-def read_ahead(remote: Remote, inventory: Inventory, node: Node) -> None:
-    """The node's reads of this module in one round trip, asked by the first of its checks."""
-    remote.prefetch(__name__, _reads(inventory, node))
 
 
 def test_mount_unit(remote: Remote, inventory: Inventory, mount: Mount) -> None:
