@@ -23,22 +23,19 @@ def _cas(remote: Remote) -> dict[str, CaInfo]:
 
 
 SMINFO = "sminfo -C %s -P %s"
-#: The same query for the cabling check: test_subnet_manager's read is uncached (taken once), so
-#: the cabling check asks in its own words (the long options) and both ride one read-ahead.
-SMINFO_CABLING = "sminfo --Ca %s --Port %s"
 
 
 @reads.register("infiniband")
 def _reads(inventory: Inventory, node: Node) -> list[str]:
     """This module's reads on `node` but the late counters: ibstat, each rail's subnet manager
-    (twice: see `SMINFO_CABLING`), mlxlink on each HCA (where it is not installed, each answers
-    127 at once)."""
+    (twice: test_subnet_manager and test_rail_cabling each take an uncached reading), mlxlink on
+    each HCA (where it is not installed, each answers 127 at once)."""
     return [
         "ibstat",
-        *(command(SMINFO, h.device, h.port) for h in expected.rails_of(inventory, node).values()),
         *(
-            command(SMINFO_CABLING, h.device, h.port)
+            command(SMINFO, h.device, h.port)
             for h in expected.rails_of(inventory, node).values()
+            for _ in range(2)
         ),
         command("command -v %s", "mlxlink"),
         *(
@@ -102,11 +99,11 @@ def test_rail_cabling(remote: Remote, inventory: Inventory, rail: Hca) -> None:
     """The port is on its rail's fabric: the master subnet manager it sees is one the inventory
     places on that rail (`trainbed.verdicts.cabling`), not another rail's."""
     candidates = cabling.sm_rails(
-        inventory.networks.infiniband.rails, {n.hostname: n.hcas for n in inventory.nodes}
+        inventory.networks.infiniband.rails, inventory.subnet_manager_hcas
     )
     if not any(r == rail.rail for r in candidates.values()):
         pytest.skip(f"the inventory gives no port GUID of {rail.rail}'s subnet manager hosts")
-    master = cabling.master_guid(remote.run(SMINFO_CABLING, rail.device, rail.port).stdout)
+    master = cabling.master_guid(remote.run(SMINFO, rail.device, rail.port, cache=False).stdout)
     if master is None:
         pytest.skip(f"{remote.hostname} {rail.device}: no master answers (test_subnet_manager)")
     check(

@@ -476,6 +476,13 @@ class Inventory:
         # Looked up per pair × rail by the probe scripts and judges: a scan made them O(N²).
         return {node.hostname: node for node in reversed(self.nodes)}
 
+    @cached_property
+    def subnet_manager_hcas(self) -> dict[str, tuple[Hca, ...]]:
+        """host → HCAs of each node that runs a subnet manager (the cabling verdict's master
+        candidates: read per rail of every node, so built once, not from every node each time)."""
+        hosts = {sm.host for rail in self.rails for sm in rail.subnet_managers}
+        return {h: self._by_hostname[h].hcas for h in hosts if h in self._by_hostname}
+
     def node(self, hostname: str) -> Node:
         try:
             return self._by_hostname[hostname]

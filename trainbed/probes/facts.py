@@ -163,7 +163,7 @@ def cabling_findings(
     """A ``cabling`` finding for each port whose master SM is another rail's (or none of its
     own rail's), judged by :mod:`trainbed.verdicts.cabling` as the acceptance check judges it."""
     candidates = cabling.sm_rails(
-        inventory.networks.infiniband.rails, {n.hostname: n.hcas for n in inventory.nodes}
+        inventory.networks.infiniband.rails, inventory.subnet_manager_hcas
     )
     findings = []
     for (node, rail), port in ports.items():
