@@ -4,7 +4,7 @@
     fault NODE hca mlx5_3 down         take a port down
     fault NODE hca mlx5_3 firmware V   the HCA runs firmware V (`hca all firmware V`: every HCA)
     fault NODE gpu 5 remove            a GPU falls off the bus (its /dev/nvidiaN goes too)
-    fault NODE fabricmanager stop      NVSwitch fabric fails; nvidia-fabricmanager is stopped
+    fault NODE fabricmanager stop      NVSwitch fabric fails; nvidia-fabricmanager exits failed
     fault NODE driver version 535.999  the loaded driver reports another version (a running
                                        fabric manager of its own version stops; none starts)
     fault NODE nccl wrong              collectives return corrupted data (#wrong > 0)
@@ -168,8 +168,12 @@ def follow_up(container: str, actions: list[str]) -> None:
                 container,
                 "sh",
                 "-c",
-                "! systemctl is-active -q "
-                "nvidia-fabricmanager || systemctl stop nvidia-fabricmanager",
+                # The daemon sees the fault within a second and exits with an error, as the
+                # real one does (the unit ends "failed"); racing it with a stop made the state
+                # "inactive" or "failed" by timing. Stop it only if it has not gone in 15 s.
+                "timeout 15 sh -c "
+                "'while systemctl is-active -q nvidia-fabricmanager; do sleep 0.2; done' "
+                "|| systemctl stop nvidia-fabricmanager",
             )
         elif action == "start-fm-if-enabled":
             docker(

@@ -169,7 +169,7 @@ def test_stopped_fabric_manager(clean: None, check: Check, cluster, restore) -> 
         run,
         "gpu02",
         "test_service",
-        "gpu02 nvidia-fabricmanager: expected enabled and active, got enabled and inactive",
+        "gpu02 nvidia-fabricmanager: expected enabled and active, got enabled and failed",
     )
 
 
