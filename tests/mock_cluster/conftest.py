@@ -23,6 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `ha` marks what runs on the three-control-plane cluster, so tests/run can run those tests in
+    # a process of their own beside the main cluster's (`-m "mock and ha"`, `-m "mock and not ha"`).
+    for item in items:
+        if "ha_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ha)
     if os.environ.get("TRAINBED_MOCK"):
         return
     skip = pytest.mark.skip(reason="needs the mock cluster: set TRAINBED_MOCK to its state dir")

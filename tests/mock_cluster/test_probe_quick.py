@@ -21,7 +21,7 @@ from tests.mock_cluster.conftest import ENV_HA, Check, Ssh, check_runner, hosts,
 from tests.mock_cluster.test_probe import REPO, _hca, fault, probe_inventory, run_probe
 from trainbed.probes.matching import MAX_ROUNDS
 
-pytestmark = pytest.mark.mock
+pytestmark = [pytest.mark.mock, pytest.mark.ha]
 
 
 #: Compute nodes the tests need: with fewer one round cannot place a fault by itself.
@@ -30,17 +30,18 @@ NEEDED = 4
 
 @pytest.fixture(scope="module")
 def quick_cluster(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The deployed cluster with four compute nodes or more: the main one when it was brought up
-    so (`lab/up --compute 4`), else the three-control-plane one (tests/run brings it up so)."""
-    main = request.getfixturevalue("cluster")
-    if len(hosts(main, "compute")) >= NEEDED:
-        request.getfixturevalue("deployed")
-        return main
+    """The deployed cluster with four compute nodes or more: the three-control-plane one when it is
+    up (tests/run brings it up so, and runs these tests beside the main cluster's, hence the `ha`
+    mark), else the main one when it was brought up so (`lab/up --compute 4`)."""
     if os.environ.get(ENV_HA):
         ha = request.getfixturevalue("ha_cluster")
         if len(hosts(ha, "compute")) >= NEEDED:
             request.getfixturevalue("ha_deployed")
             return ha
+    main = request.getfixturevalue("cluster")
+    if len(hosts(main, "compute")) >= NEEDED:
+        request.getfixturevalue("deployed")
+        return main
     pytest.skip(f"quick-mode tests need {NEEDED} compute nodes (lab/up --compute {NEEDED})")
 
 
