@@ -33,7 +33,7 @@ from trainbed.probes.schedule import build_schedule, schedule_summary
 from trainbed.probes.storage import StorageResult
 from trainbed.probes.subnet import sm_less_rails
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
-from trainbed.probes.topology import cable_findings
+from trainbed.probes.topology import cable_findings, fabric_loads, trees
 from trainbed.probes.training import TrainingVerdict
 
 
@@ -256,4 +256,6 @@ def evaluate(
         cabling=cabled,
         findings=findings,
         storage=storage,
+        mode="quick" if quick else "full",
+        fabric=fabric_loads(trees(inventory), ib) if ib else None,
     )
