@@ -482,7 +482,7 @@ CELL_IN = 0.11
 LABEL_PT = 6.0
 #: Up to this many nodes every node is labelled; beyond it every k-th, and the figure stops growing.
 LABELLED_MAX = 128
-#: Cells carry their figure up to this many nodes (node × rail; node × node).
+#: Cells carry their figure up to this many nodes: node × rail, node × node.
 ANNOTATE_NODES = 64
 ANNOTATE_PAIRS_NODES = 16
 #: Node × rail rows are taller than node × node cells: they carry a figure each.
@@ -583,7 +583,7 @@ def _empty(fig: Any, text: str) -> Any:
 def node_rail_figure(results: Mapping[str, Any]) -> Any:
     """Rows nodes, columns rails, colour each node's best Gb/s on the rail; a cross where none
     of its measurements there passed, a dot where some failed."""
-    nodes, rails, best, passed = node_rail_cells(results)
+    nodes, rails, best, counts = node_rail_cells(results)
     threshold = results["thresholds"]["ib_write_bw_min_gbps"]
     fig = _new_figure(0.6 * len(rails) + 3.2, _span(len(nodes), least=12) * ROW_STRETCH + 1.6)
     if not results["ib_write_bw"]:
@@ -597,9 +597,9 @@ def node_rail_figure(results: Mapping[str, Any]) -> Any:
         f"(pass ≥ {threshold:g} Gb/s; × none passed, • some failed)",
         fontsize=8,
     )
-    cells = [(i, j) for i in range(len(nodes)) for j in range(len(rails)) if passed[i][j][1]]
-    none = [(j, i) for i, j in cells if passed[i][j][0] == 0]
-    some = [(j, i) for i, j in cells if 0 < passed[i][j][0] < passed[i][j][1]]
+    cells = [(i, j) for i in range(len(nodes)) for j in range(len(rails)) if counts[i][j][1]]
+    none = [(j, i) for i, j in cells if counts[i][j][0] == 0]
+    some = [(j, i) for i, j in cells if 0 < counts[i][j][0] < counts[i][j][1]]
     _marks(ax, none, "x", 40)
     _marks(ax, some, ".", 25)
     if len(nodes) <= ANNOTATE_NODES:
