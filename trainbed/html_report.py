@@ -5,7 +5,7 @@ Sections (each an element with its id, for readers and for the browser test): ``
 ``inventory``, ``checks``, ``fabric``, ``nccl``, ``ib``, ``training``, ``storage``, ``versions``.
 Everything comes from the documents in the report directory (``acceptance.json``, the probe's
 ``results.json``, its ``raw/`` NCCL logs for the bandwidth-against-size curves and its
-``ib_write_bw_heatmap.png``), so ``trainbed report DIR`` renders it again without the cluster.
+ib_write_bw heatmaps, shown at their own size in a scrolling box), so ``trainbed report DIR`` renders it again without the cluster.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from trainbed.parse.nccl import parse_nccl
+from trainbed.probes.report import HEATMAP, heatmap_names
 
 HTML = "report.html"
 #: The report's sections, in order: each an element with this id (the template's contract).
@@ -33,7 +34,6 @@ SECTIONS = (
     "storage",
     "versions",
 )
-HEATMAP = "ib_write_bw_heatmap.png"
 
 
 def _png(fig: Any) -> str:
@@ -155,11 +155,22 @@ def storage_chart(storage: Mapping[str, Any] | None) -> str | None:
     return _png(fig)
 
 
-def _heatmap(directory: Path | None) -> str | None:
-    path = directory / HEATMAP if directory else None
-    if path is None or not path.is_file():
-        return None
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def heatmaps(directory: Path | None, probe: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The probe's heatmaps kept in ``directory`` (:func:`~trainbed.probes.report.heatmap_names`),
+    each with its alt text, as data URIs; shown at their own size, so their labels stay legible."""
+    found = []
+    for name in heatmap_names(probe) if directory else []:
+        path = directory / name if directory else None
+        if path is None or not path.is_file():
+            continue
+        what = (
+            "ib_write_bw per node and rail (best figure)"
+            if name == HEATMAP
+            else f"ib_write_bw node × node on {name.removeprefix('ib_write_bw_heatmap_')[:-4]}"
+        )
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        found.append({"name": name, "alt": what, "src": "data:image/png;base64," + data})
+    return found
 
 
 def _environment() -> Environment:
@@ -204,9 +215,10 @@ def render_html(
         cluster = probe["cluster"]
     raw = probe_dir / "raw" if probe_dir else None
     charts: dict[str, str | None] = {}
+    maps: list[dict[str, str]] = []
     if probe is not None:
+        maps = heatmaps(probe_dir, probe)
         charts = {
-            "heatmap": _heatmap(probe_dir),
             "nccl": nccl_chart(probe, nccl_curves(raw, probe["nccl"])),
             "ib": ib_chart(probe),
             "training": training_chart(probe.get("training", [])),
@@ -224,6 +236,7 @@ def render_html(
             acceptance=acceptance,
             probe=probe,
             charts=charts,
+            heatmaps=maps,
         )
     )
 

@@ -13,6 +13,7 @@ import json
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +101,12 @@ def test_clean_run_passes(inventory: Path, compute: list[str], tmp_path: Path) -
     assert all(all(v["hca_firmware"].values()) for v in versions["nodes"].values())
     for name in ("report.md", "junit.xml", "ib_write_bw_heatmap.png"):
         assert (tmp_path / "out" / name).exists()
+    # One archive fetched per job (the facts and outputs above came from them), unpacked whole.
+    archives = sorted((tmp_path / "out" / "raw" / "archives").glob("*.tar.gz"))
+    assert len(archives) == len(results["jobs"])
+    for archive in archives:
+        with tarfile.open(archive, "r:gz") as tar:
+            assert f"{archive.name.removesuffix('.tar.gz')}.out" in tar.getnames()
     assert "submitted as job" in output and "PASSED" in output
 
 

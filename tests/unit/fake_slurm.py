@@ -10,6 +10,10 @@ Each job's fate is chosen by its run name (``single-gpu01``, ``round1``, ``all``
 - ``fail``: exits non-zero after writing a failing NCCL output (a GPU is missing).
 - ``completing``: writes its output, then stays COMPLETING in squeue (sacct: COMPLETED).
 
+A job whose script writes an archive (``probe-archive.j2``) leaves it when it ends, packing what
+exists of its manifest, as ``tar`` on the node does; ``archives`` (run name → ``lost`` or
+``partial``) makes one never appear or end cut short.
+
 Nodes answer ``scontrol show node`` in Slurm 22.05's format (as captured on the mock cluster);
 ``node_events`` changes a node's state at a time of the fake clock, as a dead slurmd does: from
 then on a job that needs the node pends with ``ReqNodeNotAvail, UnavailableNodes:<node>`` and a
@@ -25,9 +29,11 @@ With no backup running, client commands fail at once with Slurm's connection err
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shlex
+import tarfile
 from dataclasses import dataclass, field
 
 from tests.unit.probe_helpers import ib_text, nccl_text, sim_log
@@ -62,6 +68,8 @@ class FakeSubmitHost:
     host: str = "login1"
     now: float = 0.0
     files: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)  # binary files (the jobs' archives)
+    archives: dict[str, str] = field(default_factory=dict)
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -192,6 +200,12 @@ class FakeSubmitHost:
     def read_text(self, path: str) -> str | None:
         return self.files.get(path)
 
+    def read_bytes(self, path: str) -> bytes | None:
+        if path in self.blobs:
+            return self.blobs[path]
+        text = self.files.get(path)
+        return None if text is None else text.encode()
+
     def close(self) -> None:
         pass
 
@@ -268,6 +282,7 @@ class FakeSubmitHost:
         if job.fate == "completing":  # the script ended, the node never confirms the epilog
             if job.state == "RUNNING":
                 self._write_outputs(job)
+                self._archive(job)
                 job.state = "COMPLETING"
             return
         if job.fate == "timeout":
@@ -278,6 +293,7 @@ class FakeSubmitHost:
         else:
             self._write_outputs(job)
             job.state = "COMPLETED"
+        self._archive(job)
 
     def _known(self, job_id: str) -> bool:
         """Whether the controller in control knows ``job_id``."""
@@ -345,3 +361,25 @@ class FakeSubmitHost:
             self.files[log] = NCCL_GPU_MISSING
             return
         self.files[log] = nccl_text(480.0 if len(nodes) == 1 else 370.0, nodes)
+
+    def _archive(self, job: FakeJob) -> None:
+        """What the script's exit trap does: tar the manifest's existing files, then rename."""
+        found = re.search(r"-C (\S+) .*\n.*-T (\S+)", job.script)
+        target = re.search(r"mv -f \S+ (\S+)", job.script)
+        fate = self.archives.get(job.name)
+        if found is None or target is None or fate == "lost":
+            return
+        rundir, manifest = (shlex.split(w)[0] for w in found.groups())
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for member in self.files[manifest].splitlines():
+                text = self.files.get(f"{rundir}/{member}")
+                if text is not None:
+                    data = text.encode()
+                    info = tarfile.TarInfo(member)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        data = buffer.getvalue()
+        self.blobs[shlex.split(target.group(1))[0]] = (
+            data[: len(data) // 2] if fate == "partial" else data
+        )

@@ -46,8 +46,10 @@ def test_sections_banner_and_embedded_charts(tmp_path: Path, fault: bool) -> Non
     page = _page(html)
     assert [i for i in page.ids if i in SECTIONS] == list(SECTIONS)
     assert page.external == [] and "http://" not in html and "https://" not in html
-    # heatmap, NCCL against size, ib_write_bw distribution, training, storage
-    assert len(page.images) == 5
+    # NCCL against size, ib_write_bw distribution, training, storage; the heatmaps: node × rail
+    # and (full mode) node × node per rail
+    assert doc["probe"]["mode"] == "full"
+    assert len(page.images) == 4 + 1 + len(doc["probe"]["schedule"]["ib_write_bw"]["rails"])
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"

@@ -180,3 +180,26 @@ def test_topology_rounds_name_a_bad_leaf_spine_cable(tmp_path):
     assert found == [("link", cable[0], cable[1], tree.rail)], outcome.results["findings"]
     rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
     assert len(rounds) == 1 + len(topology_rounds(tree))  # clean round 1, then the topology
+
+
+def test_a_lost_archive_in_quick_mode_is_measured_again_in_the_next_round(tmp_path):
+    """Round 1's archive partial: its job is not measured (could not run), and its pairs, like
+    those of a round lost with a node, are measured again in round 2: the run passes."""
+    _, outcome = _run(FakeSubmitHost(archives={"round1": "partial"}), tmp_path)
+    results = outcome.results
+    job = next(j for j in outcome.jobs if j.name == "round1")
+    assert job.state == "NOT_MEASURED" and job.reason.startswith("could not run: ")
+    first, second = results["schedule"]["ib_write_bw"]["rounds"]
+    assert first == second
+    assert {v["round"] for v in results["ib_write_bw"]} == {2}
+    assert results["passed"], results["findings"]
+
+
+def test_archives_lost_every_round_leave_the_pairs_not_measured(tmp_path):
+    lost = {f"round{k}": "lost" for k in range(1, 7)}
+    _, outcome = _run(FakeSubmitHost(archives=lost), tmp_path)
+    results = outcome.results
+    assert not results["passed"] and results["findings"] == []  # blames no node
+    assert results["ib_write_bw"] == [] and results["missing"]
+    assert all(m.endswith("not measured (could not run)") for m in results["missing"])
+    assert results["nccl"] and all(v["passed"] for v in results["nccl"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,16 @@ from typing import Any
 import pytest
 
 from tests.unit import probe_helpers as h
-from trainbed.probes.evaluate import NcclOutput, evaluate
-from trainbed.probes.report import render_junit, render_markdown, write_reports
+from trainbed.probes.evaluate import IbOutput, NcclOutput, evaluate
+from trainbed.probes.report import (
+    LABEL_PT,
+    heatmap_figures,
+    node_rail_cells,
+    render_junit,
+    render_markdown,
+    write_reports,
+)
+from trainbed.probes.results import validate_results
 
 STARTED, FINISHED = h.STARTED, h.FINISHED
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -35,10 +44,20 @@ def clean() -> dict[str, Any]:
     return evaluate(inv, started=STARTED, finished=FINISHED, nccl_outputs=nccl, ib_outputs=ib)
 
 
-def test_write_reports_produces_the_four_files(tmp_path: Path, failing: dict[str, Any]) -> None:
+def test_write_reports_produces_the_reports_and_a_heatmap_per_rail(
+    tmp_path: Path, failing: dict[str, Any]
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "ib_write_bw_heatmap_rail99.png").write_bytes(b"an earlier run's")
     paths = write_reports(failing, tmp_path / "out")
+    rails = failing["schedule"]["ib_write_bw"]["rails"]
+    assert failing["mode"] == "full" and len(rails) == 8
     assert sorted(p.name for p in paths.values()) == sorted(
         ["results.json", "report.md", "junit.xml", "ib_write_bw_heatmap.png"]
+        + [f"ib_write_bw_heatmap_{rail}.png" for rail in rails]
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        p.name for p in paths.values()
     )
     png = paths["ib_write_bw_heatmap.png"].read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 10_000
@@ -117,6 +136,86 @@ def test_large_cluster_heatmap(tmp_path: Path) -> None:
     assert paths["ib_write_bw_heatmap.png"].read_bytes().startswith(PNG_MAGIC)
 
 
+def _synthetic(nodes: int, rails: list[str], mode: str) -> dict[str, Any]:
+    """The fields the heatmaps read, of a run over ``nodes`` nodes: gpu0005's first rail at
+    200 Gb/s; full mode all pairs, quick mode a matching and gpu0005 re-paired once."""
+    names = [f"gpu{i:04d}" for i in range(1, nodes + 1)]
+    if mode == "full":
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    else:
+        pairs = [*zip(names[::2], names[1::2], strict=True), ("gpu0005", names[-1])]
+    ib = [
+        {"node_a": a, "node_b": b, "rail": r, "gbps": g, "passed": g >= 360.0}
+        for a, b in pairs
+        for r in rails
+        for g in [200.0 if "gpu0005" in (a, b) and r == rails[0] else 392.0]
+    ]
+    return {
+        "cluster": "c",
+        "mode": mode,
+        "thresholds": {"ib_write_bw_min_gbps": 360.0},
+        "schedule": {"ib_write_bw": {"rails": rails, "rounds": []}, "nccl": []},
+        "ib_write_bw": ib,
+    }
+
+
+def _legible(fig: Any, axis: str, labels: int) -> tuple[int, int]:
+    """Every one of ``labels`` nodes labelled on ``axis`` of the heatmap, at ≥ 6 pt, no two
+    labels overlapping once drawn; the figure's size in pixels."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    ticks = ax.get_yticklabels() if axis == "y" else ax.get_xticklabels()
+    assert [t.get_text() for t in ticks] == [f"gpu{i:04d}" for i in range(1, labels + 1)]
+    assert min(t.get_fontsize() for t in ticks) >= LABEL_PT
+    boxes = sorted(
+        (t.get_window_extent(renderer) for t in ticks), key=lambda b: b.y0 if axis == "y" else b.x0
+    )
+    for one, two in itertools.pairwise(boxes):
+        assert (one.y1 <= two.y0) if axis == "y" else (one.x1 <= two.x0), (one, two)
+    width, height = fig.canvas.get_width_height()
+    return width, height
+
+
+def test_quick_mode_heatmap_is_node_by_rail_and_legible_at_128_nodes() -> None:
+    rails = [f"rail{i}" for i in range(8)]
+    doc = _synthetic(128, rails, "quick")
+    figures = heatmap_figures(doc)
+    assert list(figures) == ["ib_write_bw_heatmap.png"]
+    width, height = _legible(figures["ib_write_bw_heatmap.png"], "y", 128)
+    assert width <= 1200 and 128 * 11 <= height <= 3000
+    nodes, shown, best, counts = node_rail_cells(doc)
+    bad, partner = nodes.index("gpu0005"), nodes.index("gpu0006")
+    assert shown == rails and best[bad][0] == 200.0 and counts[bad][0] == [0, 2]
+    assert counts[partner][0] == [0, 1] and counts[nodes.index("gpu0128")][0] == [1, 2]
+    assert best[bad][1] == 392.0 and counts[bad][1] == [2, 2]
+
+
+def test_full_mode_heatmaps_are_node_by_node_per_rail_and_legible_at_128_nodes() -> None:
+    doc = _synthetic(128, ["rail0", "rail1"], "full")
+    figures = heatmap_figures(doc)
+    assert list(figures) == [
+        "ib_write_bw_heatmap.png",
+        "ib_write_bw_heatmap_rail0.png",
+        "ib_write_bw_heatmap_rail1.png",
+    ]
+    fig = figures["ib_write_bw_heatmap_rail0.png"]
+    _legible(fig, "y", 128)
+    width, height = _legible(fig, "x", 128)
+    assert min(width, height) >= 128 * 11 and max(width, height) <= 2000
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (128, 128) and image[4, 9] == 200.0 and image[9, 4] == 200.0
+    assert image.mask[0, 0] and image[1, 2] == 392.0  # the diagonal has no figure
+
+
+def test_heatmaps_past_128_nodes_label_every_kth_node_and_stop_growing() -> None:
+    doc = _synthetic(300, ["rail0"], "quick")
+    fig = heatmap_figures(doc)["ib_write_bw_heatmap.png"]
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[:2] == ["gpu0001", "gpu0004"] and len(labels) == 100
+    assert fig.canvas.get_width_height()[1] <= 3000
+
+
 # Elements and attributes of the JUnit schema pytest validates its own output against
 # (pytest's testing/example_scripts/junit-10.xsd); required attributes first.
 _JUNIT = {
@@ -159,3 +258,63 @@ def test_junit_fits_the_schema_pytest_emits(failing: dict[str, Any]) -> None:
         assert {c.tag for c in element} <= children.get(element.tag, set()), element.tag
         if element.tag in ("testsuite", "testsuites") and "time" in element.attrib:
             assert re.fullmatch(_SUREFIRE_TIME, element.get("time"))
+
+
+def test_a_bad_uplink_is_named_in_the_per_switch_tables(tmp_path: Path) -> None:
+    """A matching within each leaf of rail0 (all pass), then the topology rounds over its four
+    leaves with one leaf–spine cable bad: the results' fabric block, the Markdown and the HTML
+    report count its streams on its leaf, spine and cable, and the finding names it."""
+    from trainbed.html_report import render_html
+    from trainbed.probes.topology import topology_rounds, trees
+
+    inv = h.inventory_for(tmp_path, 128, 1)
+    tree = trees(inv)[0]
+    bad = tree.cables()[40]
+    within = [
+        (nodes[i], nodes[i + 1]) for nodes in tree.leaves.values() for i in range(0, len(nodes), 2)
+    ]
+    rounds = [within, *topology_rounds(tree)]
+    outputs = [
+        IbOutput(a, b, tree.rail, h.ib_text(300.0 if hit else 394.0), f"{k}")
+        for k, rnd in enumerate(rounds, start=1)
+        for a, b in rnd
+        for hit in [any(c.physical == bad for c in tree.route(b, a))]
+    ]
+    schedule = {
+        "ib_write_bw": {"rails": [tree.rail], "rounds": [[list(p) for p in r] for r in rounds]},
+        "nccl": [],
+    }
+    doc = evaluate(
+        inv,
+        started=STARTED,
+        finished=FINISHED,
+        ib_outputs=outputs,
+        suites=["ib_write_bw"],
+        schedule=schedule,
+        quick=True,
+        topology_from=2,
+    )
+    validate_results(doc)
+    assert doc["mode"] == "quick"
+    leaf, spine, number = bad
+    fabric = doc["fabric"]
+    top = fabric["uplinks"][0]
+    assert (top["rail"], top["leaf"], top["spine"], top["cable"], top["failed"]) == (
+        tree.rail,
+        leaf,
+        spine,
+        number,
+        2,
+    )
+    failed_spines = [r for r in fabric["spines"] if r["failed"]]
+    assert [(r["rail"], r["switch"], r["failed"]) for r in failed_spines] == [(tree.rail, spine, 2)]
+    assert [(f["kind"], f["node"], f["peer"]) for f in doc["findings"]] == [("link", leaf, spine)]
+    md = render_markdown(doc)
+    assert "## Fabric: ib_write_bw streams per switch" in md
+    assert f"| {tree.rail} | {spine} | " in md and "| 2 ✗ |" in md
+    assert f"| {tree.rail} | {leaf} | {spine} | {number} | 2 | 2 |" in md
+    paths = write_reports(doc, tmp_path / "out")
+    assert list(paths)[-1] == "ib_write_bw_heatmap.png"  # quick mode: node × rail only
+    html = render_html(doc, probe_dir=tmp_path / "out")
+    assert html.count('<div class="heatmap">') == 1
+    assert f"<td>{leaf}</td><td>{spine}</td><td>{number}</td>" in html

@@ -39,6 +39,7 @@ GOLDEN_NAMES = [
     "nccl-all.sbatch",
     "ib-round1.sbatch",
     "ib-round1.node.sh",
+    "ib-round1.files",
 ]
 
 

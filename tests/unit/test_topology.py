@@ -18,6 +18,7 @@ from trainbed.probes.topology import (
     Cable,
     Tree,
     coverage,
+    fabric_loads,
     loads,
     localise_cables,
     topology_rounds,
@@ -130,3 +131,45 @@ def test_one_failing_stream_no_cable_explains_is_ambiguous():
     findings = localise_cables(tree, verdicts, nodes)
     assert [(f.kind, set(f.nodes)) for f in findings] == [(AMBIGUOUS, {one.node_a, one.node_b})]
     assert "250.00 Gb/s" in findings[0].evidence
+
+
+def _row(rows, rail, switch):
+    return next(
+        (r["streams"], r["failed"]) for r in rows if (r["rail"], r["switch"]) == (rail, switch)
+    )
+
+
+@pytest.mark.parametrize("leaves,spines", [(3, 2), (4, 2), (7, 4)])
+def test_fabric_loads_count_streams_per_switch_and_name_the_bad_uplink(leaves, spines):
+    tree = tree_of(leaves * PORTS, spines)
+    cable = tree.cables()[len(tree.cables()) // 2]
+    verdicts = verdicts_with(tree, {cable})
+    block = fabric_loads([tree], verdicts)
+    assert block is not None
+    # Every cross-leaf stream crosses two leaves and one spine; the topology rounds are all so.
+    assert sum(r["streams"] for r in block["leaves"]) == 2 * len(verdicts)
+    assert sum(r["streams"] for r in block["spines"]) == len(verdicts)
+    assert {(r["rail"], r["switch"]) for r in block["spines"]} == {
+        ("rail0", f"spine{s}") for s in range(spines)
+    }
+    # The bad cable's two streams, and only they, fail: on its leaf, its spine, and the cable.
+    assert _row(block["spines"], "rail0", cable[1])[1] == 2
+    assert sum(r["failed"] for r in block["spines"]) == 2
+    assert _row(block["leaves"], "rail0", cable[0])[1] == 2
+    # Each failing stream also crosses a good cable at its other end, once: the bad one leads.
+    first, *rest = block["uplinks"]
+    assert (first["leaf"], first["spine"], first["cable"], first["failed"]) == (*cable, 2)
+    assert rest and all(u["failed"] == 1 for u in rest)
+    assert block["uplinks_failed"] == len(block["uplinks"]) <= 3
+
+
+def test_fabric_loads_count_a_stream_within_one_leaf_once_there_and_need_a_tree():
+    tree = tree_of(2 * PORTS, 2)
+    a, b = tree.leaves["leaf0"][:2]
+    v = IbVerdict(1, a, b, "rail0", "mlx5_0", "mlx5_0", 100.0, 360.0, False)
+    block = fabric_loads([tree], [v])
+    assert block is not None
+    assert _row(block["leaves"], "rail0", "leaf0") == (1, 1)
+    assert _row(block["leaves"], "rail0", "leaf1") == (0, 0)
+    assert all(r["streams"] == 0 for r in block["spines"]) and block["uplinks"] == []
+    assert fabric_loads([], [v]) is None

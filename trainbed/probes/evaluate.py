@@ -9,6 +9,7 @@ verdict then fails with that reason and the rest of the suite is judged as usual
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,8 +34,11 @@ from trainbed.probes.schedule import build_schedule, schedule_summary
 from trainbed.probes.storage import StorageResult
 from trainbed.probes.subnet import sm_less_rails
 from trainbed.probes.thresholds import ProbeThresholds, derive_thresholds
-from trainbed.probes.topology import cable_findings
+from trainbed.probes.topology import cable_findings, fabric_loads, trees
 from trainbed.probes.training import TrainingVerdict
+
+#: The run name of an ib_write_bw round's job (``trainbed.probes.scripts.ib_job``).
+ROUND_JOB = re.compile(r"round\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +111,28 @@ def judge_ib_outputs(
     thresholds: ProbeThresholds,
     jobs: Mapping[str, Job],
 ) -> list[IbVerdict]:
-    """One verdict per scheduled pair × rail, round by round (no output: a failing verdict)."""
-    by_key = {(frozenset((o.node_a, o.node_b)), o.rail): o for o in outputs}
+    """One verdict per scheduled pair × rail, round by round (no output: a failing verdict).
+
+    An output of a known round's job (``round<k>``) counts for that round only: a pair measured
+    again after its round's job was not measured gets one verdict, the later round's.
+    """
+    by_key: dict[tuple[str | None, frozenset[str], str], IbOutput] = {}
+    for o in outputs:
+        known = jobs.get(o.job_id) if o.job_id is not None else None
+        name = known.name if known and ROUND_JOB.fullmatch(known.name) else None
+        by_key[(name, frozenset((o.node_a, o.node_b)), o.rail)] = o
     plan = schedule["ib_write_bw"]
     verdicts = []
     for number, rnd in enumerate(plan["rounds"], start=1):
         for a, b in rnd:
             for rail in plan["rails"]:
-                out = by_key.get((frozenset((a, b)), rail))
-                job = _job_for(out.job_id if out else None, f"{a}-{b}", jobs)
+                pair = frozenset((a, b))
+                out = by_key.get((f"round{number}", pair, rail)) or by_key.get((None, pair, rail))
+                job = (
+                    _job_for(out.job_id, f"{a}-{b}", jobs)
+                    if out
+                    else jobs.get(f"round{number}", jobs.get(f"{a}-{b}"))
+                )
                 if job is not None and not job.measured:
                     continue  # no verdict: it shows in ``missing`` and blames no node
                 runs = parse_ib_write_bw(out.text)["runs"] if out and out.text is not None else []
@@ -256,4 +273,6 @@ def evaluate(
         cabling=cabled,
         findings=findings,
         storage=storage,
+        mode="quick" if quick else "full",
+        fabric=fabric_loads(trees(inventory), ib) if ib else None,
     )

@@ -188,10 +188,11 @@ def run_quick_suite(
         run.run()
         excluded.update(run.excluded)
         not_measured.extend(run.not_measured)
-        done = [lost_in_takeover(j, controller) for j in run.all_jobs()]
+        ended = [lost_in_takeover(j, controller) for j in run.all_jobs()]
+        fetched = fetch(remote, inventory, rundir, run.specs, ended, out / "raw")
+        done = fetched.jobs  # a job whose archive was lost is now not measured
         jobs.extend(done)
         all_specs.extend(run.specs)
-        fetched = fetch(remote, inventory, rundir, run.specs, done, out / "raw")
         nccl_outputs.extend(fetched.nccl)
         ib_outputs.extend(fetched.ib)
         facts.update(fetched.facts)

@@ -1,4 +1,5 @@
-"""Reports rendered from a results document alone: Markdown, JUnit XML and a pair × rail heatmap.
+"""Reports rendered from a results document alone: Markdown, JUnit XML and ib_write_bw heatmaps
+(a node × rail matrix; in full mode also a node × node matrix per rail, legible at 128 nodes).
 
 Every function takes the JSON data (``results.build_results`` output, or ``results.json`` read
 back), so ``trainbed report DIR`` and the run produce the same files.
@@ -13,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-REPORT_FILES = ("results.json", "report.md", "junit.xml", "ib_write_bw_heatmap.png")
-#: Above this many pairs the heatmap cells carry no figures (they would not be legible).
-ANNOTATE_MAX_PAIRS = 64
+HEATMAP = "ib_write_bw_heatmap.png"
+#: Always written; full mode adds one ``ib_write_bw_heatmap_<rail>.png`` per rail.
+REPORT_FILES = ("results.json", "report.md", "junit.xml", HEATMAP)
 
 
 def pair_label(node_a: str, node_b: str) -> str:
@@ -277,6 +278,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         ]
         out += _table(["Pair", *rails], rows)
 
+    out += fabric_lines(results.get("fabric"))
+
     out += ["## Thresholds", ""]
     out += [
         f"- ib_write_bw: ≥ {t['ib_write_bw_min_gbps']:g} Gb/s ({t['ib_write_bw_basis']})",
@@ -307,6 +310,38 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         firmware = ", ".join(f"{d} {v or '?'}" for d, v in sorted(fw.items())) or "unknown"
         out.append(f"- {host}: driver {info.get('driver') or 'unknown'}; HCA firmware {firmware}")
     return "\n".join(out) + "\n"
+
+
+def fabric_lines(fabric: Mapping[str, Any] | None) -> list[str]:
+    """The per-leaf and per-spine tables of ib_write_bw streams, and the cables that failed."""
+    if not fabric:
+        return []
+    out = [
+        "## Fabric: ib_write_bw streams per switch",
+        "",
+        "Each stream counts at every leaf and spine its route crosses (D-mod-K).",
+        "",
+    ]
+    for tier, rows in (("Leaf", fabric["leaves"]), ("Spine", fabric["spines"])):
+        out += _table(
+            ["Rail", tier, "Streams", "Failed"],
+            [
+                [r["rail"], r["switch"], r["streams"], f"{r['failed']} ✗" if r["failed"] else 0]
+                for r in rows
+            ],
+        )
+    if fabric["uplinks"]:
+        shown = len(fabric["uplinks"])
+        more = f", the {shown} with most failures" if shown < fabric["uplinks_failed"] else ""
+        out += [f"Leaf–spine cables with a failed stream: {fabric['uplinks_failed']}{more}.", ""]
+        out += _table(
+            ["Rail", "Leaf", "Spine", "Cable", "Streams", "Failed"],
+            [
+                [u["rail"], u["leaf"], u["spine"], u["cable"], u["streams"], u["failed"]]
+                for u in fabric["uplinks"]
+            ],
+        )
+    return out
 
 
 STORAGE_STATUS = {"passed": "PASS", "failed": "FAIL", "not_measured": "NOT MEASURED"}
@@ -441,75 +476,215 @@ def render_junit(results: Mapping[str, Any]) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def render_heatmap(results: Mapping[str, Any], path: Path) -> None:
-    """PNG heatmap: rows pairs (``gpu01–gpu02``), columns rails, colour Gb/s, failures hatched."""
+#: Per node of a heatmap axis: 0.11 in at 100 dpi, 11 px, room for a 6 pt label.
+CELL_IN = 0.11
+#: Tick labels are never smaller than this (points).
+LABEL_PT = 6.0
+#: Up to this many nodes every node is labelled; beyond it every k-th, and the figure stops growing.
+LABELLED_MAX = 128
+#: Cells carry their figure up to this many nodes: node × rail, node × node.
+ANNOTATE_NODES = 64
+ANNOTATE_PAIRS_NODES = 16
+#: Node × rail rows are taller than node × node cells: they carry a figure each.
+ROW_STRETCH = 1.5
+
+
+def heatmap_names(results: Mapping[str, Any]) -> list[str]:
+    """The heatmap files of a document: the node × rail matrix, and in full mode (the default
+    of older documents) a node × node matrix per rail."""
+    names = [HEATMAP]
+    if results.get("mode", "full") == "full" and results["ib_write_bw"]:
+        names += [f"ib_write_bw_heatmap_{rail}.png" for rail in _rails(results)]
+    return names
+
+
+def _rails(results: Mapping[str, Any]) -> list[str]:
+    rails = list(results["schedule"]["ib_write_bw"]["rails"])
+    return rails + sorted({v["rail"] for v in results["ib_write_bw"]} - set(rails))
+
+
+def _nodes(results: Mapping[str, Any]) -> list[str]:
+    """Compute nodes in schedule order (the NCCL runs', then the measurements')."""
+    order: dict[str, None] = {}
+    for run in results["schedule"]["nccl"]:
+        order.update(dict.fromkeys(run["nodes"]))
+    for v in results["ib_write_bw"]:
+        order.update(dict.fromkeys((v["node_a"], v["node_b"])))
+    return list(order)
+
+
+def node_rail_cells(
+    results: Mapping[str, Any],
+) -> tuple[list[str], list[str], list[list[float]], list[list[list[int]]]]:
+    """Nodes, rails, each node's best figure on each rail (NaN: none) and [passed, measured]
+    counts of its measurements there. A node's best figure is what it does with a good partner;
+    none passing on a rail singles its port out, whatever its partners."""
+    nodes, rails = _nodes(results), _rails(results)
+    row, col = {n: i for i, n in enumerate(nodes)}, {r: j for j, r in enumerate(rails)}
+    best = [[math.nan] * len(rails) for _ in nodes]
+    counts = [[[0, 0] for _ in rails] for _ in nodes]
+    for v in results["ib_write_bw"]:
+        j = col[v["rail"]]
+        for node in (v["node_a"], v["node_b"]):
+            i = row[node]
+            counts[i][j][0] += int(v["passed"])
+            counts[i][j][1] += 1
+            if v["gbps"] is not None and not (v["gbps"] <= best[i][j]):
+                best[i][j] = v["gbps"]
+    return nodes, rails, best, counts
+
+
+def _axis_labels(ax: Any, axis: str, labels: Sequence[str]) -> None:
+    """Every node's label up to :data:`LABELLED_MAX` nodes, then every k-th, at ≥ 6 pt."""
+    step = max(1, math.ceil(len(labels) / LABELLED_MAX))
+    ticks = list(range(0, len(labels), step))
+    shown = [labels[i] for i in ticks]
+    if axis == "x":
+        ax.set_xticks(ticks, shown, rotation=90, fontsize=LABEL_PT)
+    else:
+        ax.set_yticks(ticks, shown, fontsize=LABEL_PT)
+
+
+def _span(count: int, least: int = 1) -> float:
+    """Inches a heatmap axis of ``count`` nodes takes (at least ``least`` cells' worth; it stops
+    growing past LABELLED_MAX)."""
+    return CELL_IN * min(max(count, least), LABELLED_MAX)
+
+
+def _new_figure(width: float, height: float) -> Any:
     # matplotlib costs ~0.35 s to import: only the command that draws pays it, not every start.
-    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    pairs, rails, cells = _ib_matrix(results)
-    threshold = results["thresholds"]["ib_write_bw_min_gbps"]
-    height = min(0.28 * max(len(pairs), 1) + 1.8, 400.0)
-    fig = Figure(figsize=(max(4.0, 1.0 * len(rails) + 2.5), height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    if not pairs:
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no ib_write_bw measurements", ha="center", va="center")
-        fig.savefig(path, format="png")
-        return
-    data = [
-        [
-            math.nan if (v := cells.get((p, r))) is None or v["gbps"] is None else v["gbps"]
-            for r in rails
-        ]
-        for p in pairs
-    ]
-    measured = [x for row in data for x in row if not math.isnan(x)]
-    vmax = max([*measured, threshold / 0.9])
+    return fig
+
+
+def _draw(ax: Any, fig: Any, data: Any, threshold: float, measured: Sequence[float]) -> None:
+    from matplotlib import colormaps
+
     cmap = colormaps["RdYlGn"].with_extremes(bad="lightgrey")  # grey: no figure measured
+    vmax = max([*measured, threshold / 0.9])
     image = ax.imshow(
         data, aspect="auto", cmap=cmap, vmin=threshold * 0.5, vmax=vmax, interpolation="nearest"
     )
-    fig.colorbar(image, ax=ax, label="ib_write_bw Gb/s")
-    ax.set_xticks(range(len(rails)), rails, rotation=45, ha="right")
-    ax.set_yticks(range(len(pairs)), pairs)
+    width = fig.get_size_inches()[0]
+    fig.colorbar(image, ax=ax, label="ib_write_bw Gb/s", fraction=0.3 / width, pad=0.1 / width)
+
+
+def _empty(fig: Any, text: str) -> Any:
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return fig
+
+
+def node_rail_figure(results: Mapping[str, Any]) -> Any:
+    """Rows nodes, columns rails, colour each node's best Gb/s on the rail; a cross where none
+    of its measurements there passed, a dot where some failed."""
+    nodes, rails, best, counts = node_rail_cells(results)
+    threshold = results["thresholds"]["ib_write_bw_min_gbps"]
+    fig = _new_figure(0.6 * len(rails) + 3.2, _span(len(nodes), least=12) * ROW_STRETCH + 1.6)
+    if not results["ib_write_bw"]:
+        return _empty(fig, "no ib_write_bw measurements")
+    ax = fig.add_subplot()
+    _draw(ax, fig, best, threshold, [x for row in best for x in row if not math.isnan(x)])
+    ax.set_xticks(range(len(rails)), rails, rotation=45, ha="right", fontsize=7)
+    _axis_labels(ax, "y", nodes)
     ax.set_title(
-        f"{results['cluster']}: ib_write_bw per pair and rail "
-        f"(pass ≥ {threshold:g} Gb/s, failures hatched)"
+        f"{results['cluster']}: best ib_write_bw per node and rail\n"
+        f"(pass ≥ {threshold:g} Gb/s; × none passed, • some failed)",
+        fontsize=8,
     )
-    for i, p in enumerate(pairs):
-        for j, r in enumerate(rails):
-            v = cells.get((p, r))
-            if v is None:
-                continue
-            if not v["passed"]:
-                ax.add_patch(_fail_box(j, i))
-            if len(pairs) <= ANNOTATE_MAX_PAIRS:
-                label = "—" if v["gbps"] is None else f"{v['gbps']:.0f}"
-                box = None if v["passed"] else {"facecolor": "white", "pad": 1, "linewidth": 0}
-                ax.text(j, i, label, ha="center", va="center", fontsize=7, bbox=box)
+    cells = [(i, j) for i in range(len(nodes)) for j in range(len(rails)) if counts[i][j][1]]
+    none = [(j, i) for i, j in cells if counts[i][j][0] == 0]
+    some = [(j, i) for i, j in cells if 0 < counts[i][j][0] < counts[i][j][1]]
+    _marks(ax, none, "x", 40)
+    _marks(ax, some, ".", 25)
+    if len(nodes) <= ANNOTATE_NODES:
+        for i, j in cells:
+            if not math.isnan(best[i][j]):
+                ax.text(j + 0.28, i, f"{best[i][j]:.0f}", ha="center", va="center", fontsize=5)
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    return fig
 
 
-def _fail_box(x: int, y: int) -> Any:
-    from matplotlib.patches import Rectangle
+def _marks(ax: Any, points: Sequence[tuple[int, int]], marker: str, size: float) -> None:
+    if points:
+        xs, ys = zip(*points, strict=True)
+        ax.scatter(xs, ys, marker=marker, s=size, c="black", linewidths=1.0)
 
-    return Rectangle(
-        (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", hatch="//", linewidth=1.5
+
+def node_node_figure(results: Mapping[str, Any], rail: str) -> Any:
+    """One rail's all-pairs matrix: rows and columns nodes, colour Gb/s, a cross where the
+    pair failed (symmetric; the diagonal grey)."""
+    nodes = _nodes(results)
+    index = {n: i for i, n in enumerate(nodes)}
+    threshold = results["thresholds"]["ib_write_bw_min_gbps"]
+    side = _span(len(nodes), least=40)
+    fig = _new_figure(side + 2.6, side + 1.6)
+    data = [[math.nan] * len(nodes) for _ in nodes]
+    failed: list[tuple[int, int]] = []
+    for v in results["ib_write_bw"]:
+        if v["rail"] != rail:
+            continue
+        a, b = index[v["node_a"]], index[v["node_b"]]
+        if v["gbps"] is not None:
+            data[a][b] = data[b][a] = v["gbps"]
+        if not v["passed"]:
+            failed += [(a, b), (b, a)]
+    measured = [x for row in data for x in row if not math.isnan(x)]
+    if not measured and not failed:
+        return _empty(fig, f"no ib_write_bw measurements on {rail}")
+    ax = fig.add_subplot()
+    _draw(ax, fig, data, threshold, measured)
+    _axis_labels(ax, "x", nodes)
+    _axis_labels(ax, "y", nodes)
+    ax.set_title(
+        f"{results['cluster']}: ib_write_bw on {rail}, node × node "
+        f"(pass ≥ {threshold:g} Gb/s; × failed)",
+        fontsize=8,
     )
+    _marks(ax, failed, "x", 30 if len(nodes) <= 32 else 8)
+    if len(nodes) <= ANNOTATE_PAIRS_NODES:
+        for a, row in enumerate(data):
+            for b, x in enumerate(row):
+                if not math.isnan(x):
+                    ax.text(b, a, f"{x:.0f}", ha="center", va="center", fontsize=5)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_figures(results: Mapping[str, Any]) -> dict[str, Any]:
+    """File name → matplotlib figure, as :func:`heatmap_names` lists them."""
+    figures = {HEATMAP: node_rail_figure(results)}
+    for name in heatmap_names(results)[1:]:
+        rail = name.removeprefix("ib_write_bw_heatmap_").removesuffix(".png")
+        figures[name] = node_node_figure(results, rail)
+    return figures
+
+
+def render_heatmaps(results: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Write every heatmap of :func:`heatmap_names` to ``out_dir`` (earlier runs' per-rail
+    heatmaps there removed first); name → path."""
+    for stale in out_dir.glob("ib_write_bw_heatmap_*.png"):
+        stale.unlink()
+    paths = {}
+    for name, fig in heatmap_figures(results).items():
+        paths[name] = out_dir / name
+        fig.savefig(paths[name], format="png")
+    return paths
 
 
 def write_reports(results: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.json``, ``report.md``, ``junit.xml``, ``ib_write_bw_heatmap.png`` to
-    ``out_dir`` (created if needed); return name → path."""
+    """Write ``results.json``, ``report.md``, ``junit.xml`` and the heatmaps
+    (:func:`heatmap_names`) to ``out_dir`` (created if needed); return name → path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in REPORT_FILES}
     paths["results.json"].write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     paths["report.md"].write_text(render_markdown(results), encoding="utf-8")
     paths["junit.xml"].write_text(render_junit(results), encoding="utf-8")
-    render_heatmap(results, paths["ib_write_bw_heatmap.png"])
+    paths.update(render_heatmaps(results, out))
     return paths

@@ -164,6 +164,8 @@ def build_results(
     rail_findings: Sequence[Finding] = (),
     storage: StorageResult | None = None,
     cabling: Sequence[Finding] = (),
+    mode: str | None = None,
+    fabric: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results document. Findings are localised here unless given.
 
@@ -176,7 +178,8 @@ def build_results(
     (none is a missing measurement); without it the document has no ``training`` key, as
     before. ``controller`` (the controller checks) is kept under that key when given.
     ``rail_findings`` explain a whole rail's failures, ``cabling`` a miscabled port's (see
-    :func:`~trainbed.probes.localise.explained`).
+    :func:`~trainbed.probes.localise.explained`). ``mode`` (``quick`` or ``full``) and ``fabric``
+    (:func:`~trainbed.probes.topology.fabric_loads`) are kept under those keys when given.
     """
     coverage = coverage or Coverage()
     job_list = list(jobs)
@@ -243,6 +246,10 @@ def build_results(
         }
     if controller is not None:
         doc["controller"] = json.loads(json.dumps(controller))
+    if mode is not None:
+        doc["mode"] = mode
+    if fabric is not None:
+        doc["fabric"] = json.loads(json.dumps(fabric))
     if storage is not None:
         doc["storage"] = storage.as_dict()
         doc["summary"]["storage_failed"] = int(storage.verdict.status == "failed")

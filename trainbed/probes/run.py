@@ -4,16 +4,19 @@ Read the nodes' Slurm states (a node that cannot run jobs is excluded before any
 submitted), stage the batch scripts in a fresh directory under ``probes.work_dir`` on the submit
 host (a filesystem the compute nodes share), compute the run's bound (:mod:`bound`), submit and
 follow the jobs (:mod:`follow`: exclusion, re-pairing, interrupts), fetch what they wrote over
-SFTP, then :func:`evaluate` and :func:`write_reports`. Whatever happens to one job (refused,
+SFTP (one archive per NCCL or ib_write_bw job), then :func:`evaluate` and :func:`write_reports`. Whatever happens to one job (refused,
 timed out, node lost) is recorded and the rest goes on.
 """
 
 from __future__ import annotations
 
+import io
 import secrets
+import tarfile
 import time
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +35,19 @@ from trainbed.probes.controller import (
 from trainbed.probes.evaluate import IbOutput, NcclOutput, evaluate, schedule_for
 from trainbed.probes.follow import REJECTED, Campaign, limit_s
 from trainbed.probes.interrupt import SignalGuard, no_guard
-from trainbed.probes.jobs import Job
+from trainbed.probes.jobs import NOT_MEASURED, Job
 from trainbed.probes.nodes import node_health, unusable
 from trainbed.probes.replan import Excluded, NotMeasured
 from trainbed.probes.report import write_reports
 from trainbed.probes.results import Coverage
-from trainbed.probes.scripts import FACTS_DIR, FACTS_SCRIPT, JobSpec, facts_script, suite_jobs
+from trainbed.probes.scripts import (
+    ARCHIVE_DIR,
+    FACTS_DIR,
+    FACTS_SCRIPT,
+    JobSpec,
+    facts_script,
+    suite_jobs,
+)
 from trainbed.probes.slurm import Slurm
 from trainbed.probes.storage import OUTPUT_DIR as STORAGE_OUTPUTS
 from trainbed.probes.storage import checkpoint_directory, judge_storage, output_paths
@@ -98,7 +108,7 @@ def make_run_dir(remote: SubmitHost, work_dir: str, run_id: str) -> str:
 
 def stage(remote: SubmitHost, inventory: Inventory, rundir: str, jobs: Sequence[JobSpec]) -> None:
     """Write every job's files and the facts script; create the output directories."""
-    dirs = {f"{rundir}/{FACTS_DIR}"} | {
+    dirs = {f"{rundir}/{FACTS_DIR}", f"{rundir}/{ARCHIVE_DIR}"} | {
         f.client.rsplit("/", 1)[0] for job in jobs for f in job.ib_files
     }
     if any(job.suite == "storage" for job in jobs):
@@ -116,15 +126,42 @@ def _text(remote: SubmitHost, path: str, raw: Path, rundir: str) -> str | None:
     """A remote output file, also kept under ``raw`` locally."""
     text = remote.read_text(path)
     if text is not None:
-        local = raw / path.removeprefix(rundir + "/")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_text(text, encoding="utf-8")
+        _keep(raw, path.removeprefix(rundir + "/"), text.encode())
     return text
+
+
+def _keep(raw: Path, relative: str, data: bytes) -> None:
+    local = raw / relative
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_bytes(data)
+
+
+def read_archive(data: bytes | None, path: str) -> tuple[dict[str, str] | None, str]:
+    """A job's archive as member path → text, or None and why it cannot be read (missing,
+    truncated, not a gzip tar). A partial archive counts as none: nothing in it is trusted."""
+    if data is None:
+        return None, f"{path}: no archive (the job's script did not write it)"
+    members: dict[str, str] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for member in tar:
+                handle = tar.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    members[member.name] = handle.read().decode(errors="replace")
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        return None, f"{path}: partial or unreadable archive ({exc})"
+    return members, ""
+
+
+def could_not_run(job: Job, why: str) -> Job:
+    """``job`` as not measured: it ran, but what it measured did not come back."""
+    return replace(job, state=NOT_MEASURED, reason=f"could not run: {why}")
 
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """What the jobs wrote: NCCL logs, ib_write_bw outputs, node facts, training logs by job."""
+    """What the jobs wrote: NCCL logs, ib_write_bw outputs, node facts, training logs by job,
+    and the jobs again: one whose archive was lost or partial is now not measured."""
 
     nccl: list[NcclOutput]
     ib: list[IbOutput]
@@ -132,6 +169,7 @@ class Fetched:
     training: dict[str, tuple[str | None, str | None]]  # job name → (log, job id)
     #: The storage job: node → output key → text (``storage.output_paths``), and its job id.
     storage: tuple[dict[str, dict[str, str | None]], str | None] | None = None
+    jobs: list[Job] = field(default_factory=list)
 
 
 def fetch(
@@ -142,12 +180,21 @@ def fetch(
     jobs: Sequence[Job],
     raw: Path,
 ) -> Fetched:
-    """Everything the jobs wrote: NCCL logs, ib_write_bw client+server outputs, node facts."""
+    """Everything the jobs wrote: one archive per NCCL or ib_write_bw job (kept under
+    ``raw/archives``; NCCL logs also unpacked into ``raw``), the training and storage files.
+
+    A job that completed but whose archive is missing or partial is "could not run" (not
+    measured): its measurements get no verdict and blame no node. One that did not complete
+    keeps its state, which judges its measurements as before.
+    """
     by_name = {(j.suite, j.name): j for j in jobs}
     nccl: list[NcclOutput] = []
     ib: list[IbOutput] = []
+    facts: dict[str, str] = {}
     training: dict[str, tuple[str | None, str | None]] = {}
     storage = None
+    lost: dict[int, Job] = {}
+    prefix = rundir.rstrip("/") + "/"
     for spec in specs:
         job = by_name[(spec.suite, spec.run_name)]
         # The job's name stands in for the id of a refused job: evaluate indexes jobs by both.
@@ -171,26 +218,32 @@ def fetch(
             }
             storage = (texts, job.job_id)
             continue
+        members: dict[str, str] = {}
+        if job.job_id and spec.archive is not None:
+            data = remote.read_bytes(spec.archive)
+            if data is not None:
+                _keep(raw, spec.archive.removeprefix(prefix), data)
+            got, why = read_archive(data, spec.archive.removeprefix(prefix))
+            if got is None and job.completed:
+                lost[id(job)] = could_not_run(job, why)
+            members = got or {}
+        for node in spec.nodes:
+            text = members.get(f"{FACTS_DIR}/{node}.txt")
+            if text is not None:
+                facts[node] = text
+        printed = members.get(spec.log.removeprefix(prefix))
         if spec.suite == "nccl":
-            text = _text(remote, spec.log, raw, rundir) if job.job_id else None
-            nccl.append(NcclOutput(spec.run_name, text, ref))
+            if printed is not None:
+                _keep(raw, spec.log.removeprefix(prefix), printed.encode())
+            nccl.append(NcclOutput(spec.run_name, printed, ref))
             continue
-        if job.job_id:
-            _text(remote, spec.log, raw, rundir)
         for f in spec.ib_files:
-            parts = []
-            if job.job_id:
-                parts = [_text(remote, p, raw, rundir) for p in (f.client, f.server)]
+            parts = [members.get(p.removeprefix(prefix)) for p in (f.client, f.server)]
             found = [p for p in parts if p is not None]
             ib.append(
                 IbOutput(f.node_a, f.node_b, f.rail, "\n".join(found) if found else None, ref)
             )
-    facts: dict[str, str] = {}
-    for node in inventory.compute:
-        text = _text(remote, f"{rundir}/{FACTS_DIR}/{node.hostname}.txt", raw, rundir)
-        if text is not None:
-            facts[node.hostname] = text
-    return Fetched(nccl, ib, facts, training, storage)
+    return Fetched(nccl, ib, facts, training, storage, [lost.get(id(j), j) for j in jobs])
 
 
 def plan_run(
@@ -279,6 +332,7 @@ def run_suite(
     jobs = [lost_in_takeover(j, controller) for j in campaign.all_jobs()]
     out = Path(out_dir)
     fetched = fetch(remote, inventory, rundir, campaign.specs, jobs, out / "raw")
+    jobs = fetched.jobs
     verdicts = (
         []
         if training is None

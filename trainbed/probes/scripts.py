@@ -15,6 +15,10 @@ would need N(N−1)/2 ib_write_bw jobs (120 at 16 nodes), each paying Slurm's st
 
 Every single-node NCCL job and every ib_write_bw job also records the node's facts (driver,
 ibstat, perftest version) in ``facts/<node>.txt``; see :mod:`trainbed.probes.facts`.
+
+Each NCCL and ib_write_bw job leaves one archive, ``archives/<job>.tar.gz``: its batch script
+packs what the job wrote (its log, every output, its nodes' facts: the job's manifest,
+``<job>.files``) when it ends, so the admin side fetches one file per job, not one per output.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ IB_CLIENT_ATTEMPTS = 10
 IB_CLIENT_RETRY_S = 1
 FACTS_SCRIPT = "facts.sh"
 FACTS_DIR = "facts"
+ARCHIVE_DIR = "archives"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,36 @@ class JobSpec:
     files: dict[str, str]
     ib_files: tuple[IbFiles, ...] = field(default=())
     time_limit: str | None = None  # sbatch --time when not the inventory's probe limit
+    #: The job's one archive (absolute path), when its script writes one.
+    archive: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """Where a job's archive goes and what it packs: ``manifest`` names the file (under the run
+    directory) listing ``members``, the job's outputs relative to the run directory."""
+
+    path: str
+    manifest: str
+    members: tuple[str, ...]
+
+    def template_args(self, rundir: str) -> dict[str, str]:
+        return {"archive": self.path, "manifest": f"{rundir}/{self.manifest}", "rundir": rundir}
+
+    def manifest_text(self) -> str:
+        return "".join(f"{m}\n" for m in self.members)
+
+
+def job_archive(name: str, rundir: str, outputs: Sequence[str]) -> Archive:
+    """The archive of job ``name`` packing ``outputs`` (absolute paths under ``rundir``)."""
+    prefix = rundir.rstrip("/") + "/"
+    members = tuple(dict.fromkeys(p.removeprefix(prefix) for p in outputs))
+    return Archive(f"{prefix}{ARCHIVE_DIR}/{name}.tar.gz", f"{name}.files", members)
+
+
+def facts_outputs(rundir: str, nodes: Sequence[str]) -> list[str]:
+    """The facts files the facts script writes for ``nodes``."""
+    return [f"{rundir}/{FACTS_DIR}/{n}.txt" for n in nodes]
 
 
 def _compute(inventory: Inventory, hostname: str) -> ComputeNode:
@@ -126,9 +161,11 @@ def nccl_job(inventory: Inventory, spec: Mapping[str, Any], rundir: str, facts: 
     gpus = _gpus(inventory, nodes)
     log = f"{rundir}/{name}.out"
     job = {"name": name, "nodes": nodes, "log": log}
+    archive = job_archive(name, rundir, [log, *(facts_outputs(rundir, nodes) if facts else [])])
     script = render(
         "probe-nccl.sbatch.j2",
         **_common(inventory),
+        **archive.template_args(rundir),
         job=job,
         gpus=gpus,
         kind=spec.get("kind", "group"),
@@ -137,7 +174,14 @@ def nccl_job(inventory: Inventory, spec: Mapping[str, Any], rundir: str, facts: 
         command=nccl_command(gpus, own),
     )
     return JobSpec(
-        name, "nccl", nodes, spec["name"], f"{name}.sbatch", log, {f"{name}.sbatch": script}
+        name,
+        "nccl",
+        nodes,
+        spec["name"],
+        f"{name}.sbatch",
+        log,
+        {f"{name}.sbatch": script, archive.manifest: archive.manifest_text()},
+        archive=archive.path,
     )
 
 
@@ -189,9 +233,14 @@ def ib_job(
         facts=f"{rundir}/{FACTS_SCRIPT}" if facts else "",
     )
     log = f"{rundir}/{name}.out"
+    outs = [p for f in outputs for p in (f.client, f.server)]
+    archive = job_archive(
+        name, rundir, [log, *outs, *(facts_outputs(rundir, nodes) if facts else [])]
+    )
     script = render(
         "probe-ib.sbatch.j2",
         **_common(inventory),
+        **archive.template_args(rundir),
         job={"name": name, "nodes": nodes, "log": log},
         gpus=_gpus(inventory, nodes) if gpudirect else 0,
         round=number,
@@ -206,8 +255,13 @@ def ib_job(
         f"round{number}",
         f"{name}.sbatch",
         log,
-        {f"{name}.sbatch": script, node_script_name: node_script},
+        {
+            f"{name}.sbatch": script,
+            node_script_name: node_script,
+            archive.manifest: archive.manifest_text(),
+        },
         tuple(outputs),
+        archive=archive.path,
     )
 
 

@@ -17,6 +17,9 @@ both). Positions a short last leaf lacks leave their cables unloaded (:func:`cov
 leaves a cable and its partner at the other leaf carry the same two streams: both are named,
 one of them is at fault.
 
+:func:`fabric_loads`: the report's per-leaf, per-spine and per-cable counts of measured and failed
+streams, over every ib_write_bw measurement of the run.
+
 :func:`localise_cables`: each cable carries two streams; a cable both of whose streams fail, while
 the nodes at both ends pass elsewhere, is named (``link`` between the leaf and the spine); every
 cable of one spine failing names the spine, every cable of one leaf the leaf.
@@ -28,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from trainbed.inventory.model import Inventory
 from trainbed.probes.judge import IbVerdict
@@ -233,3 +237,68 @@ def cable_findings(
         good = {n for v in on_rail if v.passed for n in v.pair}
         findings += localise_cables(tree, [v for v in on_rail if v.round >= first], good)
     return findings
+
+
+#: Of the leaf–spine cables, the report lists those with a failed stream, at most this many.
+UPLINKS_LISTED = 64
+
+
+def _load_row(rail: str, switch: str, counts: list[int]) -> dict[str, Any]:
+    return {"rail": rail, "switch": switch, "streams": counts[0], "failed": counts[1]}
+
+
+def fabric_loads(found: Sequence[Tree], verdicts: Sequence[IbVerdict]) -> dict[str, Any] | None:
+    """Measured and failed ib_write_bw streams per leaf, per spine and per leaf–spine cable of
+    each rail's fat tree in ``found`` (the ``fabric`` block of the results); None without one.
+
+    A stream counts at every switch its route crosses (:meth:`Tree.route`: its leaves, and the
+    spine between them when they differ), so one bad uplink shows as failures concentrated on
+    one spine and its cable. Cables are listed only when a stream over them failed.
+    """
+    if not found:
+        return None
+    leaves: dict[tuple[str, str], list[int]] = {}
+    spines: dict[tuple[str, str], list[int]] = {}
+    cables: dict[tuple[str, str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for tree in found:
+        for leaf, ups in tree.spines.items():
+            leaves[(tree.rail, leaf)] = [0, 0]
+            for spine in ups:
+                spines.setdefault((tree.rail, spine), [0, 0])
+        for v in verdicts:
+            if v.rail != tree.rail:
+                continue
+            try:
+                route = tree.route(v.node_b, v.node_a)
+                ends = {tree.place(v.node_a)[0], tree.place(v.node_b)[0]}
+            except KeyError:
+                continue  # a node on no leaf of this rail
+            failed = int(not v.passed)
+            for key, table in [
+                *(((tree.rail, leaf), leaves) for leaf in ends),
+                *(((tree.rail, spine), spines) for spine in {c.spine for c in route}),
+            ]:
+                table[key][0] += 1
+                table[key][1] += failed
+            for c in {c.physical for c in route}:
+                cables[(tree.rail, *c)][0] += 1
+                cables[(tree.rail, *c)][1] += failed
+    bad = sorted(
+        (k for k, (_, failed) in cables.items() if failed), key=lambda k: (-cables[k][1], k)
+    )
+    return {
+        "leaves": [_load_row(r, s, n) for (r, s), n in leaves.items()],
+        "spines": [_load_row(r, s, n) for (r, s), n in spines.items()],
+        "uplinks": [
+            {
+                "rail": rail,
+                "leaf": leaf,
+                "spine": spine,
+                "cable": number,
+                "streams": cables[(rail, leaf, spine, number)][0],
+                "failed": cables[(rail, leaf, spine, number)][1],
+            }
+            for rail, leaf, spine, number in bad[:UPLINKS_LISTED]
+        ],
+        "uplinks_failed": len(bad),
+    }
