@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import apt, files, server
 
 from deploy import context, triggers
@@ -61,18 +59,7 @@ def system_files() -> None:
 @deploy("base: apt repositories and locked versions")
 def apt_sources() -> None:
     catalog = context.role("apt")
-    ops: dict[str, OperationMeta | None] = {
-        f.path: files.put(
-            name=f"Signing key {f.path}",
-            src=f.source,
-            dest=f.path,
-            mode=f.mode,
-            create_remote_dir=True,
-        )
-        for f in catalog.files
-        if f.source is not None
-    }
-    ops.update(push(catalog.files))
+    ops = push(catalog.files)  # the signing keys (local files) and the rendered sources and pins
     for trigger in catalog.triggers:
         triggers.apply(trigger, ops)
     apt.update(name="Refresh package lists", cache_time=APT_CACHE_SECONDS)
@@ -134,7 +121,7 @@ def install_locked(packages: tuple[Package, ...], what: str) -> None:
         allow_downgrades=True,
         extra_install_args="--allow-change-held-packages",
     )
-    held = host.get_fact(HeldPackages)
+    held = context.fact(HeldPackages)
     to_hold = sorted(p.name for p in locked if p.held and p.name not in held)
     if to_hold:
         server.shell(name=f"{what}: hold", commands=[f"apt-mark hold {' '.join(to_hold)}"])

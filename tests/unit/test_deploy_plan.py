@@ -8,6 +8,7 @@ commands are not operations, so they cannot satisfy an assertion).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -298,3 +299,85 @@ def test_every_node_gets_its_catalog(plan: Plan) -> None:
             host,
             [c for c in cmds if "trainbed" in c],
         )
+
+
+def test_each_missing_directory_made_once_per_host(plan: Plan) -> None:
+    """The fake hosts have no files: a parent directory is made by the first write into it only
+    (the slurm and containers roles both write into /etc/slurm), owned as ``create_remote_dir``
+    owns it; every push writes its files in one operation."""
+    for host in ("cp1", "gpu01"):
+        cmds = plan.commands(host)
+        makes = [c for c in cmds if c.startswith("for d in ") and "mkdir -p" in c]
+        made = [d for c in makes for d in c.split(";", 1)[0].split()[3:]]
+        assert len(made) == len(set(made)) and "/etc/slurm" in made, makes
+        assert all('chown root:root "$d"' in c for c in makes), makes
+    gpu = plan.commands("gpu01")
+    assert (
+        "chmod 755 /usr/local/sbin/trainbed-health /etc/slurm/trainbed-prolog /etc/slurm/trainbed-epilog"
+        in gpu
+    )
+    assert "chmod 1777 /raid/enroot/data" in gpu  # the catalog's directories, as before
+
+
+def _slurm_states(differing: str) -> dict[str, list[str]]:
+    """A fake answer to the slurm role's FileStates read: its directories and files as the
+    catalog has them on every host, but for `differing`."""
+    from deploy.push import _data
+    from trainbed.catalog import compile_catalog
+    from trainbed.inventory import load_inventory
+
+    inv = load_inventory(PROD_YAML).inventory
+    lines = {}
+    for name in ("cp1", "cp2", "cp3", *COMPUTE):
+        role = compile_catalog(inv, name).of("slurm")
+        for d in role.directories:
+            owner = f"{d.owner or 'root'}:{d.group or 'root'}"
+            lines[d.path] = f"directory\t{d.path}\t{int(d.mode, 8):o}:{owner}"
+        for f in role.files:
+            data = _data(f)
+            if data is None:
+                continue
+            digest = hashlib.sha1(data if f.path != differing else b"old").hexdigest()
+            lines[f.path] = f"file\t{f.path}\t{int(f.mode, 8):o}:{f.owner}:{f.group}\t{digest}"
+            parent = str(Path(f.path).parent)
+            lines[parent] = f"directory\t{parent}\t755:root:root"
+    return {"for f in /var/log/slurm /var/spool/slurmd": sorted(lines.values())}
+
+
+def _ran(plan: Plan, host: str, name: str) -> list[str]:
+    """The commands the operation called `name` ran on `host`."""
+    found = [
+        op.get(host, ()) for op, names in zip(plan.ops, plan.names, strict=True) if name in names
+    ]
+    assert found, name
+    return [c for cs in found for c in cs]
+
+
+def test_one_changed_file_written_alone_and_only_its_triggers_fire(tmp_path: Path) -> None:
+    """The slurm files match but one: only that file is written, no directory is touched, and
+    only the triggers watching it fire: both reconfigure (on the primary), gres.conf restarts
+    slurmd too, slurm.conf alone restarts nothing."""
+    for differing, restarts in (("/etc/slurm/gres.conf", True), ("/etc/slurm/slurm.conf", False)):
+        run = tmp_path / differing.rsplit("/", 1)[1]
+        run.mkdir()
+        answers = run / "answers.json"
+        answers.write_text(json.dumps(_slurm_states(differing)))
+        plan = _deploy(run, TRAINBED_FAKE_RESPONSES=str(answers))
+        assert not plan.failed, plan.log[-3000:]
+        writes = [
+            c
+            for op, names in zip(plan.ops, plan.names, strict=True)
+            if any(n.startswith("slurm | Write") for n in names)
+            for c in op.get("gpu01", ())
+        ]
+        assert writes == [
+            f"upload {differing}",
+            f"chown root:root {differing}",
+            f"chmod 644 {differing}",
+        ]
+        for host in ("cp1", "gpu01"):  # the slurm directories are as the catalog has them
+            assert not any(c.startswith("mkdir -p /var/") for c in plan.commands(host))
+        assert bool(_ran(plan, "gpu01", "slurm | Restart slurmd")) is restarts
+        assert not _ran(plan, "cp1", "slurm | Restart slurmctld")
+        # Both are files a reconfigure applies (the restart signature did not change).
+        assert any("scontrol reconfigure" in c for c in plan.commands("cp1"))
