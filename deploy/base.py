@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyinfra.api import deploy
+from pyinfra.facts.server import Groups, Users
 from pyinfra.operations import apt, files, server
 
 from deploy import context, triggers
@@ -17,23 +18,36 @@ APT_CACHE_SECONDS = 86400
 
 @deploy("base: system users with fixed IDs")
 def service_users() -> None:
-    """The catalog's users exist with their IDs before any package creates them."""
+    """The catalog's users exist with their IDs before any package creates them.
+
+    An account already as server.group and server.user would leave it (a group that exists; a
+    user with the catalog's home, shell and primary group) adds no operation: two facts in all
+    instead of three per group and five per user.
+    """
     catalog = context.role("base")
     gids = {g.name: g.gid for g in catalog.groups}
+    groups, users = context.fact(Groups), context.fact(Users)
     for user in catalog.users:
-        server.group(
-            name=f"Group {user.group}", group=user.group, gid=gids[user.group], system=True
-        )
-        server.user(
-            name=f"User {user.name}",
-            user=user.name,
-            uid=user.uid,
-            group=user.group,
-            home=user.home,
-            shell=user.shell,
-            system=True,
-            ensure_home=False,
-        )
+        if user.group not in groups:
+            server.group(
+                name=f"Group {user.group}", group=user.group, gid=gids[user.group], system=True
+            )
+        there = users.get(user.name)
+        if there is None or (there["home"], there["shell"], there["group"]) != (
+            user.home,
+            user.shell,
+            user.group,
+        ):
+            server.user(
+                name=f"User {user.name}",
+                user=user.name,
+                uid=user.uid,
+                group=user.group,
+                home=user.home,
+                shell=user.shell,
+                system=True,
+                ensure_home=False,
+            )
 
 
 @deploy("base: system files")

@@ -381,3 +381,49 @@ def test_one_changed_file_written_alone_and_only_its_triggers_fire(tmp_path: Pat
         assert not _ran(plan, "cp1", "slurm | Restart slurmctld")
         # Both are files a reconfigure applies (the restart signature did not change).
         assert any("scontrol reconfigure" in c for c in plan.commands("cp1"))
+
+
+def test_no_fact_per_pushed_file(plan: Plan) -> None:
+    """A push reads its files and their directories in one fact: none of pyinfra's per-file facts
+    (files.put's File and two Directory lookups each) for them, and no operation per file. A
+    compute node's first deploy: 59 operations, 71 facts, 126 commands when this was written (82,
+    165 and 218 before); the bounds leave room for new resources, not for a fact per file."""
+    from benchmarks.deploy_counts import per_host
+    from trainbed.catalog import compile_catalog
+    from trainbed.inventory import load_inventory
+
+    catalog = compile_catalog(load_inventory(PROD_YAML).inventory, "gpu01")
+    pushed = {f.path for f in catalog.files if not f.secret}
+    # /etc: files.link reads it for /etc/localtime (its own create_remote_dir).
+    parents = {str(Path(p).parent) for p in pushed} - {"/etc"}
+    for line in plan.log.splitlines():
+        if "[@fake/gpu01]" in line and "Loaded fact files." in line and "(path=" in line:
+            path = line.rsplit("(path=", 1)[1].rstrip(")").strip()
+            assert path not in pushed | parents, line
+    ops, facts, _ = per_host({"ops": [{"hosts": op} for op in plan.ops]}, plan.log)["gpu01"]
+    assert ops <= 65 and facts <= 80, (ops, facts)
+
+
+def test_accounts_as_the_catalog_has_them_add_no_operation(tmp_path: Path) -> None:
+    """Groups munge and slurm exist, user munge as the catalog has it, user slurm with another
+    shell: only the slurm user's operation is added, and it changes the shell alone."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(
+        json.dumps(
+            {
+                "cat /etc/passwd | cut -d: -f1": [
+                    "munge:x:990:990::/nonexistent:/usr/sbin/nologin|munge|munge||!",
+                    "slurm:x:991:991::/var/lib/slurm:/bin/bash|slurm|slurm||!",
+                ],
+                "cat /etc/group": ["munge:x:990:", "slurm:x:991:"],
+            }
+        )
+    )
+    plan = _deploy(tmp_path, TRAINBED_FAKE_RESPONSES=str(answers))
+    assert not plan.failed, plan.log[-3000:]
+    accounts = [
+        (names, op["gpu01"])
+        for op, names in zip(plan.ops, plan.names, strict=True)
+        if "gpu01" in op and any("system users" in n for n in names)
+    ]
+    assert [cmds for _, cmds in accounts] == [("usermod -s /usr/sbin/nologin slurm",)], accounts
