@@ -427,3 +427,23 @@ def test_accounts_as_the_catalog_has_them_add_no_operation(tmp_path: Path) -> No
         if "gpu01" in op and any("system users" in n for n in names)
     ]
     assert [cmds for _, cmds in accounts] == [("usermod -s /usr/sbin/nologin slurm",)], accounts
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("directory\t/etc/hosts\t755:root:root", "not a directory (/etc/hosts)"),
+        ("other\t/etc/chrony", "/etc/chrony exists and is not a directory"),
+    ],
+)
+def test_a_file_where_a_directory_is_or_the_reverse_fails_the_write(
+    tmp_path: Path, answer: str, message: str
+) -> None:
+    """A destination that is a directory, or a parent that is neither a directory nor a link, stops
+    the run with pyinfra's error at the write, as files.put does; nothing is uploaded."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"for f in /etc/hosts /etc/timezone": [answer]}))
+    plan = _deploy(tmp_path, TRAINBED_FAKE_RESPONSES=str(answers))
+    assert "--> pyinfra error: " in plan.log, plan.log[-2000:]
+    assert message in plan.log.split("--> pyinfra error: ", 1)[1].splitlines()[0]
+    assert not any("upload /etc/hosts" in c for op in plan.ops for cs in op.values() for c in cs)
