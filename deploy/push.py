@@ -10,9 +10,9 @@ The write does what pyinfra's ``files.put`` with ``create_remote_dir`` does, fro
 instead of three facts per file: a parent directory missing when the deploy read the host is made
 as ``create_remote_dir`` makes it (``mkdir -p``, then owned by the file's user and group, its mode
 left alone), once per host and run, by the first write into it, and only if it is still missing
-then; a parent that exists as something else than a directory or a link fails the write, as a
-destination that is a directory does. A directory of the catalog that differs is left to pyinfra's
-``files.directory``.
+then. A parent that exists as something else than a directory or a link, or a destination that
+is a directory, stops the run at the write with pyinfra's error, as ``files.put`` does. A directory
+of the catalog that differs is left to pyinfra's ``files.directory``.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def write(
 ) -> Generator[PyinfraCommand, None, None]:
     """Write `uploads`, with their modes and owners; first make the directories `make` names
     (path, user, group) where they are still missing. A parent in `blocked` (not a directory)
-    or a destination that is a directory fails it, as it fails `files.put`."""
+    or a destination that is a directory raises, as in `files.put`."""
     if blocked:
         raise OperationError(f"{blocked[0]} exists and is not a directory")
     for u in uploads:
