@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.server import Groups, Users
 from pyinfra.operations import apt, files, server
 
 from deploy import context, triggers
@@ -19,23 +18,36 @@ APT_CACHE_SECONDS = 86400
 
 @deploy("base: system users with fixed IDs")
 def service_users() -> None:
-    """The catalog's users exist with their IDs before any package creates them."""
+    """The catalog's users exist with their IDs before any package creates them.
+
+    An account already as server.group and server.user would leave it (a group that exists; a
+    user with the catalog's home, shell and primary group) adds no operation: two facts in all
+    instead of three per group and five per user.
+    """
     catalog = context.role("base")
     gids = {g.name: g.gid for g in catalog.groups}
+    groups, users = context.fact(Groups), context.fact(Users)
     for user in catalog.users:
-        server.group(
-            name=f"Group {user.group}", group=user.group, gid=gids[user.group], system=True
-        )
-        server.user(
-            name=f"User {user.name}",
-            user=user.name,
-            uid=user.uid,
-            group=user.group,
-            home=user.home,
-            shell=user.shell,
-            system=True,
-            ensure_home=False,
-        )
+        if user.group not in groups:
+            server.group(
+                name=f"Group {user.group}", group=user.group, gid=gids[user.group], system=True
+            )
+        there = users.get(user.name)
+        if there is None or (there["home"], there["shell"], there["group"]) != (
+            user.home,
+            user.shell,
+            user.group,
+        ):
+            server.user(
+                name=f"User {user.name}",
+                user=user.name,
+                uid=user.uid,
+                group=user.group,
+                home=user.home,
+                shell=user.shell,
+                system=True,
+                ensure_home=False,
+            )
 
 
 @deploy("base: system files")
@@ -61,18 +73,7 @@ def system_files() -> None:
 @deploy("base: apt repositories and locked versions")
 def apt_sources() -> None:
     catalog = context.role("apt")
-    ops: dict[str, OperationMeta | None] = {
-        f.path: files.put(
-            name=f"Signing key {f.path}",
-            src=f.source,
-            dest=f.path,
-            mode=f.mode,
-            create_remote_dir=True,
-        )
-        for f in catalog.files
-        if f.source is not None
-    }
-    ops.update(push(catalog.files))
+    ops = push(catalog.files)  # the signing keys (local files) and the rendered sources and pins
     for trigger in catalog.triggers:
         triggers.apply(trigger, ops)
     apt.update(name="Refresh package lists", cache_time=APT_CACHE_SECONDS)
@@ -134,7 +135,7 @@ def install_locked(packages: tuple[Package, ...], what: str) -> None:
         allow_downgrades=True,
         extra_install_args="--allow-change-held-packages",
     )
-    held = host.get_fact(HeldPackages)
+    held = context.fact(HeldPackages)
     to_hold = sorted(p.name for p in locked if p.held and p.name not in held)
     if to_hold:
         server.shell(name=f"{what}: hold", commands=[f"apt-mark hold {' '.join(to_hold)}"])

@@ -9,7 +9,6 @@ when plugstack changes and only then (the catalog's trigger), then is proved act
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from deploy import context, triggers
 from deploy.base import daemon_of, install_locked
@@ -23,9 +22,7 @@ def containers() -> None:
     if not catalog.packages:
         return
     install_locked(catalog.packages, "Containers")
-    for d in catalog.directories:
-        files.directory(name=f"Directory {d.path}", path=d.path, mode=d.mode)
-    pushed = push(catalog.files)
+    pushed = push(catalog.files, catalog.directories)
     whole = context.catalog()
     for trigger in catalog.triggers:
         restart = triggers.apply(trigger, pushed, ignore_errors=True)

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from pyinfra import host
 from pyinfra import inventory as pyinfra_inventory
+from pyinfra.api import FactBase
 from pyinfra.api.host import Host
+from pyinfra.context import ctx_host
 
 from deploy import secrets
 from trainbed.catalog import CATALOG_PATH, Catalog, compile_catalog
@@ -20,6 +24,10 @@ from trainbed.catalog.model import File
 from trainbed.inventory import Inventory, load_inventory
 from trainbed.inventory.model import Node
 from trainbed.render import render_host
+
+T = TypeVar("T")
+
+_facts: WeakKeyDictionary[Host, dict[type[FactBase[Any]], Any]] = WeakKeyDictionary()
 
 
 @cache
@@ -74,3 +82,15 @@ def slurmdbd_conf() -> File:
     spec = catalog().file(SLURMDBD_CONF)
     content = render_host(inv, hostname(), secrets.slurmdbd_password(inv))[spec.path].content
     return File(spec.path, spec.role, content, spec.mode, spec.owner, spec.group, secret=True)
+
+
+def fact(cls: type[FactBase[T]]) -> T:
+    """The current host's fact `cls` (one without arguments), read once per host and run.
+
+    Deploy code runs while pyinfra prepares, before any operation changes the host, so every read
+    would answer alike; a role must not change the value it gets.
+    """
+    read = _facts.setdefault(ctx_host.get(), {})
+    if cls not in read:
+        read[cls] = host.get_fact(cls)
+    return read[cls]

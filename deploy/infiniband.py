@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import systemd
 
@@ -21,7 +20,7 @@ def infiniband() -> None:
         return
     # The distribution's single opensm.service binds the first port it finds; trainbed runs one
     # instance per rail instead.
-    present = host.get_fact(SystemdUnitFiles)
+    present = context.fact(SystemdUnitFiles)
     for unit in catalog.units:
         if unit.only_if_present and unit.file_name in present:
             systemd.service(

@@ -29,7 +29,6 @@ from deploy.facts import SystemdUnitFiles
 from deploy.push import push
 from trainbed.catalog.compile import GRANT_SQL, MUNGE_KEY
 from trainbed.catalog.model import Catalog, Unit
-from trainbed.health import bundle
 from trainbed.inventory.roles import is_slurmdbd_host
 from trainbed.render.slurm import slurmdbd_grant_sql
 
@@ -150,22 +149,6 @@ def accounting(catalog: Catalog) -> None:
     )
 
 
-def built(catalog: Catalog) -> None:
-    """Files the deploy builds from the installed package (the health program's zipapp);
-    pyinfra uploads one only when its digest differs on the host."""
-    for f in catalog.files:
-        if f.build == bundle.NAME:
-            files.put(
-                name=f"Install {f.path}",
-                src=io.BytesIO(bundle.build()),
-                dest=f.path,
-                mode=f.mode,
-                user=f.owner,
-                group=f.group,
-                create_remote_dir=True,
-            )
-
-
 def scheduled(catalog: Catalog, pushed: triggers.Ops) -> None:
     """The role's units outside the daemons' order (the health program's timer on control-plane
     nodes): units reloaded when their files changed, then enabled, started, restarted on a
@@ -175,7 +158,7 @@ def scheduled(catalog: Catalog, pushed: triggers.Ops) -> None:
             triggers.apply(trigger, pushed)
     for unit in catalog.units:
         if unit.stage is None and unit.only_if_present:
-            if unit.file_name in host.get_fact(SystemdUnitFiles):
+            if unit.file_name in context.fact(SystemdUnitFiles):
                 systemd.service(
                     name=f"{unit.name} off",
                     service=unit.name,
@@ -203,16 +186,8 @@ def slurm() -> None:
     catalog = context.role("slurm")
     install_locked(catalog.packages, "Slurm")
     munge(catalog=catalog)
-    for d in catalog.directories:
-        files.directory(
-            name=d.path,
-            path=d.path,
-            mode=d.mode,
-            user=d.owner or None,
-            group=d.group if d.owner else None,
-        )
-    pushed = push(catalog.files)
-    built(catalog)
+    # The health program too, built from the installed package.
+    pushed = push(catalog.files, catalog.directories)
     scheduled(catalog, pushed)
     if is_slurmdbd_host(inv, node):
         accounting(catalog=catalog)

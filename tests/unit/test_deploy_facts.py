@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
+import grp
+import hashlib
 import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +56,28 @@ def test_every_fact_has_cases() -> None:
         and value is not facts.FactBase
     }
     assert defined <= set(CASES), defined - set(CASES)
+
+
+def test_file_states_reads_each_kind_under_sh(tmp_path: Path) -> None:
+    """FileStates' command run by sh on a real tree: a file (mode, owner, sha1), a directory, links
+    (to a directory and dangling: not followed), a FIFO, a missing path and a name with a space."""
+    (tmp_path / "my file").write_text("hi\n")
+    (tmp_path / "my file").chmod(0o640)
+    (tmp_path / "d").mkdir(mode=0o750)
+    (tmp_path / "d").chmod(0o1750)
+    (tmp_path / "to-d").symlink_to(tmp_path / "d")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(tmp_path / "fifo")
+    names = ("my file", "d", "to-d", "dangling", "fifo", "missing")
+    paths = tuple(str(tmp_path / n) for n in names)
+    out = subprocess.run(
+        ["sh", "-c", facts.FileStates().command(paths)], capture_output=True, text=True, check=True
+    ).stdout
+    owner = f"{getpass.getuser()}:{grp.getgrgid(os.getgid()).gr_name}"
+    assert facts.FileStates().process(out.splitlines()) == {
+        paths[0]: ("file", f"640:{owner}", hashlib.sha1(b"hi\n").hexdigest()),
+        paths[1]: ("directory", f"1750:{owner}"),
+        paths[2]: ("link",),
+        paths[3]: ("link",),
+        paths[4]: ("other",),
+    }

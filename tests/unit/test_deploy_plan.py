@@ -8,6 +8,7 @@ commands are not operations, so they cannot satisfy an assertion).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -298,3 +299,151 @@ def test_every_node_gets_its_catalog(plan: Plan) -> None:
             host,
             [c for c in cmds if "trainbed" in c],
         )
+
+
+def test_each_missing_directory_made_once_per_host(plan: Plan) -> None:
+    """The fake hosts have no files: a parent directory is made by the first write into it only
+    (the slurm and containers roles both write into /etc/slurm), owned as ``create_remote_dir``
+    owns it; every push writes its files in one operation."""
+    for host in ("cp1", "gpu01"):
+        cmds = plan.commands(host)
+        makes = [c for c in cmds if c.startswith("for d in ") and "mkdir -p" in c]
+        made = [d for c in makes for d in c.split(";", 1)[0].split()[3:]]
+        assert len(made) == len(set(made)) and "/etc/slurm" in made, makes
+        assert all('chown root:root "$d"' in c for c in makes), makes
+    gpu = plan.commands("gpu01")
+    assert (
+        "chmod 755 /usr/local/sbin/trainbed-health /etc/slurm/trainbed-prolog /etc/slurm/trainbed-epilog"
+        in gpu
+    )
+    assert "chmod 1777 /raid/enroot/data" in gpu  # the catalog's directories, as before
+
+
+def _slurm_states(differing: str) -> dict[str, list[str]]:
+    """A fake answer to the slurm role's FileStates read: its directories and files as the
+    catalog has them on every host, but for `differing`."""
+    from deploy.push import _data
+    from trainbed.catalog import compile_catalog
+    from trainbed.inventory import load_inventory
+
+    inv = load_inventory(PROD_YAML).inventory
+    lines = {}
+    for name in ("cp1", "cp2", "cp3", *COMPUTE):
+        role = compile_catalog(inv, name).of("slurm")
+        for d in role.directories:
+            owner = f"{d.owner or 'root'}:{d.group or 'root'}"
+            lines[d.path] = f"directory\t{d.path}\t{int(d.mode, 8):o}:{owner}"
+        for f in role.files:
+            data = _data(f)
+            if data is None:
+                continue
+            digest = hashlib.sha1(data if f.path != differing else b"old").hexdigest()
+            lines[f.path] = f"file\t{f.path}\t{int(f.mode, 8):o}:{f.owner}:{f.group}\t{digest}"
+            parent = str(Path(f.path).parent)
+            lines[parent] = f"directory\t{parent}\t755:root:root"
+    return {"for f in /var/log/slurm /var/spool/slurmd": sorted(lines.values())}
+
+
+def _ran(plan: Plan, host: str, name: str) -> list[str]:
+    """The commands the operation called `name` ran on `host`."""
+    found = [
+        op.get(host, ()) for op, names in zip(plan.ops, plan.names, strict=True) if name in names
+    ]
+    assert found, name
+    return [c for cs in found for c in cs]
+
+
+def test_one_changed_file_written_alone_and_only_its_triggers_fire(tmp_path: Path) -> None:
+    """The slurm files match but one: only that file is written, no directory is touched, and
+    only the triggers watching it fire: both reconfigure (on the primary), gres.conf restarts
+    slurmd too, slurm.conf alone restarts nothing."""
+    for differing, restarts in (("/etc/slurm/gres.conf", True), ("/etc/slurm/slurm.conf", False)):
+        run = tmp_path / differing.rsplit("/", 1)[1]
+        run.mkdir()
+        answers = run / "answers.json"
+        answers.write_text(json.dumps(_slurm_states(differing)))
+        plan = _deploy(run, TRAINBED_FAKE_RESPONSES=str(answers))
+        assert not plan.failed, plan.log[-3000:]
+        writes = [
+            c
+            for op, names in zip(plan.ops, plan.names, strict=True)
+            if any(n.startswith("slurm | Write") for n in names)
+            for c in op.get("gpu01", ())
+        ]
+        assert writes == [
+            f"upload {differing}",
+            f"chown root:root {differing}",
+            f"chmod 644 {differing}",
+        ]
+        for host in ("cp1", "gpu01"):  # the slurm directories are as the catalog has them
+            assert not any(c.startswith("mkdir -p /var/") for c in plan.commands(host))
+        assert bool(_ran(plan, "gpu01", "slurm | Restart slurmd")) is restarts
+        assert not _ran(plan, "cp1", "slurm | Restart slurmctld")
+        # Both are files a reconfigure applies (the restart signature did not change).
+        assert any("scontrol reconfigure" in c for c in plan.commands("cp1"))
+
+
+def test_no_fact_per_pushed_file(plan: Plan) -> None:
+    """A push reads its files and their directories in one fact: none of pyinfra's per-file facts
+    (files.put's File and two Directory lookups each) for them, and no operation per file. A
+    compute node's first deploy: 59 operations, 71 facts, 126 commands when this was written (82,
+    165 and 218 before); the bounds leave room for new resources, not for a fact per file."""
+    from benchmarks.deploy_counts import per_host
+    from trainbed.catalog import compile_catalog
+    from trainbed.inventory import load_inventory
+
+    catalog = compile_catalog(load_inventory(PROD_YAML).inventory, "gpu01")
+    pushed = {f.path for f in catalog.files if not f.secret}
+    # /etc: files.link reads it for /etc/localtime (its own create_remote_dir).
+    parents = {str(Path(p).parent) for p in pushed} - {"/etc"}
+    for line in plan.log.splitlines():
+        if "[@fake/gpu01]" in line and "Loaded fact files." in line and "(path=" in line:
+            path = line.rsplit("(path=", 1)[1].rstrip(")").strip()
+            assert path not in pushed | parents, line
+    ops, facts, _ = per_host({"ops": [{"hosts": op} for op in plan.ops]}, plan.log)["gpu01"]
+    assert ops <= 65 and facts <= 80, (ops, facts)
+
+
+def test_accounts_as_the_catalog_has_them_add_no_operation(tmp_path: Path) -> None:
+    """Groups munge and slurm exist, user munge as the catalog has it, user slurm with another
+    shell: only the slurm user's operation is added, and it changes the shell alone."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(
+        json.dumps(
+            {
+                "cat /etc/passwd | cut -d: -f1": [
+                    "munge:x:990:990::/nonexistent:/usr/sbin/nologin|munge|munge||!",
+                    "slurm:x:991:991::/var/lib/slurm:/bin/bash|slurm|slurm||!",
+                ],
+                "cat /etc/group": ["munge:x:990:", "slurm:x:991:"],
+            }
+        )
+    )
+    plan = _deploy(tmp_path, TRAINBED_FAKE_RESPONSES=str(answers))
+    assert not plan.failed, plan.log[-3000:]
+    accounts = [
+        (names, op["gpu01"])
+        for op, names in zip(plan.ops, plan.names, strict=True)
+        if "gpu01" in op and any("system users" in n for n in names)
+    ]
+    assert [cmds for _, cmds in accounts] == [("usermod -s /usr/sbin/nologin slurm",)], accounts
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("directory\t/etc/hosts\t755:root:root", "not a directory (/etc/hosts)"),
+        ("other\t/etc/chrony", "/etc/chrony exists and is not a directory"),
+    ],
+)
+def test_a_file_where_a_directory_is_or_the_reverse_fails_the_write(
+    tmp_path: Path, answer: str, message: str
+) -> None:
+    """A destination that is a directory, or a parent that is neither a directory nor a link, stops
+    the run with pyinfra's error at the write, as files.put does; nothing is uploaded."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"for f in /etc/hosts /etc/timezone": [answer]}))
+    plan = _deploy(tmp_path, TRAINBED_FAKE_RESPONSES=str(answers))
+    assert "--> pyinfra error: " in plan.log, plan.log[-2000:]
+    assert message in plan.log.split("--> pyinfra error: ", 1)[1].splitlines()[0]
+    assert not any("upload /etc/hosts" in c for op in plan.ops for cs in op.values() for c in cs)
