@@ -22,12 +22,22 @@ from trainbed.checks.junit import CaseResult, read_junit
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: The state directory of the Debian 13 / Slurm 24.11 cluster (tests marked ``debian13``):
+#: ``lab/up --state-dir .mock-trixie --name trainbed-mock-trixie --subnet 172.31.233.0/24
+#: --release trixie``, never deployed before its tests.
+ENV_TRIXIE = "TRAINBED_MOCK_TRIXIE"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("TRAINBED_MOCK"):
-        return
     skip = pytest.mark.skip(reason="needs the mock cluster: set TRAINBED_MOCK to its state dir")
+    skip_trixie = pytest.mark.skip(
+        reason=f"needs the Debian 13 mock cluster: set {ENV_TRIXIE} to its state dir"
+    )
     for item in items:
-        if "mock" in item.keywords:
+        if "debian13" in item.keywords:
+            if not os.environ.get(ENV_TRIXIE):
+                item.add_marker(skip_trixie)
+        elif "mock" in item.keywords and not os.environ.get("TRAINBED_MOCK"):
             item.add_marker(skip)
 
 
