@@ -180,7 +180,7 @@ def candidates(tag: str, packages: list[str]) -> dict[str, str]:
 
 def slurm_headers(tag: str, dest: Path) -> Path:
     """The Slurm headers of image ``tag``'s release (its libslurm-dev, unpacked, not installed)
-    under ``dest``/usr/include; returns that include directory. Kept while the version holds."""
+    under ``dest``/usr/include; returns that include directory (kept: ``dest`` names the image)."""
     include = dest / "usr/include"
     if (include / "slurm/spank.h").exists():
         return include

@@ -196,7 +196,11 @@ def bring_up(args: argparse.Namespace) -> dict[str, Any]:
     write_site_secrets(state / "secrets")
     repo = state / "repo"
     # The simulated pyxis is built for the nodes' Slurm: the host's headers are Debian 12's.
-    headers = None if release == SUITE else image.slurm_headers(images.node, state / "slurm-dev")
+    headers = (
+        None
+        if release == SUITE
+        else image.slurm_headers(images.node, state / "slurm-dev" / images.node.rsplit(":")[-1])
+    )
     repo_info = build.build_repo(repo, state / "gnupg", cluster, headers)
     timings["keys_repo_s"] = round(time.monotonic() - mark, 1)
     log(f"simulated-hardware repository ready ({repo}, key {repo_info['fingerprint'][-16:]})")

@@ -26,7 +26,7 @@ from tests.mock_cluster.conftest import (
 )
 from trainbed.inventory import load_inventory
 
-pytestmark = [pytest.mark.mock, pytest.mark.debian13]
+pytestmark = pytest.mark.debian13
 
 #: Lines slurmdbd and slurmctld logged on Debian 13 before the deploy followed the series:
 #: MariaDB started by its package kept its defaults (the settings file never restarted it), and
@@ -37,7 +37,7 @@ FIXED_LOG_LINES = ("Database settings not recommended values", "Unable to open p
 @pytest.fixture(scope="module")
 def trixie() -> dict[str, Any]:
     if not os.environ.get(ENV_TRIXIE):
-        pytest.skip(f"set {ENV_TRIXIE}")
+        pytest.skip(f"needs the Debian 13 mock cluster: set {ENV_TRIXIE} to its state dir")
     return _read_cluster(ENV_TRIXIE)
 
 
