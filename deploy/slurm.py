@@ -115,11 +115,17 @@ def munge(catalog: Catalog) -> None:
 
 
 @deploy("slurm: accounting")
-def accounting(catalog: Catalog) -> None:
+def accounting(catalog: Catalog, pushed: triggers.Ops) -> None:
     inv = context.inventory()
     database, dbd = _stage(catalog, "database"), _stage(catalog, "accounting")
     assert database is not None and dbd is not None
-    daemon(daemon_of(database), name=database.name)
+    # The package starts MariaDB before its settings file exists: restart on that file's change,
+    # before slurmdbd first connects (slurmdbd checks the InnoDB settings at each start).
+    daemon(
+        daemon_of(database),
+        name=database.name,
+        restart_when=triggers.restart_when(catalog, database.name, pushed),
+    )
     password = secrets.slurmdbd_password(inv)
     grant = catalog.file(GRANT_SQL)
     ops: dict[str, OperationMeta | None] = {
@@ -190,7 +196,7 @@ def slurm() -> None:
     pushed = push(catalog.files, catalog.directories)
     scheduled(catalog, pushed)
     if is_slurmdbd_host(inv, node):
-        accounting(catalog=catalog)
+        accounting(catalog=catalog, pushed=pushed)
     ordering_point(name="Order: accounting answers before any controller")
     controller = _start_stage(catalog, "controller", pushed)
     ordering_point(name="Order: controllers up before any worker")

@@ -102,6 +102,37 @@ def debian_mirror(sources: list[Source], suite: str) -> str:
     raise LookupError(f"no apt source serves suite {suite!r}; checked {len(sources)} source(s)")
 
 
+def _retarget_suite(suite: str, old: str, new: str) -> str:
+    return new + suite[len(old) :] if suite == old or suite.startswith(old + "-") else suite
+
+
+def retarget(name: str, text: str, old: str, new: str) -> str:
+    """The source file ``name`` with every suite ``old``/``old-*`` renamed to ``new``/``new-*``.
+
+    Only suite fields change (deb822 ``Suites:``, the one-line format's third field): another
+    release from the same mirrors, with its -updates and -security.
+    """
+    lines = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\n")
+        end = line[len(body) :]
+        if name.endswith(".sources") and body.lower().startswith("suites:"):
+            key, _, value = body.partition(":")
+            body = f"{key}: " + " ".join(_retarget_suite(s, old, new) for s in value.split())
+        elif not name.endswith(".sources") and body.split()[:1] in (["deb"], ["deb-src"]):
+            words = body.split()
+            at = 1
+            if at < len(words) and words[at].startswith("["):
+                while at < len(words) and not words[at].endswith("]"):
+                    at += 1
+                at += 1
+            if at + 1 < len(words):
+                words[at + 1] = _retarget_suite(words[at + 1], old, new)
+            body = " ".join(words)
+        lines.append(body + end)
+    return "".join(lines)
+
+
 def host_source_files(root: Path = Path("/")) -> dict[str, str]:
     """The host's apt source files, relative path -> text (sources.list and sources.list.d/)."""
     files: dict[str, str] = {}

@@ -17,6 +17,9 @@ LABEL_HASH = "trainbed.mock.hash"
 
 DEFAULT_SUBNET = "172.31.250.0/24"
 SUITE = "bookworm"
+#: Debian releases the lab builds nodes from: suite -> the inventory's ``cluster.os_release``.
+#: The host's apt sources serve SUITE; another release is read from the same mirror.
+RELEASES = {"bookworm": "debian-12", "trixie": "debian-13"}
 
 #: Mount points inside every node.
 SIM_REPO_MOUNT = "/srv/trainbed-sim-repo"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import aptsources
-from lab.config import IMAGE_LABEL, LABEL_HASH, SUITE
+from lab.config import IMAGE_LABEL, LABEL_HASH, RELEASES, SUITE
 from lab.engine import MockError, docker, run
 from lab.log import log
 
@@ -131,11 +131,20 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def plan(root: Path = Path("/")) -> tuple[Images, dict[str, str], str]:
-    """Image tags for the host's apt configuration, the files to copy in, and the mirror."""
-    files = {**aptsources.host_source_files(root), **aptsources.host_acquire_conf(root)}
+def plan(root: Path = Path("/"), suite: str = SUITE) -> tuple[Images, dict[str, str], str]:
+    """Image tags for the host's apt configuration, the files to copy in, and the mirror.
+
+    The host's sources serve SUITE; another ``suite`` (RELEASES) comes from the same mirrors,
+    its sources those of the host with the suite names changed.
+    """
+    if suite not in RELEASES:
+        raise MockError(f"unknown Debian release {suite!r} (known: {', '.join(RELEASES)})")
+    sources = aptsources.host_source_files(root)
+    if suite != SUITE:
+        sources = {n: aptsources.retarget(n, t, SUITE, suite) for n, t in sources.items()}
+    files = {**sources, **aptsources.host_acquire_conf(root)}
     mirror = aptsources.debian_mirror(aptsources.host_sources(root), SUITE)
-    base_hash = _digest("base", 1, SUITE, mirror, BASE_PACKAGES, files)
+    base_hash = _digest("base", 1, suite, mirror, BASE_PACKAGES, files)
     node_hash = _digest(
         "node", 1, base_hash, CACHED_PACKAGES, MASKED_UNITS, SSHD_CONF, NODE_DOCKERFILE
     )
@@ -148,16 +157,64 @@ def plan(root: Path = Path("/")) -> tuple[Images, dict[str, str], str]:
     return images, files, mirror
 
 
+def parse_policy(text: str) -> dict[str, str]:
+    """``apt-cache policy NAME...`` output -> name: candidate version (names without one left out)."""
+    out: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        if line and not line[0].isspace() and line.endswith(":"):
+            name = line[:-1]
+        elif name and line.strip().startswith("Candidate:"):
+            version = line.split(":", 1)[1].strip()
+            if version != "(none)":
+                out[name] = version
+    return out
+
+
+def candidates(tag: str, packages: list[str]) -> dict[str, str]:
+    """The version apt in image ``tag`` would install of each package (its lists are kept)."""
+    return parse_policy(
+        docker("run", "--rm", "--network", "none", tag, "apt-cache", "policy", *packages)
+    )
+
+
+def slurm_headers(tag: str, dest: Path) -> Path:
+    """The Slurm headers of image ``tag``'s release (its libslurm-dev, unpacked, not installed)
+    under ``dest``/usr/include; returns that include directory (kept: ``dest`` names the image)."""
+    include = dest / "usr/include"
+    if (include / "slurm/spank.h").exists():
+        return include
+    dest.mkdir(parents=True, exist_ok=True)
+    script = (
+        "set -e; cd /tmp; apt-get download -q libslurm-dev >/dev/null; "
+        "dpkg-deb --fsys-tarfile libslurm-dev_*.deb"
+    )
+    got = subprocess.run(
+        ["docker", "run", "--rm", tag, "sh", "-c", script], capture_output=True, timeout=300
+    )
+    if got.returncode != 0:
+        raise MockError(f"libslurm-dev from {tag}: {got.stderr.decode(errors='replace')[-500:]}")
+    subprocess.run(
+        ["tar", "-x", "-C", str(dest), "./usr/include/slurm"],
+        input=got.stdout,
+        check=True,
+        timeout=120,
+    )
+    return include
+
+
 def exists(tag: str) -> bool:
     """True when the image tag is present locally."""
     return bool(docker("images", "-q", tag))
 
 
-def ensure(log_dir: Path, root: Path = Path("/")) -> Images:
-    """Build whichever of the three images is missing; return their tags."""
-    images, files, mirror = plan(root)
+def ensure(
+    log_dir: Path, root: Path = Path("/"), suite: str = SUITE, storage: bool = True
+) -> Images:
+    """Build whichever of the images is missing (the storage one only if ``storage``); tags."""
+    images, files, mirror = plan(root, suite)
     if not exists(images.base):
-        build_base(images.base, mirror, files, log_dir)
+        build_base(images.base, mirror, files, log_dir, suite)
     if not exists(images.node):
         build_layer(
             images.node,
@@ -169,7 +226,7 @@ def ensure(log_dir: Path, root: Path = Path("/")) -> Images:
             {"sshd.conf": SSHD_CONF},
             log_dir / "build-node.log",
         )
-    if not exists(images.storage):
+    if storage and not exists(images.storage):
         build_layer(
             images.storage,
             STORAGE_DOCKERFILE.format(
@@ -186,19 +243,21 @@ def _labels(tag: str) -> list[str]:
     return [f"LABEL {IMAGE_LABEL}=1", f"LABEL {LABEL_HASH}={tag.rsplit(':', 1)[1]}"]
 
 
-def build_base(tag: str, mirror: str, files: dict[str, str], log_dir: Path) -> None:
-    """debootstrap --variant=minbase SUITE into a temp dir, copy apt sources in, docker import."""
-    log(f"building {tag}: debootstrap {SUITE} from the host's mirror")
+def build_base(
+    tag: str, mirror: str, files: dict[str, str], log_dir: Path, suite: str = SUITE
+) -> None:
+    """debootstrap --variant=minbase ``suite`` into a temp dir, copy apt sources in, import."""
+    log(f"building {tag}: debootstrap {suite} from the host's mirror")
     log_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="trainbed-mock-rootfs-", dir="/var/tmp"))
     try:
-        with open(log_dir / "debootstrap.log", "w") as out:
+        with open(log_dir / f"debootstrap-{suite}.log", "w") as out:
             proc = subprocess.run(
                 [
                     "debootstrap",
                     "--variant=minbase",
                     f"--include={','.join(BASE_PACKAGES)}",
-                    SUITE,
+                    suite,
                     str(work),
                     mirror,
                 ],
@@ -208,7 +267,7 @@ def build_base(tag: str, mirror: str, files: dict[str, str], log_dir: Path) -> N
             )
         if proc.returncode != 0:
             raise MockError(
-                f"debootstrap failed ({proc.returncode}); see {log_dir}/debootstrap.log"
+                f"debootstrap failed ({proc.returncode}); see {log_dir}/debootstrap-{suite}.log"
             )
         install_apt_files(work, files)
         for stale in ("var/cache/apt/archives", "var/lib/apt/lists"):

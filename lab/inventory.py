@@ -239,3 +239,42 @@ def relocate_state_paths(inv: dict[str, Any], inventory_dir: Path, state: Path) 
 def dump(inv: dict[str, Any]) -> str:
     """YAML text of an inventory (block style, key order kept)."""
     return yaml.safe_dump(inv, sort_keys=False, default_flow_style=False)
+
+
+def _debian_packages(inv: dict[str, Any], simulated: set[str]) -> list[dict[str, Any]]:
+    """The inventory's package entries that Debian ships (not the simulated repository's)."""
+    software = inv["software"]
+    entries = [p for group in software["slurm"]["packages"].values() for p in group]
+    entries += software.get("probe_tools", []) + software.get("health_tools", [])
+    return [p for p in entries if p["name"] not in simulated]
+
+
+def debian_package_names(inv: dict[str, Any], simulated: set[str]) -> list[str]:
+    """Names of the Debian packages the inventory pins (what ``for_release`` asks versions of)."""
+    return [p["name"] for p in _debian_packages(inv, simulated)] + ["rdma-core"]
+
+
+def upstream(version: str) -> str:
+    """``1:24.11.5-4+deb13u1`` -> ``24.11.5`` (no epoch, no Debian revision)."""
+    return version.split(":", 1)[-1].rsplit("-", 1)[0]
+
+
+def for_release(
+    inv: dict[str, Any], os_release: str, versions: dict[str, str], simulated: set[str]
+) -> dict[str, Any]:
+    """The inventory for nodes of another Debian release: its ``os_release``, Debian's package
+    versions there (``versions``: name -> version, as the release's apt offers them), the Slurm
+    version of its slurmctld package. The simulated packages keep their versions."""
+    out = copy.deepcopy(inv)
+    out["cluster"]["os_release"] = os_release
+    missing = [p["name"] for p in _debian_packages(out, simulated) if p["name"] not in versions]
+    if missing:
+        raise ValueError(f"{os_release} offers no version of {', '.join(sorted(set(missing)))}")
+    for package in _debian_packages(out, simulated):
+        package["version"] = versions[package["name"]]
+    slurm = out["software"]["slurm"]
+    slurm["version"] = upstream(versions[slurm["packages"]["controller"][0]["name"]])
+    ofed = out["software"]["infiniband"]["ofed"]
+    if ofed["flavour"] == "rdma-core" and "rdma-core" in versions:
+        ofed["version"] = upstream(versions["rdma-core"])
+    return out

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import ipaddress
 import json
 import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,9 @@ from lab.config import (
     DEFAULT_STATE_DIR,
     ENV_SUBNET,
     LABEL,
+    RELEASES,
     SIM_REPO_MOUNT,
+    SUITE,
     state_dir,
 )
 from lab.engine import MockError, docker
@@ -49,13 +53,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--state-dir", help="state directory (default <repo>/.mock)")
     p.add_argument("--name", help="cluster name override (to run two clusters side by side)")
+    p.add_argument(
+        "--release",
+        choices=tuple(RELEASES),
+        default=SUITE,
+        help=f"Debian release of the nodes (default {SUITE}); another one makes an inventory "
+        "variant stating its os_release and the Slurm and package versions it ships",
+    )
     return p.parse_args(argv)
 
 
-def effective_inventory(args: argparse.Namespace, state: Path) -> tuple[dict[str, Any], Path]:
-    """The inventory to bring up, and its path (a generated variant lives in the state dir)."""
+def effective_inventory(
+    args: argparse.Namespace,
+    state: Path,
+    versions: Callable[[list[str]], dict[str, str]] | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """The inventory to bring up, and its path (a generated variant lives in the state dir).
+
+    ``versions`` (names -> versions apt offers on the nodes' image) serves another release.
+    """
     inv = inventory.load(args.inventory)
     changed = False
+    release = getattr(args, "release", SUITE)
+    if release != SUITE:
+        if versions is None:
+            raise MockError(f"release {release}: no node image to read package versions from")
+        simulated = set(packages.PACKAGES)
+        names_wanted = inventory.debian_package_names(inv, simulated)
+        inv = inventory.for_release(inv, RELEASES[release], versions(names_wanted), simulated)
+        changed = True
     if args.compute is not None or args.control_plane is not None:
         inv = inventory.variant(inv, args.compute, args.control_plane)
         changed = True
@@ -142,15 +168,21 @@ def bring_up(args: argparse.Namespace) -> dict[str, Any]:
     engine.ensure_tools()
     engine.ensure_daemon(state / "logs")
     engine.ensure_inotify()
-    inv, inv_path = effective_inventory(args, state)
-    cluster = inventory.cluster_name(inv)
-    plan = inventory.nodes(inv)
-    refuse_if_running(cluster)
     timings: dict[str, float] = {}
 
     mark = time.monotonic()
-    images = image.ensure(state / "logs")
+    release = getattr(args, "release", SUITE)
+    images = image.ensure(state / "logs", suite=release, storage=release == SUITE)
+    if release != SUITE:
+        # The storage node stands in for PowerScale (trainbed never deploys it): Debian 12's.
+        images = dataclasses.replace(images, storage=image.ensure(state / "logs").storage)
     timings["images_s"] = round(time.monotonic() - mark, 1)
+    inv, inv_path = effective_inventory(
+        args, state, lambda wanted: image.candidates(images.node, wanted)
+    )
+    cluster = inventory.cluster_name(inv)
+    plan = inventory.nodes(inv)
+    refuse_if_running(cluster)
 
     mark = time.monotonic()
     admin_key = sshkeys.keygen(state / "ssh" / "id_ed25519", f"trainbed-mock-admin@{cluster}")
@@ -163,7 +195,13 @@ def bring_up(args: argparse.Namespace) -> dict[str, Any]:
         pubkeys[node.hostname] = key.with_suffix(".pub").read_text()
     write_site_secrets(state / "secrets")
     repo = state / "repo"
-    repo_info = build.build_repo(repo, state / "gnupg", cluster)
+    # The simulated pyxis is built for the nodes' Slurm: the host's headers are Debian 12's.
+    headers = (
+        None
+        if release == SUITE
+        else image.slurm_headers(images.node, state / "slurm-dev" / images.node.rsplit(":")[-1])
+    )
+    repo_info = build.build_repo(repo, state / "gnupg", cluster, headers)
     timings["keys_repo_s"] = round(time.monotonic() - mark, 1)
     log(f"simulated-hardware repository ready ({repo}, key {repo_info['fingerprint'][-16:]})")
 
@@ -211,6 +249,8 @@ def bring_up(args: argparse.Namespace) -> dict[str, Any]:
         "cluster": cluster,
         "inventory": str(inv_path),
         "subnet": inventory.subnet(inv),
+        "release": release,
+        "os_release": inv["cluster"]["os_release"],
         "network": names.network(cluster),
         "state_dir": str(state),
         "ssh_config": str(ssh_config),

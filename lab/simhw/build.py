@@ -102,14 +102,16 @@ def postinst(name: str, spec: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compile_plugin(source: Path, target: Path) -> None:
-    """A Slurm plugin (shared object) from C, against the host's Slurm headers (libslurm-dev).
+def compile_plugin(source: Path, target: Path, include: Path | None = None) -> None:
+    """A Slurm plugin (shared object) from C, against the host's Slurm headers (libslurm-dev),
+    or those under ``include`` (``include/slurm/spank.h``: the nodes' Slurm when it is another).
 
     No libslurm link: the SPANK symbols resolve in srun, sbatch and slurmstepd at load time.
     """
     _run(
         [
             "gcc",
+            *(("-I", str(include)) if include else ()),
             "-std=gnu11",
             "-O2",
             "-Wall",
@@ -123,7 +125,9 @@ def compile_plugin(source: Path, target: Path) -> None:
     )
 
 
-def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
+def build_package(
+    name: str, spec: dict[str, Any], out_dir: Path, slurm_include: Path | None = None
+) -> Path:
     """One .deb; returns its path."""
     with tempfile.TemporaryDirectory(prefix=f"simdeb-{name}-") as tmp:
         root = Path(tmp) / "root"
@@ -155,7 +159,7 @@ def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
         for path, source in spec.get("c_plugins", {}).items():
             target = root / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-            compile_plugin(SIM_DIR / source, target)
+            compile_plugin(SIM_DIR / source, target, slurm_include)
         debian = root / "DEBIAN"
         debian.mkdir()
         (debian / "control").write_text(control(name, spec))
@@ -169,7 +173,7 @@ def build_package(name: str, spec: dict[str, Any], out_dir: Path) -> Path:
         return deb
 
 
-def content_hash() -> str:
+def content_hash(slurm_include: Path | None = None) -> str:
     """Hash of everything that goes into the packages (to skip rebuilding)."""
     h = hashlib.sha256(json.dumps(PACKAGES, sort_keys=True).encode())
     for path in sorted(
@@ -177,7 +181,7 @@ def content_hash() -> str:
     ):
         h.update(str(path.relative_to(SIM_DIR)).encode())
         h.update(path.read_bytes())
-    spank = Path("/usr/include/slurm/slurm_version.h")
+    spank = (slurm_include or Path("/usr/include")) / "slurm/slurm_version.h"
     if spank.exists():  # the plugin is built against these headers
         h.update(spank.read_bytes())
     h.update(Path(__file__).read_bytes())
@@ -210,11 +214,14 @@ def gpg_key(gnupg_home: Path, name: str) -> str:
     )
 
 
-def build_repo(repo: Path, gnupg_home: Path, cluster: str) -> dict[str, str]:
-    """Build debs + Packages + signed Release into ``repo``; return a summary."""
+def build_repo(
+    repo: Path, gnupg_home: Path, cluster: str, slurm_include: Path | None = None
+) -> dict[str, str]:
+    """Build debs + Packages + signed Release into ``repo``; return a summary. Slurm plugins are
+    built against the headers under ``slurm_include`` (default: the host's)."""
     repo, gnupg_home = repo.resolve(), gnupg_home.resolve()
     stamp = repo / ".content-hash"
-    want = content_hash()
+    want = content_hash(slurm_include)
     fpr = gpg_key(gnupg_home, cluster)
     if stamp.exists() and stamp.read_text() == f"{want} {fpr}":
         return {"fingerprint": fpr, "rebuilt": "no"}
@@ -223,7 +230,7 @@ def build_repo(repo: Path, gnupg_home: Path, cluster: str) -> dict[str, str]:
     for old in repo.iterdir():
         shutil.rmtree(old) if old.is_dir() else old.unlink()
     for name, spec in PACKAGES.items():
-        build_package(name, spec, repo)
+        build_package(name, spec, repo, slurm_include)
     packages = _run(["apt-ftparchive", "packages", "."], cwd=repo).stdout
     (repo / "Packages").write_text(packages)
     _run(["gzip", "-9k", "Packages"], cwd=repo)

@@ -22,6 +22,12 @@ from trainbed.checks.junit import CaseResult, read_junit
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: The state directory of the Debian 13 / Slurm 24.11 cluster (tests marked ``debian13``):
+#: ``lab/up --state-dir .mock-trixie --name trainbed-mock-trixie --subnet 172.31.233.0/24
+#: --release trixie``, never deployed before its tests.
+ENV_TRIXIE = "TRAINBED_MOCK_TRIXIE"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # `ha` marks what runs on the three-control-plane cluster, so tests/run can run those tests in
     # a process of their own beside the main cluster's (`-m "mock and ha"`, `-m "mock and not ha"`).
@@ -42,6 +48,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 #: --subnet 172.31.249.0/24 --control-plane 3 --compute 4`` and never deploys it: the tests that
 #: use it start from the first deploy.
 ENV_HA = "TRAINBED_MOCK_HA"
+#: The state directory of the Debian 13 / Slurm 24.11 cluster (tests marked ``debian13``, which
+#: need no TRAINBED_MOCK): ``lab/up --state-dir .mock-trixie --name trainbed-mock-trixie
+#: --subnet 172.31.233.0/24 --release trixie``, not deployed before its tests.
+ENV_TRIXIE = "TRAINBED_MOCK_TRIXIE"
 
 
 def _read_cluster(env: str) -> dict[str, Any]:

@@ -102,3 +102,49 @@ def test_backup_controllers_are_compared_in_order() -> None:
     assert compare(conf, shown) == []
     swapped = shown.replace("cp1(10.0.0.1)", "X").replace("cp2(10.0.0.2)", "cp1(10.0.0.1)")
     assert compare(conf, swapped.replace("X", "cp2(10.0.0.2)"))[0].key == "SlurmctldHost"
+
+
+#: `scontrol show config` of Slurm 24.11.5 (Debian 13's slurmctld) on the lab's Debian 13
+#: cluster (`lab/up --release trixie`, cluster trainbed-mock-trixie on 172.31.233.0/24) after a
+#: deploy: from 23.11 task/none, mpi/none and jobcomp/none are no plugins and show as (null).
+FIXTURE_24_11 = FIXTURE.with_name("scontrol_show_config_24.11.txt")
+
+
+@pytest.fixture(scope="module")
+def rendered_24_11() -> str:
+    inv = load_inventory(REPO / "inventory" / "mock.yaml").inventory
+    slurm = dataclasses.replace(inv.software.slurm, version="24.11.5")
+    inv = dataclasses.replace(inv, software=dataclasses.replace(inv.software, slurm=slurm))
+    return (
+        slurm_conf(inv)
+        .replace("ClusterName=trainbed-mock", "ClusterName=trainbed-mock-trixie")
+        .replace("172.31.250.", "172.31.233.")
+    )
+
+
+def test_running_config_of_slurm_24_11_agrees_with_the_render(rendered_24_11: str) -> None:
+    shown = FIXTURE_24_11.read_text()
+    assert parse_show_config(shown)["TaskPlugin"] == ["(null)"]
+    assert compare(rendered_24_11, shown) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "mismatch"),
+    [
+        (
+            ("TaskPlugin=task/none", "TaskPlugin=task/affinity"),
+            Mismatch("TaskPlugin", "task/affinity", "(null)"),
+        ),
+        (
+            (
+                "SlurmctldPidFile=/run/slurmctld/slurmctld.pid",
+                "SlurmctldPidFile=/run/slurmctld.pid",
+            ),
+            Mismatch("SlurmctldPidFile", "/run/slurmctld.pid", "/run/slurmctld/slurmctld.pid"),
+        ),
+    ],
+)
+def test_null_is_none_only_for_a_none_plugin(rendered_24_11: str, change, mismatch) -> None:
+    old, new = change
+    assert old in rendered_24_11
+    assert compare(rendered_24_11.replace(old, new), FIXTURE_24_11.read_text()) == [mismatch]

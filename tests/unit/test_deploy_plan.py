@@ -166,7 +166,7 @@ def test_controllers_and_accounting(plan: Plan) -> None:
     assert "systemctl enable slurmctld.service" in plan.commands("cp2")
     cp3 = plan.commands("cp3")
     assert "systemctl enable slurmdbd.service" in cp3
-    assert "mysql < /var/lib/trainbed/slurmdbd-grant.sql" in cp3
+    assert "mariadb < /var/lib/trainbed/slurmdbd-grant.sql" in cp3
     _install(cp3, "mariadb-server=1:10.6.16-0ubuntu0.22.04.1")
     assert not any("slurmctld" in c for c in plan.commands("gpu02"))
 
@@ -180,8 +180,8 @@ def test_munge_key_made_on_the_primary_only(plan: Plan) -> None:
 
 def test_no_secret_in_output(plan: Plan) -> None:
     everything = "\n".join([plan.log, *(c for op in plan.ops for cs in op.values() for c in cs)])
-    assert "mysql < /var/lib/trainbed/slurmdbd-grant.sql" in plan.commands("cp3")  # it was used
-    assert ">>> mysql < /var/lib/trainbed/slurmdbd-grant.sql" in plan.log  # commands are logged
+    assert "mariadb < /var/lib/trainbed/slurmdbd-grant.sql" in plan.commands("cp3")  # it was used
+    assert ">>> mariadb < /var/lib/trainbed/slurmdbd-grant.sql" in plan.log  # commands are logged
     assert PASSWORD not in everything
     assert "IDENTIFIED BY" not in everything
 
@@ -447,3 +447,16 @@ def test_a_file_where_a_directory_is_or_the_reverse_fails_the_write(
     assert "--> pyinfra error: " in plan.log, plan.log[-2000:]
     assert message in plan.log.split("--> pyinfra error: ", 1)[1].splitlines()[0]
     assert not any("upload /etc/hosts" in c for op in plan.ops for cs in op.values() for c in cs)
+
+
+def test_mariadb_restarted_on_its_settings_before_slurmdbd_starts(plan: Plan) -> None:
+    """The package starts MariaDB before trainbed's InnoDB settings exist; slurmdbd checks them
+    at its start: the settings file's change restarts MariaDB first (it once restarted nothing)."""
+    settings = plan.first(("cp3",), "upload /etc/mysql/mariadb.conf.d/90-trainbed-slurmdbd.cnf")
+    restarts = [
+        index
+        for index, (op, names) in enumerate(zip(plan.ops, plan.names, strict=True))
+        if any(n.endswith("Restart mariadb") for n in names) and op.get("cp3")
+    ]
+    assert restarts, "no operation restarts mariadb on cp3"
+    assert settings < restarts[0] < plan.first(("cp3",), *_starts("slurmdbd"))

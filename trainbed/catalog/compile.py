@@ -255,7 +255,7 @@ def _triggers(inventory: Inventory, node: Node, files: list[File]) -> list[Trigg
                 (GRANT_SQL,),
                 "command",
                 "slurm",
-                command=f"mysql < {GRANT_SQL}",
+                command=f"mariadb < {GRANT_SQL}",
             ),
             Trigger("Restart slurmdbd", (SLURMDBD_CONF,), "restart", "slurm", "slurmdbd"),
         ]

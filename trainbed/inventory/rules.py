@@ -19,7 +19,7 @@ Doc = dict[str, Any]
 PathT = tuple[str | int, ...]
 
 #: Slurm release series the configuration templates are written for.
-SUPPORTED_SLURM_SERIES = ("22.05", "23.02", "23.11")
+SUPPORTED_SLURM_SERIES = ("22.05", "23.02", "23.11", "24.11")
 REFERENCE_SLURM_SERIES = "23.02"
 
 

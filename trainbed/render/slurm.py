@@ -10,6 +10,7 @@ from trainbed.health import EPILOG_PATH, PROGRAM_PATH, PROLOG_PATH
 from trainbed.hostlist import compress_hostlist
 from trainbed.inventory.model import ComputeNode, Inventory, Rail, Switch
 from trainbed.render.shared import per_inventory
+from trainbed.render.slurm_series import slurm_series
 from trainbed.render.templates import render
 
 CGROUP_PLUGINS = ("proctrack/cgroup", "task/cgroup")
@@ -112,6 +113,7 @@ def slurm_conf(inventory: Inventory) -> str:
         health_program=PROGRAM_PATH,
         prolog=PROLOG_PATH,
         epilog=EPILOG_PATH,
+        series=slurm_series(inventory),
     )
 
 
@@ -179,23 +181,23 @@ def slurmdbd_conf(inventory: Inventory, password: str = PASSWORD_PLACEHOLDER) ->
         password=password,
         ports=DAEMON_PORTS,
         log_files=DAEMON_LOG_FILES,
+        series=slurm_series(inventory),
     )
 
 
 #: MariaDB's settings for slurmdbd, on the accounting host.
 MARIADB_CONF_PATH = "/etc/mysql/mariadb.conf.d/90-trainbed-slurmdbd.cnf"
-#: Slurm's recommendation (accounting.html; `_check_database_variables` in
-#: accounting_storage_mysql.c logs "Database settings not recommended values" under half of it).
-INNODB_SETTINGS = {
-    "innodb_buffer_pool_size": "1G",
-    "innodb_log_file_size": "64M",
-    "innodb_lock_wait_timeout": "900",
-}
 
 
 def mariadb_conf(inventory: Inventory) -> str:
-    """MariaDB's InnoDB settings for slurmdbd (the distribution's defaults are below Slurm's)."""
-    return render("mariadb-slurmdbd.cnf.j2", source=inventory.source.name, settings=INNODB_SETTINGS)
+    """MariaDB's InnoDB settings for slurmdbd (the distribution's defaults are below Slurm's):
+    Slurm's recommendation for the inventory's series (`slurm_series`; `_check_database_variables`
+    in accounting_storage_mysql.c logs "Database settings not recommended values" under half)."""
+    return render(
+        "mariadb-slurmdbd.cnf.j2",
+        source=inventory.source.name,
+        settings=slurm_series(inventory).innodb,
+    )
 
 
 def _sql_string(value: str) -> str:

@@ -223,6 +223,10 @@ def daemonize(pid_file: Path) -> None:
     """Detach like a classic forking daemon; the parent exits once the pid file is written."""
     pid = os.fork()
     if pid > 0:
+        # Reap the intermediate child first: systemd guesses a Type=forking unit's main pid
+        # (no PIDFile=, as NVIDIA's unit) when this parent exits, and could pick that zombie,
+        # then take the service for exited and stop the daemon ("Deactivated successfully").
+        os.waitpid(pid, 0)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not pid_file.exists():
             time.sleep(0.05)
