@@ -20,6 +20,7 @@ from typing import Any
 
 from trainbed.probes.jobs import Job
 from trainbed.probes.thresholds import CEILING_TOLERANCE, ProbeThresholds
+from trainbed.verdicts.latency import measured_run
 
 STATISTIC = "median"
 
@@ -302,19 +303,6 @@ def judge_nccl(
     )
 
 
-def _client_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The run that carries the pair's bandwidth: the client's, else any with a figure."""
-    for predicate in (
-        lambda r: r.get("side") == "client",
-        lambda r: r.get("bw_avg_gbps") is not None,
-        lambda r: True,
-    ):
-        for run in runs:
-            if predicate(run):
-                return run
-    return None
-
-
 def judge_ib_write_bw(
     *,
     round: int,
@@ -333,7 +321,7 @@ def judge_ib_write_bw(
     """
     threshold = thresholds.ib_write_bw_min_gbps
     job_id = job.job_id if job else None
-    run = _client_run(runs)
+    run = measured_run(runs, "bw_avg_gbps")
 
     def verdict(gbps: float | None, reason: str | None) -> IbVerdict:
         return IbVerdict(
