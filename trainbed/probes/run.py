@@ -178,12 +178,15 @@ def fetch(
         if job.job_id:
             _text(remote, spec.log, raw, rundir)
         for f in spec.ib_files:
-            parts = []
+            parts: list[str | None] = []
+            lat_parts: list[str | None] = []
             if job.job_id:
                 parts = [_text(remote, p, raw, rundir) for p in (f.client, f.server)]
+                lat_parts = [_text(remote, p, raw, rundir) for p in (f.lat_client, f.lat_server)]
             found = [p for p in parts if p is not None]
+            lat = "\n".join(p for p in lat_parts if p is not None) if job.job_id else None
             ib.append(
-                IbOutput(f.node_a, f.node_b, f.rail, "\n".join(found) if found else None, ref)
+                IbOutput(f.node_a, f.node_b, f.rail, "\n".join(found) if found else None, ref, lat)
             )
     facts: dict[str, str] = {}
     for node in inventory.compute:
