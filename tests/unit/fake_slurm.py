@@ -337,7 +337,9 @@ class FakeSubmitHost:
             self.files[log] = ""
             node_script = self.files[log.removesuffix(".out") + ".node.sh"]
             for program, device, output in re.findall(
-                r"^\s*client (ib_write_\w+) (\S+) \d+ \S+ (\S+)", node_script, re.MULTILINE
+                r"^\s*(?:\[[^]]*\] && )?client (ib_write_\w+) (\S+) \d+ \S+ (\S+)",
+                node_script,
+                re.MULTILINE,
             ):
                 lat = program == "ib_write_lat"
                 self.files[output] = lat_text(1.6, device) if lat else ib_text(394.0, device)

@@ -33,7 +33,7 @@ class PortHost(FakeSubmitHost):
             return
         log = re.search(r"--output=(\S+)", job.script).group(1)
         current = None
-        pattern = rf"^\s*client {self.program} (\S+) \d+ (\S+) (\S+)"
+        pattern = rf"^\s*(?:\[[^]]*\] && )?client {self.program} (\S+) \d+ (\S+) (\S+)"
         for line in self.files[log.removesuffix(".out") + ".node.sh"].splitlines():
             label = re.fullmatch(r"(\S+)\)", line)
             current = label.group(1) if label else current
