@@ -337,7 +337,7 @@ class FakeSubmitHost:
             self.files[log] = ""
             node_script = self.files[log.removesuffix(".out") + ".node.sh"]
             for program, device, output in re.findall(
-                r"^\s*(?:\[[^]]*\] && )?client (ib_write_\w+) (\S+) \d+ \S+ (\S+)",
+                r"^\s*(?:\[[^]]*\] && )?client \d+ (ib_write_\w+) (\S+) \d+ \S+ (\S+)",
                 node_script,
                 re.MULTILINE,
             ):

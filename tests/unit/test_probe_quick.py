@@ -33,7 +33,7 @@ class PortHost(FakeSubmitHost):
             return
         log = re.search(r"--output=(\S+)", job.script).group(1)
         current = None
-        pattern = rf"^\s*(?:\[[^]]*\] && )?client {self.program} (\S+) \d+ (\S+) (\S+)"
+        pattern = rf"^\s*(?:\[[^]]*\] && )?client \d+ {self.program} (\S+) \d+ (\S+) (\S+)"
         for line in self.files[log.removesuffix(".out") + ".node.sh"].splitlines():
             label = re.fullmatch(r"(\S+)\)", line)
             current = label.group(1) if label else current
@@ -220,7 +220,7 @@ class SlowCableHost(FakeSubmitHost):
         for line in self.files[log.removesuffix(".out") + ".node.sh"].splitlines():
             label = re.fullmatch(r"(\S+)\)", line)
             current = label.group(1) if label else current
-            client = re.match(r"^\s*client ib_write_bw (\S+) (\d+) (\S+) (\S+)", line)
+            client = re.match(r"^\s*client \d+ ib_write_bw (\S+) (\d+) (\S+) (\S+)", line)
             if not client or not client.group(4).endswith(f".{self.tree.rail}.client.txt"):
                 continue
             if any(c.physical == self.cable for c in self.tree.route(current, client.group(3))):

@@ -48,6 +48,9 @@ IB_LAT_OPTIONS = "-F -s 2 -n 1000"
 IB_LAT_BASE_PORT = IB_BASE_PORT + 100
 #: Its server waits less: a partner whose bandwidth run failed rarely brings up its latency run.
 IB_LAT_SERVER_TIMEOUT_S = 60
+#: Its client waits for the partner's server as long as the partner's bandwidth runs may last
+#: (another of its rails waiting out its server timeout), then a little.
+IB_LAT_CLIENT_WAIT_S = IB_SERVER_TIMEOUT_S + 10
 FACTS_SCRIPT = "facts.sh"
 FACTS_DIR = "facts"
 
@@ -211,7 +214,8 @@ def ib_job(
         server_timeout=IB_SERVER_TIMEOUT_S,
         lat_server_timeout=IB_LAT_SERVER_TIMEOUT_S,
         client_timeout=IB_CLIENT_TIMEOUT_S,
-        client_attempts=IB_CLIENT_ATTEMPTS,
+        client_wait_s=IB_CLIENT_ATTEMPTS * IB_CLIENT_RETRY_S,
+        lat_client_wait_s=IB_LAT_CLIENT_WAIT_S,
         client_retry_s=IB_CLIENT_RETRY_S,
         facts=f"{rundir}/{FACTS_SCRIPT}" if facts else "",
     )

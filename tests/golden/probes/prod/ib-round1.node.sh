@@ -14,16 +14,17 @@ server() {  # SERVER_TIMEOUT PROGRAM DEVICE TCP_PORT OUTPUT [OPTION...]
   timeout "$limit" "$prog" -d "$dev" -p "$port" "$@" >"$out" 2>&1
 }
 
-client() {  # PROGRAM DEVICE TCP_PORT SERVER OUTPUT [OPTION...]
-  local prog=$1 dev=$2 port=$3 peer=$4 out=$5
-  shift 5
-  # The server may not listen yet: retry a refused connection, a bounded number of times.
-  for _ in $(seq 10); do
+client() {  # WAIT_S PROGRAM DEVICE TCP_PORT SERVER OUTPUT [OPTION...]
+  local wait_s=$1 prog=$2 dev=$3 port=$4 peer=$5 out=$6
+  shift 6
+  # The server may not listen yet: retry a refused connection for up to WAIT_S seconds.
+  local until=$((SECONDS + wait_s))
+  while :; do
     timeout 60 "$prog" -d "$dev" -p "$port" "$@" "$peer" >"$out" 2>&1 && return 0
     grep -q "Couldn't connect" "$out" || return 1
+    [ "$SECONDS" -lt "$until" ] || return 1
     sleep 1
   done
-  return 1
 }
 
 case "$node" in
@@ -55,14 +56,14 @@ gpu01)
   [ "$ok8" = 0 ] && server 60 ib_write_lat mlx5_11 18622 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail7.lat.server.txt -F -s 2 -n 1000 -i 1 &
   ;;
 gpu06)
-  client ib_write_bw mlx5_0 18515 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail0.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=0 & bw1=$!
-  client ib_write_bw mlx5_3 18516 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail1.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=1 & bw2=$!
-  client ib_write_bw mlx5_4 18517 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail2.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=2 & bw3=$!
-  client ib_write_bw mlx5_5 18518 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail3.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=3 & bw4=$!
-  client ib_write_bw mlx5_6 18519 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail4.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=4 & bw5=$!
-  client ib_write_bw mlx5_9 18520 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail5.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=5 & bw6=$!
-  client ib_write_bw mlx5_10 18521 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail6.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=6 & bw7=$!
-  client ib_write_bw mlx5_11 18522 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail7.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=7 & bw8=$!
+  client 10 ib_write_bw mlx5_0 18515 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail0.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=0 & bw1=$!
+  client 10 ib_write_bw mlx5_3 18516 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail1.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=1 & bw2=$!
+  client 10 ib_write_bw mlx5_4 18517 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail2.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=2 & bw3=$!
+  client 10 ib_write_bw mlx5_5 18518 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail3.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=3 & bw4=$!
+  client 10 ib_write_bw mlx5_6 18519 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail4.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=4 & bw5=$!
+  client 10 ib_write_bw mlx5_9 18520 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail5.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=5 & bw6=$!
+  client 10 ib_write_bw mlx5_10 18521 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail6.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=6 & bw7=$!
+  client 10 ib_write_bw mlx5_11 18522 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail7.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=7 & bw8=$!
   # Latency only where the bandwidth run got through: a dead partner costs one server timeout.
   wait "$bw1"; ok1=$?
   wait "$bw2"; ok2=$?
@@ -72,14 +73,14 @@ gpu06)
   wait "$bw6"; ok6=$?
   wait "$bw7"; ok7=$?
   wait "$bw8"; ok8=$?
-  [ "$ok1" = 0 ] && client ib_write_lat mlx5_0 18615 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail0.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok2" = 0 ] && client ib_write_lat mlx5_3 18616 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail1.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok3" = 0 ] && client ib_write_lat mlx5_4 18617 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail2.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok4" = 0 ] && client ib_write_lat mlx5_5 18618 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail3.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok5" = 0 ] && client ib_write_lat mlx5_6 18619 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail4.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok6" = 0 ] && client ib_write_lat mlx5_9 18620 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail5.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok7" = 0 ] && client ib_write_lat mlx5_10 18621 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail6.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok8" = 0 ] && client ib_write_lat mlx5_11 18622 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail7.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok1" = 0 ] && client 130 ib_write_lat mlx5_0 18615 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail0.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok2" = 0 ] && client 130 ib_write_lat mlx5_3 18616 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail1.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok3" = 0 ] && client 130 ib_write_lat mlx5_4 18617 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail2.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok4" = 0 ] && client 130 ib_write_lat mlx5_5 18618 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail3.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok5" = 0 ] && client 130 ib_write_lat mlx5_6 18619 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail4.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok6" = 0 ] && client 130 ib_write_lat mlx5_9 18620 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail5.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok7" = 0 ] && client 130 ib_write_lat mlx5_10 18621 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail6.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok8" = 0 ] && client 130 ib_write_lat mlx5_11 18622 gpu01 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu01-gpu06.rail7.lat.client.txt -F -s 2 -n 1000 -i 1 &
   ;;
 gpu02)
   server 120 ib_write_bw mlx5_0 18515 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail0.server.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=0 & bw1=$!
@@ -109,14 +110,14 @@ gpu02)
   [ "$ok8" = 0 ] && server 60 ib_write_lat mlx5_11 18622 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail7.lat.server.txt -F -s 2 -n 1000 -i 1 &
   ;;
 gpu05)
-  client ib_write_bw mlx5_0 18515 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail0.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=0 & bw1=$!
-  client ib_write_bw mlx5_3 18516 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail1.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=1 & bw2=$!
-  client ib_write_bw mlx5_4 18517 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail2.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=2 & bw3=$!
-  client ib_write_bw mlx5_5 18518 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail3.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=3 & bw4=$!
-  client ib_write_bw mlx5_6 18519 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail4.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=4 & bw5=$!
-  client ib_write_bw mlx5_9 18520 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail5.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=5 & bw6=$!
-  client ib_write_bw mlx5_10 18521 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail6.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=6 & bw7=$!
-  client ib_write_bw mlx5_11 18522 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail7.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=7 & bw8=$!
+  client 10 ib_write_bw mlx5_0 18515 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail0.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=0 & bw1=$!
+  client 10 ib_write_bw mlx5_3 18516 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail1.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=1 & bw2=$!
+  client 10 ib_write_bw mlx5_4 18517 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail2.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=2 & bw3=$!
+  client 10 ib_write_bw mlx5_5 18518 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail3.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=3 & bw4=$!
+  client 10 ib_write_bw mlx5_6 18519 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail4.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=4 & bw5=$!
+  client 10 ib_write_bw mlx5_9 18520 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail5.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=5 & bw6=$!
+  client 10 ib_write_bw mlx5_10 18521 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail6.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=6 & bw7=$!
+  client 10 ib_write_bw mlx5_11 18522 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail7.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=7 & bw8=$!
   # Latency only where the bandwidth run got through: a dead partner costs one server timeout.
   wait "$bw1"; ok1=$?
   wait "$bw2"; ok2=$?
@@ -126,14 +127,14 @@ gpu05)
   wait "$bw6"; ok6=$?
   wait "$bw7"; ok7=$?
   wait "$bw8"; ok8=$?
-  [ "$ok1" = 0 ] && client ib_write_lat mlx5_0 18615 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail0.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok2" = 0 ] && client ib_write_lat mlx5_3 18616 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail1.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok3" = 0 ] && client ib_write_lat mlx5_4 18617 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail2.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok4" = 0 ] && client ib_write_lat mlx5_5 18618 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail3.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok5" = 0 ] && client ib_write_lat mlx5_6 18619 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail4.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok6" = 0 ] && client ib_write_lat mlx5_9 18620 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail5.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok7" = 0 ] && client ib_write_lat mlx5_10 18621 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail6.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok8" = 0 ] && client ib_write_lat mlx5_11 18622 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail7.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok1" = 0 ] && client 130 ib_write_lat mlx5_0 18615 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail0.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok2" = 0 ] && client 130 ib_write_lat mlx5_3 18616 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail1.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok3" = 0 ] && client 130 ib_write_lat mlx5_4 18617 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail2.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok4" = 0 ] && client 130 ib_write_lat mlx5_5 18618 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail3.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok5" = 0 ] && client 130 ib_write_lat mlx5_6 18619 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail4.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok6" = 0 ] && client 130 ib_write_lat mlx5_9 18620 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail5.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok7" = 0 ] && client 130 ib_write_lat mlx5_10 18621 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail6.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok8" = 0 ] && client 130 ib_write_lat mlx5_11 18622 gpu02 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu02-gpu05.rail7.lat.client.txt -F -s 2 -n 1000 -i 1 &
   ;;
 gpu03)
   server 120 ib_write_bw mlx5_0 18515 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail0.server.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=0 & bw1=$!
@@ -163,14 +164,14 @@ gpu03)
   [ "$ok8" = 0 ] && server 60 ib_write_lat mlx5_11 18622 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail7.lat.server.txt -F -s 2 -n 1000 -i 1 &
   ;;
 gpu04)
-  client ib_write_bw mlx5_0 18515 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail0.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=0 & bw1=$!
-  client ib_write_bw mlx5_3 18516 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail1.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=1 & bw2=$!
-  client ib_write_bw mlx5_4 18517 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail2.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=2 & bw3=$!
-  client ib_write_bw mlx5_5 18518 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail3.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=3 & bw4=$!
-  client ib_write_bw mlx5_6 18519 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail4.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=4 & bw5=$!
-  client ib_write_bw mlx5_9 18520 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail5.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=5 & bw6=$!
-  client ib_write_bw mlx5_10 18521 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail6.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=6 & bw7=$!
-  client ib_write_bw mlx5_11 18522 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail7.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=7 & bw8=$!
+  client 10 ib_write_bw mlx5_0 18515 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail0.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=0 & bw1=$!
+  client 10 ib_write_bw mlx5_3 18516 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail1.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=1 & bw2=$!
+  client 10 ib_write_bw mlx5_4 18517 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail2.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=2 & bw3=$!
+  client 10 ib_write_bw mlx5_5 18518 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail3.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=3 & bw4=$!
+  client 10 ib_write_bw mlx5_6 18519 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail4.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=4 & bw5=$!
+  client 10 ib_write_bw mlx5_9 18520 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail5.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=5 & bw6=$!
+  client 10 ib_write_bw mlx5_10 18521 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail6.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=6 & bw7=$!
+  client 10 ib_write_bw mlx5_11 18522 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail7.client.txt -F --report_gbits -s 8388608 -n 5000 -q 1 -i 1 --use_cuda=7 & bw8=$!
   # Latency only where the bandwidth run got through: a dead partner costs one server timeout.
   wait "$bw1"; ok1=$?
   wait "$bw2"; ok2=$?
@@ -180,14 +181,14 @@ gpu04)
   wait "$bw6"; ok6=$?
   wait "$bw7"; ok7=$?
   wait "$bw8"; ok8=$?
-  [ "$ok1" = 0 ] && client ib_write_lat mlx5_0 18615 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail0.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok2" = 0 ] && client ib_write_lat mlx5_3 18616 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail1.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok3" = 0 ] && client ib_write_lat mlx5_4 18617 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail2.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok4" = 0 ] && client ib_write_lat mlx5_5 18618 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail3.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok5" = 0 ] && client ib_write_lat mlx5_6 18619 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail4.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok6" = 0 ] && client ib_write_lat mlx5_9 18620 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail5.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok7" = 0 ] && client ib_write_lat mlx5_10 18621 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail6.lat.client.txt -F -s 2 -n 1000 -i 1 &
-  [ "$ok8" = 0 ] && client ib_write_lat mlx5_11 18622 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail7.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok1" = 0 ] && client 130 ib_write_lat mlx5_0 18615 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail0.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok2" = 0 ] && client 130 ib_write_lat mlx5_3 18616 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail1.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok3" = 0 ] && client 130 ib_write_lat mlx5_4 18617 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail2.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok4" = 0 ] && client 130 ib_write_lat mlx5_5 18618 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail3.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok5" = 0 ] && client 130 ib_write_lat mlx5_6 18619 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail4.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok6" = 0 ] && client 130 ib_write_lat mlx5_9 18620 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail5.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok7" = 0 ] && client 130 ib_write_lat mlx5_10 18621 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail6.lat.client.txt -F -s 2 -n 1000 -i 1 &
+  [ "$ok8" = 0 ] && client 130 ib_write_lat mlx5_11 18622 gpu03 /home/trainbed/trainbed-probes/RUN/ib/round1/gpu03-gpu04.rail7.lat.client.txt -F -s 2 -n 1000 -i 1 &
   ;;
 *)
   echo "trainbed: $node has no part in ib_write_bw round 1" >&2
