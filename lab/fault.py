@@ -20,6 +20,7 @@
     fault NODE hca DEV rail N          the port is cabled to rail N's fabric (railN or N), not
                                        the inventory's: its SM, GID prefix and peers follow
     fault NODE hca DEV slow P          the port moves P percent less data than its link rate
+    fault NODE hca DEV latency US      ib_write_lat through the port reads US µs higher
                                        (ibstat unchanged: only bandwidth shows it)
     fault NODE gpu N dcgm memory-fail  dcgmi diag -r 2/3: GPU Memory fails on GPU N
     fault NODE gpu N acs on            ACS redirect on the switch port above GPU N
@@ -89,6 +90,8 @@ def apply(
             return hardware.fault_hca_rail(hw, device, rail), []
         case ["hca", device, "slow", percent]:
             return hardware.fault_hca_slow(hw, device, float(percent)), []
+        case ["hca", device, "latency", extra]:
+            return hardware.fault_hca_latency(hw, device, float(extra)), []
         case ["hca", device, "down"]:
             return hardware.fault_hca_down(hw, device), []
         case ["hca", device, "firmware", version]:

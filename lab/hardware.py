@@ -224,6 +224,15 @@ def fault_hca_slow(hw: dict[str, Any], device: str, percent: float) -> dict[str,
     return hw
 
 
+def fault_hca_latency(hw: dict[str, Any], device: str, extra_us: float) -> dict[str, Any]:
+    """HCA `device` adds `extra_us` to every ib_write_lat figure through it
+    (``latency_extra_us``); its port and bandwidth read as healthy."""
+    if not 0 < extra_us < 1000:
+        raise ValueError(f"added latency must be between 0 and 1000 µs, not {extra_us}")
+    _hca(hw, device)["latency_extra_us"] = float(extra_us)
+    return hw
+
+
 def fault_hca_down(hw: dict[str, Any], device: str) -> dict[str, Any]:
     """Take one HCA's port down."""
     _hca(hw, device)["state"] = "Down"

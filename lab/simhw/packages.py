@@ -188,9 +188,9 @@ PACKAGES: dict[str, dict[str, Any]] = {
     },
     "perftest": {
         "version": "24.10.0-0.65.g9093bae.2410068sim1",
-        "description": "InfiniBand verbs performance tests (simulated ib_write_bw)",
+        "description": "InfiniBand verbs performance tests (simulated ib_write_bw, ib_write_lat)",
         "modules": ["hwdesc", "perftest"],
-        "commands": {"/usr/bin/ib_write_bw": "perftest"},
+        "commands": {"/usr/bin/ib_write_bw": "perftest", "/usr/bin/ib_write_lat": "perftest"},
     },
     "nccl-tests": {
         "version": "2.17.9-1sim1",

@@ -12,6 +12,7 @@ from trainbed.parse.ibv_devinfo import parse_ibv_devinfo
 from trainbed.parse.nccl import parse_nccl
 from trainbed.parse.nvidia_smi import parse_csv_query, parse_query, parse_table
 from trainbed.parse.perftest import parse_ib_write_bw
+from trainbed.parse.perftest_lat import parse_ib_write_lat
 
 __all__ = ["env"]  # the fixture, re-exported for pytest
 
@@ -102,3 +103,19 @@ def test_ib_write_bw_parses_in_gbps(env: dict[str, str]) -> None:
     (mb,) = parse_ib_write_bw(client_mb.stdout)["runs"]
     mb_gbps = mb["bw_avg_gbps"]
     assert mb_gbps is not None and abs(mb_gbps - gbps) < 6
+
+
+def test_ib_write_lat_parses_like_the_real_one(env: dict[str, str]) -> None:
+    register_sms(env)
+    client, _, server_out, _ = pair(env, "-d", "mlx5_0", prog="ib_write_lat")
+    (run,) = parse_ib_write_lat(client.stdout)["runs"]
+    real_text = REAL / "perftest_ib_write_lat_client_rdma_cm_dgx_spark_cx7_2b_p99_1.57.txt"
+    (real,) = parse_ib_write_lat(real_text.read_text())["runs"]
+    assert run["ok"] and run["side"] == "client" and run["device"] == "mlx5_0"
+    assert (run["test"], run["unit"], run["bytes"]) == (real["test"], real["unit"], real["bytes"])
+    assert all(value is not None for value in run["rows"][0].values())
+    assert set(run["rows"][0]) == set(real["rows"][0])
+    p99 = run["p99_us"]
+    assert p99 is not None and 1.0 < p99 < 1.3
+    (srv,) = parse_ib_write_lat(server_out)["runs"]
+    assert srv["ok"] and srv["side"] == "server"

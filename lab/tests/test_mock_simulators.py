@@ -287,9 +287,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def pair(env: dict[str, str], *args: str, client_env: dict[str, str] | None = None):
+def pair(
+    env: dict[str, str],
+    *args: str,
+    client_env: dict[str, str] | None = None,
+    prog: str = "ib_write_bw",
+):
     port = str(free_port())
-    code = "import sys; from perftest import main; sys.exit(main())"
+    code = f"import sys; from perftest import main; sys.exit(main(prog={prog!r}))"
     server = subprocess.Popen(
         [sys.executable, "-c", code, "-p", port, *args],
         env=env,
@@ -301,7 +306,7 @@ def pair(env: dict[str, str], *args: str, client_env: dict[str, str] | None = No
     if not ready:
         server.kill()
         pytest.fail(f"the ib_write_bw server never listened on port {port}")
-    client = sim(client_env or env, "perftest", "-p", port, *args, "127.0.0.1")
+    client = sim(client_env or env, "perftest", "-p", port, *args, "127.0.0.1", prog=prog)
     s_out, s_err = server.communicate(timeout=30)
     return client, server.returncode, s_out, s_err
 
@@ -338,6 +343,31 @@ def test_ib_write_bw_default_units_and_degraded_peer(env: dict[str, str], tmp_pa
     row = result_row(client.stdout)
     assert row[2] == "0.00"  # BW peak is not measured with -D
     assert 23000 < float(row[3]) < 23600  # 200 Gb/s x 0.985 in 2^20 B/s
+
+
+def test_ib_write_lat_pair_prints_perftests_latency_table(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    register_sms(env)
+    client, s_rc, s_out, _ = pair(env, "-d", "mlx5_0", prog="ib_write_lat")
+    assert client.returncode == 0 and s_rc == 0, client.stderr
+    assert "RDMA_Write Latency Test" in client.stdout and "Waiting for client" in s_out
+    # perftest_parameters.h RESULT_FMT_LAT, and the header of the real fixture, verbatim.
+    real = (REAL / "perftest_ib_write_lat_client_rdma_cm_dgx_spark_cx7_2b_p99_1.57.txt").read_text()
+    header = next(line for line in real.splitlines() if line.startswith(" #bytes"))
+    assert header + " " in client.stdout.splitlines()
+    size, iters, t_min, t_max, typical, avg, _stdev, p99, p999 = result_row(client.stdout)
+    assert (size, iters) == ("2", "1000")
+    assert float(t_min) < float(typical) < float(p99) < float(p999) < float(t_max)
+    assert 0.9 < float(typical) < 1.1 and float(avg) >= float(typical)
+    assert result_row(s_out)[:2] == ["2", "1000"]
+    slow = dict(env, TRAINBED_SIM_HARDWARE=str(tmp_path / "slow.json"))
+    hw = json.loads(Path(env["TRAINBED_SIM_HARDWARE"]).read_text())
+    Path(slow["TRAINBED_SIM_HARDWARE"]).write_text(
+        json.dumps(hardware.fault_hca_latency(hw, "mlx5_0", 5))
+    )
+    late, _, _, _ = pair(env, "-d", "mlx5_0", client_env=slow, prog="ib_write_lat")
+    assert 5.9 < float(result_row(late.stdout)[7]) < 6.3  # p99, 5 µs added
 
 
 def test_ib_write_bw_failures(env: dict[str, str]) -> None:

@@ -91,6 +91,28 @@ def test_quick_mode_names_a_degraded_hca_in_three_rounds(
     assert 2 <= _ib_rounds(results) <= MAX_ROUNDS
 
 
+def test_quick_mode_names_an_hca_with_a_slow_latency_tail(
+    quick_cluster: dict[str, Any], inventory: Path, compute: list[str], tmp_path: Path
+) -> None:
+    """ib_write_lat through one HCA reads 5 µs higher (p99 over imbue's 4.2 µs bar) while its
+    bandwidth is at line rate: named as that HCA, by its latency, in ≤ 3 rounds."""
+    cluster = quick_cluster
+    node = compute[2]
+    device, rail = _hca(cluster, node, "mlx5_4")
+    fault(cluster, node, "hca", device, "latency", "5")
+    code, output, results = run_probe(inventory, tmp_path / "out", "--mode", "quick")
+    assert code == 1, output[-3000:]
+    found = [(f["kind"], f["node"], f["hca"], f["rail"]) for f in results["findings"]]
+    assert found == [("hca", node, device, rail)], results["findings"]
+    assert "over the 4.2 µs ib_write_lat p99 bar" in results["findings"][0]["evidence"]
+    failed = [v for v in results["ib_write_bw"] if not v["passed"]]
+    assert failed and all(v["gbps"] >= v["threshold_gbps"] for v in failed)
+    assert all(v["lat_p99_us"] > 4.2 and node in v["reason"] for v in failed)
+    healthy = [v for v in results["ib_write_bw"] if v["passed"]]
+    assert healthy and all(v["lat_passed"] and v["lat_p99_us"] < 4.2 for v in healthy)
+    assert 2 <= _ib_rounds(results) <= MAX_ROUNDS
+
+
 def _other_rail(rail: str) -> str:
     """The next rail of the mock's eight (rail3 → rail4)."""
     return f"rail{(int(rail.removeprefix('rail')) + 1) % 8}"
@@ -197,6 +219,8 @@ def test_quick_against_full_wall_time(inventory: Path, compute: list[str], tmp_p
         code, output, results = run_probe(inventory, tmp_path / mode, "--mode", mode)
         took[mode] = (time.monotonic() - start, _ib_rounds(results), len(results["jobs"]))
         assert code == 0, output[-3000:]
+        # Latency on every pair and rail of every round, under the bar.
+        assert all(v["lat_passed"] and v["lat_p99_us"] < 4.2 for v in results["ib_write_bw"])
     print(
         f"\n{len(compute)} compute nodes: "
         + "; ".join(f"{m} {s:.1f} s, {r} ib round(s), {j} job(s)" for m, (s, r, j) in took.items())

@@ -36,7 +36,7 @@ import shlex
 import tarfile
 from dataclasses import dataclass, field
 
-from tests.unit.probe_helpers import ib_text, nccl_text, sim_log
+from tests.unit.probe_helpers import ib_text, lat_text, nccl_text, sim_log
 from trainbed.remote import Completed
 from trainbed.remote import command as shell_command
 
@@ -352,10 +352,13 @@ class FakeSubmitHost:
         if job.name.startswith("round"):
             self.files[log] = ""
             node_script = self.files[log.removesuffix(".out") + ".node.sh"]
-            for device, output in re.findall(
-                r"^\s*client (\S+) \d+ \S+ (\S+)", node_script, re.MULTILINE
+            for program, device, output in re.findall(
+                r"^\s*(?:\[[^]]*\] && )?client \d+ (ib_write_\w+) (\S+) \d+ \S+ (\S+)",
+                node_script,
+                re.MULTILINE,
             ):
-                self.files[output] = ib_text(394.0, device)
+                lat = program == "ib_write_lat"
+                self.files[output] = lat_text(1.6, device) if lat else ib_text(394.0, device)
             return
         if failing:
             self.files[log] = NCCL_GPU_MISSING

@@ -41,6 +41,7 @@ CUDA_BUSY = FIXTURES / "nccl_allreduce_v2.17.8_cuda_busy_no_table_gh200.txt"
 UNFINISHED = FIXTURES / "nccl_allreduce_2node_p5_H100_srun_prefixed.txt"
 IB_ROCE_92 = FIXTURES / "perftest_ib_write_bw_client_gbits_roce100g_cpufreq_warning.txt"
 IB_REFUSED = FIXTURES / "perftest_ib_write_bw_client_connect_refused_pr228.txt"
+LAT_SPARK = FIXTURES / "perftest_ib_write_lat_client_rdma_cm_dgx_spark_cx7_2b_p99_1.57.txt"
 
 
 def read(path: Path) -> str:
@@ -116,6 +117,12 @@ def ib_text(gbps: float, device: str = "mlx5_0") -> str:
     return text.replace("92.42              92.40", f"{gbps + 0.3:.2f}              {gbps:.2f}")
 
 
+def lat_text(p99_us: float, device: str = "mlx5_0") -> str:
+    """ib_write_lat client output (the real DGX Spark one) whose 99th percentile is ``p99_us``."""
+    text = read(LAT_SPARK).replace("Device         : rocep1s0f1", f"Device         : {device}")
+    return text.replace("1.57                    1.93", f"{p99_us:.2f}                    1.93")
+
+
 def ib_verdict(
     a: str, b: str, rail: str, gbps: float, threshold: float = 360.0, rnd: int = 1
 ) -> IbVerdict:
@@ -130,8 +137,10 @@ def suite_outputs(
     ib_gbps: Callable[[str, str, str], float] = lambda a, b, rail: 396.0,
     single_busbw: Callable[[str], float] = lambda host: 478.0,
     multi_busbw: float = 391.0,
+    lat_p99_us: Callable[[str, str, str], float] | None = None,
 ) -> tuple[list[NcclOutput], list[IbOutput]]:
-    """Outputs for every run of ``inventory``'s schedule, each job a distinct id."""
+    """Outputs for every run of ``inventory``'s schedule, each job a distinct id; ib_write_lat
+    too when ``lat_p99_us`` gives its 99th percentile per pair and rail."""
     schedule = schedule_for(inventory)
     nccl = []
     for number, run in enumerate(schedule["nccl"], start=100):
@@ -141,8 +150,10 @@ def suite_outputs(
     for number, rnd in enumerate(schedule["ib_write_bw"]["rounds"], start=1):
         for a, b in rnd:
             for rail in schedule["ib_write_bw"]["rails"]:
-                text = ib_text(ib_gbps(a, b, rail), hca_on_rail(inventory, a, rail) or "mlx5_0")
-                ib.append(IbOutput(a, b, rail, text, str(number)))
+                device = hca_on_rail(inventory, a, rail) or "mlx5_0"
+                text = ib_text(ib_gbps(a, b, rail), device)
+                lat = lat_text(lat_p99_us(a, b, rail), device) if lat_p99_us else None
+                ib.append(IbOutput(a, b, rail, text, str(number), lat))
     return nccl, ib
 
 

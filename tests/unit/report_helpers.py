@@ -47,7 +47,9 @@ def build_report(out: Path, fault: bool = False) -> dict[str, Any]:
     inv = load_inventory(MOCK).inventory
     slow = {("gpu02", "rail2")} if fault else set()
     nccl, ib = suite_outputs(
-        inv, ib_gbps=lambda a, b, rail: 200.0 if {(a, rail), (b, rail)} & slow else 396.0
+        inv,
+        ib_gbps=lambda a, b, rail: 200.0 if {(a, rail), (b, rail)} & slow else 396.0,
+        lat_p99_us=lambda a, b, rail: 1.6,
     )
     storage = judge_storage(inv, "/mnt/checkpoints", _storage_texts(inv), "9")
     training = [judge_training(inv, "llama2-7b", 2, sim_log("llama2-7b", 2), "8")]

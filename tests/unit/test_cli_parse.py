@@ -230,3 +230,22 @@ def test_hardware_summaries_never_raise_on_mangled_fixtures(kind: str, data: Any
     result = invoke(kind, "-", stdin="".join(kept))
     assert result.exit_code in (0, 1), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+GOOD_LAT = FIXTURES / "perftest_ib_write_lat_client_rdma_cm_dgx_spark_cx7_2b_p99_1.57.txt"
+
+
+def test_ib_write_lat_json_and_summary() -> None:
+    result = invoke("ib-write-lat", str(GOOD_LAT), "--json")
+    assert result.exit_code == 0
+    (run,) = json.loads(result.output)["runs"]
+    assert (run["typical_us"], run["p99_us"], run["p999_us"]) == (1.47, 1.57, 1.93)
+    summary = invoke("ib-write-lat", str(GOOD_LAT))
+    assert summary.exit_code == 0
+    assert "typical 1.47 us  p99 1.57 us  p99.9 1.93 us" in summary.output
+
+
+def test_ib_write_lat_failure_exits_1() -> None:
+    result = invoke("ib-write-lat", str(BAD_IB))
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "Couldn't connect" in result.output

@@ -62,6 +62,8 @@ def test_sections_banner_and_embedded_charts(tmp_path: Path, fault: bool) -> Non
         assert "mlx5_4" in html.split('id="fabric"')[1].split("</section>")[0]
     else:
         assert doc["accepted"] and banner.group(1) == "pass" and "ACCEPTED" in banner.group(2)
+    ib = html.split('<section id="ib">')[1].split("</section>")[0]
+    assert "ib_write_lat after each pair" in ib and "worst p99 1.6 µs" in ib
     # the mock-like storage: said in the banner, never a pass
     assert "not measured on NFS: /mnt/checkpoints is overlay on overlay" in banner.group(2)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.unit.fake_slurm import FakeJob, FakeSubmitHost
-from tests.unit.probe_helpers import ib_text, inventory_for
+from tests.unit.probe_helpers import ib_text, inventory_for, lat_text
 from trainbed.probes.baseline import build_baseline, judge_against
 from trainbed.probes.matching import MAX_ROUNDS
 from trainbed.probes.quick import quick_schedule, run_quick_suite
@@ -16,12 +16,16 @@ from trainbed.probes.topology import Tree, topology_rounds, trees
 
 
 @dataclass
-class SlowHcaHost(FakeSubmitHost):
-    """ib_write_bw through ``node``'s ``device`` reads ``gbps`` (the rest line rate)."""
+class PortHost(FakeSubmitHost):
+    """Every ``program`` client output through ``node``'s ``device`` is replaced by
+    :meth:`output` (the rest as the fake host writes them)."""
 
     node: str = ""
     device: str = ""
-    gbps: float = 300.0
+    program = "ib_write_bw"
+
+    def output(self) -> str:
+        raise NotImplementedError
 
     def _write_outputs(self, job: FakeJob, failing: bool = False) -> None:
         super()._write_outputs(job, failing)
@@ -29,16 +33,39 @@ class SlowHcaHost(FakeSubmitHost):
             return
         log = re.search(r"--output=(\S+)", job.script).group(1)
         current = None
+        pattern = rf"^\s*(?:\[[^]]*\] && )?client \d+ {self.program} (\S+) \d+ (\S+) (\S+)"
         for line in self.files[log.removesuffix(".out") + ".node.sh"].splitlines():
             label = re.fullmatch(r"(\S+)\)", line)
             current = label.group(1) if label else current
-            client = re.match(r"^\s*client (\S+) \d+ (\S+) (\S+)", line)
+            client = re.match(pattern, line)
             if (
                 client
                 and client.group(1) == self.device
                 and self.node in (current, client.group(2))
             ):
-                self.files[client.group(3)] = ib_text(self.gbps, self.device)
+                self.files[client.group(3)] = self.output()
+
+
+@dataclass
+class SlowHcaHost(PortHost):
+    """ib_write_bw through ``node``'s ``device`` reads ``gbps`` (the rest line rate)."""
+
+    gbps: float = 300.0
+
+    def output(self) -> str:
+        return ib_text(self.gbps, self.device)
+
+
+@dataclass
+class LateHcaHost(PortHost):
+    """ib_write_lat through ``node``'s ``device`` reads a 99th percentile of ``p99_us`` µs; its
+    bandwidth is healthy."""
+
+    p99_us: float = 9.5
+    program = "ib_write_lat"
+
+    def output(self) -> str:
+        return lat_text(self.p99_us, self.device)
 
 
 def _run(host: FakeSubmitHost, tmp_path: Path, nodes: int = 4, config: int = 1, baseline=None):
@@ -74,6 +101,35 @@ def test_slow_hca_is_named_within_three_rounds(tmp_path):
     findings = outcome.results["findings"]
     assert [(f["kind"], f["node"], f["rail"]) for f in findings] == [("hca", "gpu02", hca.rail)]
     assert "300.00 Gb/s" in findings[0]["evidence"]
+    rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
+    assert 2 <= len(rounds) <= MAX_ROUNDS
+
+
+def test_clean_run_measures_latency_on_every_pair_and_rail(tmp_path):
+    _, outcome = _run(FakeSubmitHost(), tmp_path)
+    verdicts = outcome.results["ib_write_bw"]
+    assert verdicts and all(v["lat_passed"] and v["lat_p99_us"] == 1.6 for v in verdicts)
+    assert outcome.results["thresholds"]["ib_write_lat_p99_max_us"] == 4.2
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## ib_write_lat (µs: typical / p99 / p99.9)" in report
+    assert "1.47 / 1.60 / 1.93" in report and "- ib_write_lat: p99 ≤ 4.2 µs" in report
+
+
+def test_hca_with_a_slow_tail_is_named_by_its_latency(tmp_path):
+    """Bandwidth at line rate everywhere; one HCA's ib_write_lat p99 at 9.5 µs (over 4.2):
+    quick mode re-pairs its node and names that HCA, with the latency as evidence."""
+    inv = inventory_for(tmp_path, 4, 1)
+    hca = inv.compute[1].hcas[2]
+    _, outcome = _run(LateHcaHost(node="gpu02", device=hca.device), tmp_path)
+    findings = outcome.results["findings"]
+    assert [(f["kind"], f["node"], f["rail"]) for f in findings] == [("hca", "gpu02", hca.rail)]
+    failed = [v for v in outcome.results["ib_write_bw"] if not v["passed"]]
+    assert failed and all(v["gbps"] >= v["threshold_gbps"] for v in failed)
+    evidence = findings[0]["evidence"]
+    assert "partner(s) over the 4.2 µs ib_write_lat p99 bar" in evidence, evidence
+    assert "(round 1: p99 9.50 µs)" in evidence and "Gb/s" not in evidence.split(";")[0]
+    assert any("ib_write_lat p99: expected <= 4.2 µs, got 9.5 µs" in v["reason"] for v in failed)
+    assert all(v["lat_passed"] is False and v["lat_p99_us"] == 9.5 for v in failed)
     rounds = [j.name for j in outcome.jobs if j.name.startswith("round")]
     assert 2 <= len(rounds) <= MAX_ROUNDS
 
@@ -164,7 +220,7 @@ class SlowCableHost(FakeSubmitHost):
         for line in self.files[log.removesuffix(".out") + ".node.sh"].splitlines():
             label = re.fullmatch(r"(\S+)\)", line)
             current = label.group(1) if label else current
-            client = re.match(r"^\s*client (\S+) (\d+) (\S+) (\S+)", line)
+            client = re.match(r"^\s*client \d+ ib_write_bw (\S+) (\d+) (\S+) (\S+)", line)
             if not client or not client.group(4).endswith(f".{self.tree.rail}.client.txt"):
                 continue
             if any(c.physical == self.cable for c in self.tree.route(current, client.group(3))):

@@ -94,11 +94,28 @@ def test_ib_round_runs_server_on_a_and_client_on_b_for_every_rail() -> None:
     a, b = schedule_for(inv)["ib_write_bw"]["rounds"][0][0]
     part_a = node.split(f"\n{a})\n", 1)[1].split(";;", 1)[0]
     part_b = node.split(f"\n{b})\n", 1)[1].split(";;", 1)[0]
-    assert part_a.count("  server ") == len(inv.rails) and "client" not in part_a
-    assert part_b.count("  client ") == len(inv.rails)
-    assert all(f" {a} " in line for line in part_b.strip().splitlines())
-    assert "--use_cuda=" in part_a  # GPUDirect: the HCA's nearest GPU
-    assert "ib_write_bw -d" in node and "--report_gbits" in node
+    rails = len(inv.rails)
+    assert part_a.count("  server 120 ib_write_bw ") == rails and "client" not in part_a
+    assert part_a.count(" && server 60 ib_write_lat ") == rails
+    assert part_b.count("  client 10 ib_write_bw ") == rails
+    # A latency client waits out its partner's bandwidth runs (up to their server timeout).
+    assert part_b.count(" && client 130 ib_write_lat ") == rails
+    runs = [line for line in part_b.splitlines() if " ib_write_" in line]
+    assert len(runs) == 2 * rails and all(f" {a} " in line for line in runs)
+    # Latency only after every bandwidth run of the node ended, and only where it succeeded.
+    for i in range(1, rails + 1):
+        assert part_a.index(f'wait "$bw{i}"; ok{i}=$?') < part_a.index(
+            f'[ "$ok{i}" = 0 ] && server'
+        )
+    # GPUDirect (the HCA's nearest GPU) for bandwidth; latency from host memory.
+    bw_lines = [line for line in part_a.splitlines() if "ib_write_bw" in line]
+    lat_lines = [line for line in part_a.splitlines() if "ib_write_lat" in line]
+    assert all("--use_cuda=" in line for line in bw_lines)
+    assert not any("--use_cuda" in line for line in lat_lines)
+    assert all(" -s 2 -n 1000 -i " in line for line in lat_lines)
+    # On ports of its own.
+    assert {line.split()[4] for line in lat_lines}.isdisjoint(line.split()[4] for line in bw_lines)
+    assert '"$prog" -d "$dev" -p "$port"' in node and "--report_gbits" in node
 
 
 def test_config2_uses_its_four_rails(tmp_path: Path) -> None:

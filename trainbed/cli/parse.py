@@ -1,6 +1,6 @@
 """`trainbed parse`: read saved benchmark or hardware-tool output and report what it holds.
 
-Exit status for the benchmarks (nccl, ib-write-bw): 0 when every run in the file is ok, 1 when any
+Exit status for the benchmarks (nccl, ib-write-bw, ib-write-lat): 0 when every run in the file is ok, 1 when any
 is not. For the hardware kinds (trainbed/cli/parse_hardware.py: dmesg, nvidia-smi-q, nvlink, lspci,
 perfquery, ibnetdiscover, mlxlink, dcgmi-diag, nvbandwidth, fio): 0 when something of the kind was found, 1 when
 nothing was. 2 when the file cannot be read.
@@ -18,6 +18,7 @@ import click
 from trainbed.cli.parse_hardware import KINDS, Kind
 from trainbed.parse.nccl import parse_nccl
 from trainbed.parse.perftest import parse_ib_write_bw
+from trainbed.parse.perftest_lat import parse_ib_write_lat
 from trainbed.text import binary_reason, printable
 
 _JSON_HELP = "Print the parsed result as JSON instead of a summary."
@@ -42,6 +43,15 @@ def nccl(file: str, as_json: bool) -> None:
 def ib_write_bw(file: str, as_json: bool) -> None:
     """Parse ib_write_bw output (client or server side) from FILE."""
     _run(file, as_json, parse_ib_write_bw, _ib_summary)
+
+
+@parse.command("ib-write-lat")
+@click.argument("file")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def ib_write_lat(file: str, as_json: bool) -> None:
+    """Parse ib_write_lat output (client or server side; ib_read_lat and ib_send_lat print the
+    same table) from FILE."""
+    _run(file, as_json, parse_ib_write_lat, _lat_summary)
 
 
 def _hardware_command(name: str, kind: Kind) -> click.Command:
@@ -131,18 +141,34 @@ def _nccl_summary(index: int, run: dict[str, Any]) -> list[str]:
     return ["  ".join(parts), *_issues(run)]
 
 
-def _ib_summary(index: int, run: dict[str, Any]) -> list[str]:
+def _perftest_parts(index: int, run: dict[str, Any]) -> list[str]:
+    """``run 1: OK  client  mlx5_0 (IB)``: what every perftest summary starts with."""
     parts = [f"run {index}: {_status(run)}"]
     if run["side"]:
         parts.append(run["side"])
     if run["device"]:
         link = f" ({run['link_type']})" if run["link_type"] else ""
         parts.append(f"{run['device']}{link}")
+    return parts
+
+
+def _ib_summary(index: int, run: dict[str, Any]) -> list[str]:
+    parts = _perftest_parts(index, run)
     if run["rows"]:
         largest = max(row["bytes"] for row in run["rows"])
         parts.append(f"{len(run['rows'])} sizes, largest {_bytes(largest)}")
     if run["bw_avg_gbps"] is not None:
         parts.append(f"avg {run['bw_avg_gbps']:.2f} Gb/s")
+    return ["  ".join(parts), *_issues(run)]
+
+
+def _lat_summary(index: int, run: dict[str, Any]) -> list[str]:
+    parts = _perftest_parts(index, run)
+    if run["bytes"] is not None:
+        parts.append(f"{len(run['rows'])} sizes, smallest {_bytes(run['bytes'])}")
+    for label, key in (("typical", "typical_us"), ("p99", "p99_us"), ("p99.9", "p999_us")):
+        if run[key] is not None:
+            parts.append(f"{label} {run[key]:.2f} us")
     return ["  ".join(parts), *_issues(run)]
 
 

@@ -382,6 +382,8 @@ class Thresholds:
     nccl_multi_node_fraction: float = 0.85
     nccl_multi_node_min_busbw_gbs: float | None = None
     nccl_large_message_bytes: int = 1 << 30
+    #: imbue's bar for ib_write_lat's 99th percentile on NDR (µs); see trainbed.verdicts.latency.
+    ib_write_lat_p99_max_us: float = 4.2
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,13 +145,23 @@ def _read_line(run: _Builder, number: int, text: str) -> None:
         run.remote = True
     elif _RE_FAILURE.search(text):
         run.connect_attempt = run.connect_attempt or "connect to" in text
-        for message in _RE_SECOND_MESSAGE.split(text.strip()):
-            if message not in run.errors:
-                run.errors.append(message)
-    elif "CPU frequency" in text or text.lstrip().startswith("WARNING"):
+        add_errors(run.errors, text)
+    elif is_warning(text):
         run.warnings.append(text.strip())
     else:
         _read_setting(run, text)
+
+
+def add_errors(errors: list[str], text: str) -> None:
+    """The failure messages of one line (perftest may print two on one) not yet in ``errors``."""
+    for message in _RE_SECOND_MESSAGE.split(text.strip()):
+        if message not in errors:
+            errors.append(message)
+
+
+def is_warning(text: str) -> bool:
+    """A perftest warning line (CPU frequency, ``WARNING: ...``): reported, never a failure."""
+    return "CPU frequency" in text or text.lstrip().startswith("WARNING")
 
 
 def _read_setting(run: _Builder, text: str) -> None:

@@ -18,9 +18,16 @@ from typing import Any
 from trainbed.inventory.model import Inventory
 from trainbed.parse.nccl import parse_nccl
 from trainbed.parse.perftest import parse_ib_write_bw
+from trainbed.parse.perftest_lat import parse_ib_write_lat
 from trainbed.probes.facts import PortFact, cabling_findings
 from trainbed.probes.jobs import Job
-from trainbed.probes.judge import IbVerdict, NcclVerdict, judge_ib_write_bw, judge_nccl
+from trainbed.probes.judge import (
+    IbVerdict,
+    NcclVerdict,
+    judge_ib_write_bw,
+    judge_nccl,
+    with_latency,
+)
 from trainbed.probes.localise import Finding, Hint
 from trainbed.probes.matching import localise_quick
 from trainbed.probes.results import (
@@ -53,13 +60,16 @@ class NcclOutput:
 @dataclass(frozen=True, slots=True)
 class IbOutput:
     """What ib_write_bw printed for ``node_a``–``node_b`` on ``rail``: the client side (the server's
-    output may be appended; the client's figure is used). ``text`` None when nothing came back."""
+    output may be appended; the client's figure is used). ``text`` None when nothing came back.
+    ``lat_text``: what ib_write_lat printed after it, the same way; None when latency was not
+    measured in this run ("" when it was and nothing came back: a failing latency)."""
 
     node_a: str
     node_b: str
     rail: str
     text: str | None
     job_id: str | None = None
+    lat_text: str | None = None
 
 
 def schedule_for(inventory: Inventory) -> dict[str, Any]:
@@ -136,19 +146,22 @@ def judge_ib_outputs(
                 if job is not None and not job.measured:
                     continue  # no verdict: it shows in ``missing`` and blames no node
                 runs = parse_ib_write_bw(out.text)["runs"] if out and out.text is not None else []
-                verdicts.append(
-                    judge_ib_write_bw(
-                        round=number,
-                        node_a=a,
-                        node_b=b,
-                        rail=rail,
-                        hca_a=hca_on_rail(inventory, a, rail),
-                        hca_b=hca_on_rail(inventory, b, rail),
-                        runs=runs,
-                        thresholds=thresholds,
-                        job=job,
-                    )
+                lat = out.lat_text if out else None
+                lat_runs = parse_ib_write_lat(lat)["runs"] if lat is not None else None
+                verdict = judge_ib_write_bw(
+                    round=number,
+                    node_a=a,
+                    node_b=b,
+                    rail=rail,
+                    hca_a=hca_on_rail(inventory, a, rail),
+                    hca_b=hca_on_rail(inventory, b, rail),
+                    runs=runs,
+                    thresholds=thresholds,
+                    job=job,
                 )
+                if lat_runs is not None:  # None: latency was not measured in this run
+                    verdict = with_latency(verdict, lat_runs, thresholds)
+                verdicts.append(verdict)
     return verdicts
 
 

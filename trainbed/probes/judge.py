@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from trainbed.probes.jobs import Job
 from trainbed.probes.thresholds import CEILING_TOLERANCE, ProbeThresholds
+from trainbed.verdicts.latency import judge as judge_latency
+from trainbed.verdicts.latency import measured_run
 
 STATISTIC = "median"
 
@@ -107,10 +109,32 @@ class IbVerdict:
     passed: bool
     reason: str | None = None
     job_id: str | None = None
+    #: ib_write_lat in the same round (µs); ``lat_passed`` None: latency was not measured.
+    lat_typical_us: float | None = None
+    lat_p99_us: float | None = None
+    lat_p999_us: float | None = None
+    lat_passed: bool | None = None
+    lat_p99_max_us: float | None = None
 
     @property
     def pair(self) -> tuple[str, str]:
         return (self.node_a, self.node_b)
+
+    @property
+    def latency_only(self) -> bool:
+        """It failed on its latency alone: its bandwidth reached the threshold."""
+        return (
+            self.lat_passed is False and self.gbps is not None and self.gbps >= self.threshold_gbps
+        )
+
+    def figure(self) -> str:
+        """The figure that failed it, for evidence: ``300.00 Gb/s``, ``p99 9.50 µs``, else its
+        reason."""
+        if self.latency_only:
+            return (
+                f"p99 {self.lat_p99_us:.2f} µs" if self.lat_p99_us is not None else str(self.reason)
+            )
+        return f"{self.gbps:.2f} Gb/s" if self.gbps is not None else (self.reason or "failed")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -302,19 +326,6 @@ def judge_nccl(
     )
 
 
-def _client_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The run that carries the pair's bandwidth: the client's, else any with a figure."""
-    for predicate in (
-        lambda r: r.get("side") == "client",
-        lambda r: r.get("bw_avg_gbps") is not None,
-        lambda r: True,
-    ):
-        for run in runs:
-            if predicate(run):
-                return run
-    return None
-
-
 def judge_ib_write_bw(
     *,
     round: int,
@@ -333,7 +344,7 @@ def judge_ib_write_bw(
     """
     threshold = thresholds.ib_write_bw_min_gbps
     job_id = job.job_id if job else None
-    run = _client_run(runs)
+    run = measured_run(runs, "bw_avg_gbps")
 
     def verdict(gbps: float | None, reason: str | None) -> IbVerdict:
         return IbVerdict(
@@ -365,3 +376,36 @@ def judge_ib_write_bw(
             gbps, f"{gbps:.2f} Gb/s < {threshold:g} Gb/s ({thresholds.ib_write_bw_basis})"
         )
     return verdict(gbps, None)
+
+
+def with_latency(
+    verdict: IbVerdict, lat_runs: Sequence[Mapping[str, Any]], thresholds: ProbeThresholds
+) -> IbVerdict:
+    """``verdict`` with the pair's latency (``lat_runs``: parsed ib_write_lat output) judged by
+    :func:`trainbed.verdicts.latency.judge` against ``ib_write_lat_p99_max_us``: a pair over it
+    fails with that reason when its bandwidth passed (a pair failing both keeps the bandwidth
+    reason, ``lat_passed`` False)."""
+    what = f"{verdict.node_a} {verdict.hca_a or '?'} ↔ {verdict.node_b} {verdict.hca_b or '?'}"
+    latency = judge_latency(what, lat_runs, thresholds.ib_write_lat_p99_max_us)
+    return replace(
+        verdict,
+        passed=verdict.passed and latency.passed,
+        reason=verdict.reason or latency.problem,
+        lat_typical_us=latency.typical_us,
+        lat_p99_us=latency.p99_us,
+        lat_p999_us=latency.p999_us,
+        lat_passed=latency.passed,
+        lat_p99_max_us=latency.p99_max_us,
+    )
+
+
+def failing_bar(verdicts: Sequence[IbVerdict]) -> str:
+    """What the failing ``verdicts`` missed: ``below 360 Gb/s``, ``over the 4.2 µs ib_write_lat
+    p99 bar``, or both joined by "or"."""
+    bandwidth = [v for v in verdicts if not v.latency_only]
+    latency = [v for v in verdicts if v.latency_only]
+    parts = [f"below {bandwidth[0].threshold_gbps:g} Gb/s"] if bandwidth else []
+    if latency:
+        bar = latency[0].lat_p99_max_us
+        parts.append(f"over the {bar:g} µs ib_write_lat p99 bar" if bar else "failing ib_write_lat")
+    return " or ".join(parts)

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trainbed.probes.judge import IbVerdict, NcclVerdict
+from trainbed.probes.judge import IbVerdict, NcclVerdict, failing_bar
 
 NODE, HCA, LINK, AMBIGUOUS = "node", "hca", "link", "ambiguous"
 #: Not a fault the matrix found: a node Slurm could not run the suite on (see ``results``).
@@ -91,7 +91,7 @@ class Hint:
 
 
 def _gbps(verdict: IbVerdict) -> str:
-    return f"{verdict.gbps:.2f} Gb/s" if verdict.gbps is not None else (verdict.reason or "failed")
+    return verdict.figure()
 
 
 def _hca_of(verdict: IbVerdict, node: str) -> str | None:
@@ -178,7 +178,7 @@ class _Matrix:
         return None
 
 
-def _node_finding(m: _Matrix, node: str, threshold: float) -> Finding:
+def _node_finding(m: _Matrix, node: str) -> Finding:
     failing = [v for r in m.rails for v in m.failing_of(node, r)]
     worst = _worst(failing)
     counts = {len(m.failing_of(node, r)) for r in m.rails}
@@ -186,13 +186,13 @@ def _node_finding(m: _Matrix, node: str, threshold: float) -> Finding:
     fail_count = f"{min(counts)}" if len(counts) == 1 else f"{min(counts)}–{max(counts)}"
     evidence = (
         f"ib_write_bw fails on all {len(m.rails)} rails: {fail_count} of {partners} partners "
-        f"per rail below {threshold:g} Gb/s; worst {_gbps(worst)} with "
+        f"per rail {failing_bar(failing)}; worst {_gbps(worst)} with "
         f"{_peer_of(worst, node)} on {worst.rail}"
     )
     return Finding(NODE, node, None, None, None, evidence, nodes=(node,))
 
 
-def _hca_finding(m: _Matrix, node: str, rail: str, threshold: float) -> Finding:
+def _hca_finding(m: _Matrix, node: str, rail: str) -> Finding:
     failing = m.failing_of(node, rail)
     tested = m.by_node_rail[(node, rail)]
     worst = _worst(failing)
@@ -201,7 +201,7 @@ def _hca_finding(m: _Matrix, node: str, rail: str, threshold: float) -> Finding:
     others = f"; passes on {len(clean)} other rail(s)" if clean else ""
     evidence = (
         f"ib_write_bw on {rail} fails with {len(failing)} of {len(tested)} partners ({peers}) "
-        f"below {threshold:g} Gb/s; worst {_gbps(worst)} with {_peer_of(worst, node)}{others}"
+        f"{failing_bar(failing)}; worst {_gbps(worst)} with {_peer_of(worst, node)}{others}"
     )
     return Finding(HCA, node, m.device(node, rail), rail, None, evidence, nodes=(node,))
 
@@ -227,8 +227,8 @@ def _fabric_finding(m: _Matrix) -> Finding:
 
 def _link_finding(v: IbVerdict) -> Finding:
     evidence = (
-        f"{v.node_a} {v.hca_a} ↔ {v.node_b} {v.hca_b} on {v.rail}: {_gbps(v)} below "
-        f"{v.threshold_gbps:g} Gb/s, while both ends pass with other partners on {v.rail}"
+        f"{v.node_a} {v.hca_a} ↔ {v.node_b} {v.hca_b} on {v.rail}: {_gbps(v)} "
+        f"{failing_bar([v])}, while both ends pass with other partners on {v.rail}"
     )
     return Finding(
         LINK, v.node_a, v.hca_a, v.rail, v.node_b, evidence, v.hca_b, (v.node_a, v.node_b)
@@ -315,20 +315,17 @@ def localise_ib(
     m = _Matrix(verdicts)
     if not m.failing:
         return []
-    threshold = m.failing[0].threshold_gbps
     findings: list[Finding] = []
     wide = [r for r in m.rails if m.rail_wide(r)]
     if wide and wide == m.rails:
         return [_fabric_finding(m)]
     findings += [_rail_finding(m, r) for r in wide]
     bad_nodes = [n for n in m.nodes if m.node_bad(n)]
-    findings += [_node_finding(m, n, threshold) for n in bad_nodes]
+    findings += [_node_finding(m, n) for n in bad_nodes]
     bad_hcas = {
         (n, r) for r in m.rails if r not in wide for n in m.bad_hcas(r) if n not in bad_nodes
     }
-    findings += [
-        _hca_finding(m, n, r, threshold) for n in m.nodes for r in m.rails if (n, r) in bad_hcas
-    ]
+    findings += [_hca_finding(m, n, r) for n in m.nodes for r in m.rails if (n, r) in bad_hcas]
 
     def explained(v: IbVerdict) -> bool:
         return v.rail in wide or any(n in bad_nodes or (n, v.rail) in bad_hcas for n in v.pair)

@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from trainbed.probes.judge import IbVerdict, NcclVerdict
+from trainbed.probes.judge import IbVerdict, NcclVerdict, failing_bar
 from trainbed.probes.localise import (
     AMBIGUOUS,
     HCA,
@@ -249,7 +249,7 @@ def run_rounds(
 
 
 def _gbps(v: IbVerdict) -> str:
-    return f"{v.gbps:.2f} Gb/s" if v.gbps is not None else (v.reason or "failed")
+    return v.figure()
 
 
 def _hca(v: IbVerdict, node: str) -> str | None:
@@ -262,15 +262,14 @@ def _with(vs: Iterable[IbVerdict], node: str) -> str:
 
 def _hca_finding(state: _Rail, node: str, rail: str, clean_rails: int) -> Finding:
     fails = state.fails[node]
-    threshold = fails[0].threshold_gbps
     others = "; ".join(
         f"{p} passes with {', '.join(sorted({_peer(v, p) for v in state.passes[p]}))}"
         for p in state.bad_partners(node)
     )
     also = f"; {node} passes on {clean_rails} other rail(s)" if clean_rails else ""
     evidence = (
-        f"ib_write_bw on {rail}: {node} fails with {len(fails)} partner(s) below {threshold:g} "
-        f"Gb/s: {_with(fails, node)}, and passes with none; {others}{also}"
+        f"ib_write_bw on {rail}: {node} fails with {len(fails)} partner(s) {failing_bar(fails)}: "
+        f"{_with(fails, node)}, and passes with none; {others}{also}"
     )
     return Finding(HCA, node, _hca(fails[0], node), rail, None, evidence, nodes=(node,))
 
@@ -291,8 +290,8 @@ def _link_finding(state: _Rail, v: IbVerdict) -> Finding:
         for n in (a, b)
     )
     evidence = (
-        f"{a} {v.hca_a} ↔ {b} {v.hca_b} on {v.rail}: round {v.round}, {_gbps(v)} below "
-        f"{v.threshold_gbps:g} Gb/s; {elsewhere}: the cable, switch port or path between them"
+        f"{a} {v.hca_a} ↔ {b} {v.hca_b} on {v.rail}: round {v.round}, {_gbps(v)} "
+        f"{failing_bar([v])}; {elsewhere}: the cable, switch port or path between them"
     )
     return Finding(LINK, a, v.hca_a, v.rail, b, evidence, v.hca_b, (a, b))
 
@@ -310,8 +309,8 @@ def _ambiguous(state: _Rail, v: IbVerdict) -> Finding:
     a, b = v.pair
     open_ends = [n for n in v.pair if not state.good(n) and not state.bad(n)]
     evidence = (
-        f"ib_write_bw {a}–{b} on {v.rail}: round {v.round}, {_gbps(v)} below "
-        f"{v.threshold_gbps:g} Gb/s; {' and '.join(open_ends)} passed with no partner on "
+        f"ib_write_bw {a}–{b} on {v.rail}: round {v.round}, {_gbps(v)} "
+        f"{failing_bar([v])}; {' and '.join(open_ends)} passed with no partner on "
         f"{v.rail}: {'either HCA or the path' if len(open_ends) == 2 else f'{open_ends[0]} or the path'} "
         "may be at fault and no further round could tell"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,46 @@ def _headline(results: Mapping[str, Any]) -> str:
     if s.get("jobs_not_completed"):
         parts.append(f"{s['jobs_not_completed']} job(s) did not complete")
     return f"**{verdict}**: " + "; ".join(parts) + "."
+
+
+def latency_lines(results: Mapping[str, Any]) -> list[str]:
+    """The ib_write_lat section: per pair and rail, typical / p99 / p99.9 in µs (✗ over the bar);
+    nothing when the run measured no latency."""
+    if not any(v.get("lat_passed") is not None for v in results["ib_write_bw"]):
+        return []
+
+    def cell(v: Mapping[str, Any]) -> str:
+        if v.get("lat_passed") is None:
+            return ""
+        figures = [v.get(k) for k in ("lat_typical_us", "lat_p99_us", "lat_p999_us")]
+        text = " / ".join("—" if f is None else f"{f:.2f}" for f in figures)
+        return text + ("" if v["lat_passed"] else " ✗")
+
+    rails, rows = _matrix_rows(results, cell)
+    bar = results["thresholds"].get("ib_write_lat_p99_max_us")
+    return [
+        "## ib_write_lat (µs: typical / p99 / p99.9)",
+        "",
+        f"2-byte RDMA writes after each pair's bandwidth run; pass at p99 ≤ {bar:g} µs; ✗ failed.",
+        "",
+        *_table(["Pair", *rails], rows),
+    ]
+
+
+def _matrix_rows(
+    results: Mapping[str, Any], cell: Callable[[Mapping[str, Any]], str]
+) -> tuple[list[str], list[list[Any]]]:
+    """Rails, and one row per pair: its label, then ``cell`` of its verdict on each rail ("" where
+    it has none)."""
+    pairs, rails, cells = _ib_matrix(results)
+    rows: list[list[Any]] = []
+    for label in pairs:
+        row: list[Any] = [label]
+        for rail in rails:
+            v = cells.get((label, rail))
+            row.append("" if v is None else cell(v))
+        rows.append(row)
+    return rails, rows
 
 
 def _ib_matrix(
@@ -258,18 +298,12 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         out += _table(["", "Run", "Nodes", "Median", "Peak", "Threshold", "Notes"], rows)
 
     if results["ib_write_bw"]:
-        pairs, rails, cells = _ib_matrix(results)
-        rows = []
-        for label in pairs:
-            row: list[Any] = [label]
-            for rail in rails:
-                v = cells.get((label, rail))
-                if v is None:
-                    row.append("")
-                else:
-                    mark = "" if v["passed"] else " ✗"
-                    row.append(("—" if v["gbps"] is None else f"{v['gbps']:.1f}") + mark)
-            rows.append(row)
+        rails, rows = _matrix_rows(
+            results,
+            lambda v: (
+                ("—" if v["gbps"] is None else f"{v['gbps']:.1f}") + ("" if v["passed"] else " ✗")
+            ),
+        )
         out += [
             "## ib_write_bw (Gb/s)",
             "",
@@ -277,12 +311,20 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             "",
         ]
         out += _table(["Pair", *rails], rows)
+    out += latency_lines(results)
 
     out += fabric_lines(results.get("fabric"))
 
     out += ["## Thresholds", ""]
     out += [
         f"- ib_write_bw: ≥ {t['ib_write_bw_min_gbps']:g} Gb/s ({t['ib_write_bw_basis']})",
+        *(
+            [
+                f"- ib_write_lat: p99 ≤ {t['ib_write_lat_p99_max_us']:g} µs ({t['ib_write_lat_basis']})"
+            ]
+            if "ib_write_lat_p99_max_us" in t
+            else []
+        ),
         f"- NCCL multi-node: ≥ {t['multi_node_min_busbw_gbs']:g} GB/s ({t['multi_node_basis']})",
     ]
     gates = {

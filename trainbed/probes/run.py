@@ -239,9 +239,11 @@ def fetch(
             continue
         for f in spec.ib_files:
             parts = [members.get(p.removeprefix(prefix)) for p in (f.client, f.server)]
+            lat_parts = [members.get(p.removeprefix(prefix)) for p in (f.lat_client, f.lat_server)]
             found = [p for p in parts if p is not None]
+            lat = "\n".join(p for p in lat_parts if p is not None) if job.job_id else None
             ib.append(
-                IbOutput(f.node_a, f.node_b, f.rail, "\n".join(found) if found else None, ref)
+                IbOutput(f.node_a, f.node_b, f.rail, "\n".join(found) if found else None, ref, lat)
             )
     return Fetched(nccl, ib, facts, training, storage, [lost.get(id(j), j) for j in jobs])
 

@@ -7,7 +7,9 @@ Jobs, for N compute nodes (``--suite nccl,ib``):
   driving all its GPUs, NCCL's environment from the renderer (``NCCL_IB_HCA`` from the rails,
   GPUDirect as the inventory says), ``NCCL_ALGO=Ring`` on multi-node runs as the schedule says.
 - ``ib-round<k>``: one per ib_write_bw round (N−1 for even N, N for odd N): every pair of the
-  round on every rail at once, one srun step over the round's nodes.
+  round on every rail at once, one srun step over the round's nodes; once a node's bandwidth
+  runs are done, ``ib_write_lat`` over the same pairs and rails (2 B × 1000, host memory), all
+  rails at once again (each on its own HCA and fabric).
 
 So N nodes take N single-node jobs + the groups (N/2 pairs, N/4 fours, … below N) + ``all`` + the
 rounds: 2 nodes 4 jobs, 4 nodes 10, 8 nodes 22, 16 nodes 46 (about 3N). One job per pair instead
@@ -45,6 +47,14 @@ IB_SERVER_TIMEOUT_S = 120
 IB_CLIENT_TIMEOUT_S = 60
 IB_CLIENT_ATTEMPTS = 10
 IB_CLIENT_RETRY_S = 1
+#: ib_write_lat after the bandwidth runs: perftest's latency defaults, its own TCP ports.
+IB_LAT_OPTIONS = "-F -s 2 -n 1000"
+IB_LAT_BASE_PORT = IB_BASE_PORT + 100
+#: Its server waits less: a partner whose bandwidth run failed rarely brings up its latency run.
+IB_LAT_SERVER_TIMEOUT_S = 60
+#: Its client waits for the partner's server as long as the partner's bandwidth runs may last
+#: (another of its rails waiting out its server timeout), then a little.
+IB_LAT_CLIENT_WAIT_S = IB_SERVER_TIMEOUT_S + 10
 FACTS_SCRIPT = "facts.sh"
 FACTS_DIR = "facts"
 ARCHIVE_DIR = "archives"
@@ -52,13 +62,16 @@ ARCHIVE_DIR = "archives"
 
 @dataclass(frozen=True, slots=True)
 class IbFiles:
-    """Where one pair × rail measurement writes: the client's output and the server's."""
+    """Where one pair × rail measurement writes: the client's output and the server's, of
+    ib_write_bw and of ib_write_lat."""
 
     node_a: str
     node_b: str
     rail: str
     client: str
     server: str
+    lat_client: str
+    lat_server: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +215,21 @@ def ib_job(
     for a, b in pairs:
         for index, rail in enumerate(rails):
             stem = f"{rundir}/ib/round{number}/{a}-{b}.{rail}"
-            files = IbFiles(a, b, rail, f"{stem}.client.txt", f"{stem}.server.txt")
+            files = IbFiles(
+                a,
+                b,
+                rail,
+                f"{stem}.client.txt",
+                f"{stem}.server.txt",
+                f"{stem}.lat.client.txt",
+                f"{stem}.lat.server.txt",
+            )
             outputs.append(files)
-            for node, role, output in ((a, "server", files.server), (b, "client", files.client)):
+            sides = (
+                (a, "server", files.server, files.lat_server),
+                (b, "client", files.client, files.lat_client),
+            )
+            for node, role, output, lat_output in sides:
                 hca = next(h for h in _compute(inventory, node).hcas if h.rail == rail)
                 extra = ["-i", str(hca.port)]
                 if gpudirect and hca.nearest_gpu is not None:
@@ -214,9 +239,12 @@ def ib_job(
                         "role": role,
                         "device": hca_on_rail(inventory, node, rail),
                         "port": IB_BASE_PORT + index,
+                        "lat_port": IB_LAT_BASE_PORT + index,
                         "peer": a,
                         "output": output,
+                        "lat_output": lat_output,
                         "extra": extra,
+                        "lat_extra": extra[:2],  # the HCA port; latency from host memory
                     }
                 )
     node_script_name = f"{name}.node.sh"
@@ -226,14 +254,17 @@ def ib_job(
         round=number,
         per_node=per_node,
         options=IB_OPTIONS,
+        lat_options=IB_LAT_OPTIONS,
         server_timeout=IB_SERVER_TIMEOUT_S,
+        lat_server_timeout=IB_LAT_SERVER_TIMEOUT_S,
         client_timeout=IB_CLIENT_TIMEOUT_S,
-        client_attempts=IB_CLIENT_ATTEMPTS,
+        client_wait_s=IB_CLIENT_ATTEMPTS * IB_CLIENT_RETRY_S,
+        lat_client_wait_s=IB_LAT_CLIENT_WAIT_S,
         client_retry_s=IB_CLIENT_RETRY_S,
         facts=f"{rundir}/{FACTS_SCRIPT}" if facts else "",
     )
     log = f"{rundir}/{name}.out"
-    outs = [p for f in outputs for p in (f.client, f.server)]
+    outs = [p for f in outputs for p in (f.client, f.server, f.lat_client, f.lat_server)]
     archive = job_archive(
         name, rundir, [log, *outs, *(facts_outputs(rundir, nodes) if facts else [])]
     )

@@ -10,6 +10,11 @@ ib_write_bw, per port
     host-memory run while a port that trained down to HDR (200) or with a bad cable fails clearly.
     ``ib_write_bw_min_gbps`` replaces the product.
 
+ib_write_lat, per pair and rail
+    ``ib_write_lat_p99_max_us`` (default 4.2 µs): the 99th percentile of 2-byte RDMA writes,
+    imbue's acceptance bar on NDR (healthy ports read ~1–2 µs typical; the tail shows a port or
+    cable that retransmits first). Judged by :mod:`trainbed.verdicts.latency`.
+
 NCCL all_reduce, one node (the NVLink/NVLS gate)
     Known only for 8× H100 SXM on an NVSwitch baseboard (the XE9680): ~480 GB/s bus bandwidth with
     NVLS (482.12 measured on an XE9680), ~370 GB/s when NVLS is not in use. Azure's health check
@@ -42,6 +47,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trainbed.inventory.model import Inventory, Profile, Thresholds
+from trainbed.verdicts.latency import P99_MAX_US
+
+LAT_BASIS = "imbue's ib_write_lat bar: p99 ≤ 4.2 µs on NDR (2 B writes)"
 
 #: All-reduce bus bandwidth (GB/s) of one 8× H100 SXM NVSwitch node with NVLS, and without it.
 H100_NVLS_BUSBW_GBS = 480.0
@@ -82,6 +90,8 @@ class ProbeThresholds:
     multi_node_basis: str
     large_message_bytes: int
     single_node: Mapping[str, SingleNodeGate] = field(default_factory=dict)
+    ib_write_lat_p99_max_us: float = P99_MAX_US
+    ib_write_lat_basis: str = LAT_BASIS
 
     def single(self, hostname: str) -> SingleNodeGate:
         """The gate of ``hostname``; a node the inventory does not know is judged on correctness."""
@@ -157,4 +167,10 @@ def derive_thresholds(inventory: Inventory) -> ProbeThresholds:
         single_node={
             node.hostname: single_node_gate(node.profile, over) for node in inventory.compute
         },
+        ib_write_lat_p99_max_us=over.ib_write_lat_p99_max_us,
+        ib_write_lat_basis=(
+            LAT_BASIS
+            if over.ib_write_lat_p99_max_us == P99_MAX_US
+            else "probes.thresholds.ib_write_lat_p99_max_us"
+        ),
     )

@@ -1,8 +1,15 @@
-"""``ib_write_bw`` (perftest) over the simulated fabric.
+"""``ib_write_bw`` and ``ib_write_lat`` (perftest) over the simulated fabric.
 
 Server and client really meet over TCP (default port 18515, like perftest's out-of-band exchange),
 swap their port attributes, move real bytes for a bounded time, and report in perftest's format a
 bandwidth scaled from the hardware model: min(both port rates) x 0.985, small jitter.
+
+Run as ``ib_write_lat`` (the command's name), the same exchange moves no bulk data and both sides
+print perftest's latency table (``RESULT_FMT_LAT``/``REPORT_FMT_LAT`` of perftest_parameters.h,
+4.x and later: t_min, t_max, t_typical, t_avg, t_stdev, 99 % and 99.9 % percentiles in usec) for
+a healthy port pair (~1.0 usec typical at 2 B) plus both ends' ``latency_extra_us`` (``fault NODE
+hca DEV latency US``). No real ib_write_lat sample from an NDR fabric backs the healthy figures;
+the table's layout follows perftest's source and the real samples in tests/fixtures/real/.
 Stdlib only.
 """
 
@@ -43,6 +50,7 @@ def parse(argv: list[str]) -> dict[str, Any]:
         "rdma_cm": False,
         "all": False,
         "mtu": 4096,
+        "latency": False,
     }
     value_opts = {
         "-d": "device",
@@ -150,6 +158,8 @@ def _factor(me: dict[str, Any], peer: dict[str, Any]) -> float:
 
 def header(o: dict[str, Any], device: str, server_side: bool) -> str:
     """The parameter block."""
+    if o["latency"]:
+        return lat_header(o, device, server_side)
     lines = [
         RULE,
         "                    RDMA_Write BW Test",
@@ -206,6 +216,98 @@ def result(o: dict[str, Any], gbits: float) -> str:
     return "\n".join(lines) + "\n" + RULE + "\n"
 
 
+def latency_options(o: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    """``o`` for ib_write_lat: its own defaults (2 B, 1000 iterations) where argv set none."""
+    given = {a.partition("=")[0] for a in argv}
+    o = {**o, "latency": True}
+    if not given & {"-s", "--size"}:
+        o["size"] = LAT_DEFAULT_SIZE
+    if not given & {"-n", "--iters"}:
+        o["iters"] = LAT_DEFAULT_ITERS
+    return o
+
+
+def lat_header(o: dict[str, Any], device: str, server_side: bool) -> str:
+    """ib_write_lat's parameter block (as perftest 24.x prints it on an IB port)."""
+    lines = [
+        RULE,
+        "                    RDMA_Write Latency Test",
+        f" Dual-port       : OFF\t\tDevice         : {device}",
+        f" Number of qps   : {o['qps']}\t\tTransport type : IB",
+        " Connection type : RC\t\tUsing SRQ      : OFF",
+        " PCIe relax order: OFF",
+        " ibv_wr* API     : ON",
+    ]
+    if not server_side:
+        lines.append(" TX depth        : 1")
+    lines += [
+        f" Mtu             : {o['mtu']}[B]",
+        " Link type       : IB",
+        " Max inline data : 220[B]",
+        f" rdma_cm QPs\t : {'ON' if o['rdma_cm'] else 'OFF'}",
+        f" Data ex. method : {'rdma_cm' if o['rdma_cm'] else 'Ethernet'}",
+        RULE,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+#: ib_write_lat's defaults (perftest_parameters.h DEF_SIZE_LAT, DEF_ITERS).
+LAT_DEFAULT_SIZE = 2
+LAT_DEFAULT_ITERS = 1000
+#: A healthy port pair's typical one-way write latency at 2 B, usec, and its growth per byte.
+LAT_BASE_US = 1.0
+LAT_PER_BYTE_US = 8 / 400e3
+#: perftest_parameters.h RESULT_FMT_LAT and REPORT_FMT_LAT (+ REPORT_EXT), verbatim.
+LAT_HEADER = (
+    " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    "
+    "t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] "
+)
+LAT_ROW = (
+    " %-7lu %d          %-7.2f        %-7.2f      %-7.2f  \t       %-7.2f     \t"
+    "%-7.2f\t\t%-7.2f \t\t%-7.2f\n"
+)
+
+
+def model_latency_us(size: int, extra_us: float, seed: float) -> dict[str, float]:
+    """The figures of one run: typical from the size, the tail a little above it; ``extra_us``
+    (both ends' added latency) shifts every figure."""
+    rng = random.Random(seed)
+    typical = LAT_BASE_US + size * LAT_PER_BYTE_US + extra_us + rng.uniform(-0.02, 0.02)
+    return {
+        "t_min": typical - 0.06,
+        "t_max": typical + 3.4,
+        "t_typical": typical,
+        "t_avg": typical + 0.01,
+        "t_stdev": 0.07,
+        "p99": typical + 0.12,
+        "p999": typical + 1.1,
+    }
+
+
+def lat_result(o: dict[str, Any], me: dict[str, Any], peer: dict[str, Any], seed: float) -> str:
+    """ib_write_lat's result table (every size with ``-a``)."""
+    extra = me["latency_extra_us"] + peer["latency_extra_us"]
+    sizes = [2**k for k in range(1, 24)] if o["all"] else [o["size"]]
+    rows = []
+    for size in sizes:
+        f = model_latency_us(size, extra, seed)
+        rows.append(
+            LAT_ROW
+            % (
+                size,
+                o["iters"],
+                f["t_min"],
+                f["t_max"],
+                f["t_typical"],
+                f["t_avg"],
+                f["t_stdev"],
+                f["p99"],
+                f["p999"],
+            )
+        )
+    return LAT_HEADER + "\n" + "".join(rows) + RULE + "\n"
+
+
 def _send(sock: socket.socket, obj: dict[str, Any]) -> None:
     data = json.dumps(obj).encode()
     sock.sendall(struct.pack("!I", len(data)) + data)
@@ -240,6 +342,7 @@ def _endpoint(h: dict[str, Any], o: dict[str, Any]) -> dict[str, Any]:
         "rail": h.get("rail", ""),
         "device": h["device"],
         "factor": float(h.get("bandwidth_factor", 1.0)),
+        "latency_extra_us": float(h.get("latency_extra_us", 0.0)),
     }
 
 
@@ -292,6 +395,9 @@ def server(o: dict[str, Any], h: dict[str, Any]) -> int:
     if other_fabric(me, peer):
         sys.stderr.write(RETRY_EXCEEDED.format(side="server"))
         return 1
+    if o["latency"]:
+        sys.stdout.write(lat_result(o, me, peer, peer["psn"]))
+        return 0
     bw = model_bw_gbits(me["rate"], peer["rate"], o["size"], peer["psn"], _factor(me, peer))
     sys.stdout.write(result(o, bw))
     return 0
@@ -323,7 +429,7 @@ def client(o: dict[str, Any], h: dict[str, Any]) -> int:
             peer = _recv(sock)
             if not peer.get("active"):
                 raise ConnectionError("remote port not active")
-            total = min(DATA_BUDGET, o["size"] * o["iters"])
+            total = 0 if o["latency"] else min(DATA_BUDGET, o["size"] * o["iters"])
             sock.sendall(struct.pack("!Q", total))
             payload = b"\xa5" * (1 << 20)
             sent = 0
@@ -339,18 +445,25 @@ def client(o: dict[str, Any], h: dict[str, Any]) -> int:
     if other_fabric(me, peer):
         sys.stderr.write(RETRY_EXCEEDED.format(side="client"))
         return 1
+    if o["latency"]:
+        sys.stdout.write(lat_result(o, me, peer, me["psn"]))
+        return 0
     bw = model_bw_gbits(me["rate"], peer["rate"], o["size"], me["psn"], _factor(me, peer))
     sys.stdout.write(result(o, bw))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: client when a server name is given, else server."""
+def main(argv: list[str] | None = None, prog: str = "ib_write_bw") -> int:
+    """Entry point: client when a server name is given, else server; ``prog`` (the command's
+    name) ``ib_write_lat`` measures latency."""
+    name = os.path.basename(prog)
     try:
         o = parse(list(sys.argv[1:] if argv is None else argv))
     except (ValueError, IndexError) as exc:
-        print(f"ib_write_bw: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1
+    if name == "ib_write_lat":
+        o = latency_options(o, argv if argv is not None else sys.argv[1:])
     h, error = local_port(hwdesc.load(), o["device"])
     if h is None:
         sys.stderr.write(error)
