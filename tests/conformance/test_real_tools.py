@@ -36,7 +36,8 @@ def _shellcheck(box: Box, paths: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shellcheck_accepts_every_script(box: Box, tree: Path, name: str) -> None:
-    scripts = _files(tree, name, "scripts/*")
+    # `NAME.files` is a job's archive manifest (the paths its archive holds), not a script.
+    scripts = [p for p in _files(tree, name, "scripts/*") if p.suffix != ".files"]
     assert scripts
     assert _shellcheck(box, [_in_box(tree, p) for p in scripts]) == []
 

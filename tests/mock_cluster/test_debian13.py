@@ -1,5 +1,6 @@
 """Debian 13 nodes with Slurm 24.11 (`lab/up --release trixie`): the deploy converges on them in
-one run (a second changes nothing) and `trainbed check` passes, from the inventory alone.
+one run (a second changes nothing), `trainbed check` passes and the probe suite's NCCL and
+ib_write_bw jobs run through 24.11 and pass, from the inventory alone.
 
 Runs when ``TRAINBED_MOCK_TRIXIE`` names the state directory of that cluster, brought up and not
 yet deployed (see ``ENV_TRIXIE`` in conftest.py); one control-plane node and two compute nodes.
@@ -8,6 +9,7 @@ yet deployed (see ``ENV_TRIXIE`` in conftest.py); one control-plane node and two
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from tests.mock_cluster.conftest import (
     hosts,
     ssh_runner,
 )
+from tests.mock_cluster.test_probe import probe_inventory, run_probe
 from trainbed.inventory import load_inventory
 
 pytestmark = pytest.mark.debian13
@@ -106,3 +109,15 @@ def test_trainbed_check_passes(first_deploy: DeployRun, trixie_check: Check) -> 
     result = trixie_check()
     failures = [f"{r.test_id}: {r.message[:300]}" for r in result.failures()]
     assert result.returncode == 0 and not failures, "\n".join(failures) or result.output[-3000:]
+
+
+def test_probe_suite_passes(
+    first_deploy: DeployRun, trixie: dict[str, Any], tmp_path: Path
+) -> None:
+    """The default suites (NCCL all-reduce, ib_write_bw per rail) submitted to Slurm 24.11."""
+    assert first_deploy.returncode == 0, "the first deploy failed"
+    inventory = probe_inventory(trixie, "debian13")
+    code, output, results = run_probe(inventory, tmp_path / "out")
+    assert code == 0, output[-3000:]
+    assert results["passed"] and results["findings"] == [], output[-3000:]
+    assert {j["state"] for j in results["jobs"]} == {"COMPLETED"}
