@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from trainbed.parse.perftest_lat import parse_ib_write_lat
+from trainbed.probes.judge import IbVerdict, with_latency
+from trainbed.probes.thresholds import ProbeThresholds
 from trainbed.verdicts.latency import P99_MAX_US, judge
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "real"
@@ -48,6 +50,10 @@ def test_no_figure_is_a_failure_with_its_reason(found: list, expected: str) -> N
     assert not verdict.passed and verdict.problem is not None and expected in verdict.problem
 
 
+def _bars(p99_max_us: float = P99_MAX_US) -> ProbeThresholds:
+    return ProbeThresholds(360.0, "test", 0.0, 0.0, "test", 0, ib_write_lat_p99_max_us=p99_max_us)
+
+
 def test_table_without_percentiles_is_not_a_pass() -> None:
     text = SPARK.read_text().replace(
         "t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec]",
@@ -55,6 +61,13 @@ def test_table_without_percentiles_is_not_a_pass() -> None:
     )
     verdict = judge(PAIR, parse_ib_write_lat(text)["runs"])
     assert not verdict.passed and "no 99% percentile" in str(verdict.problem)
+    assert not verdict.measured and "could not run" in str(verdict.problem)
+    # ... and it blames no HCA: the pair stands on its bandwidth, its latency not measured.
+    bandwidth = IbVerdict(1, "gpu01", "gpu02", "rail0", "mlx5_0", "mlx5_0", 392.0, 360.0, True)
+    pair = with_latency(bandwidth, parse_ib_write_lat(text)["runs"], _bars())
+    assert pair.passed and pair.lat_passed is None and pair.reason is None
+    over = with_latency(bandwidth, runs(SPARK), _bars(1.0))
+    assert not over.passed and over.lat_passed is False  # a measured latency still judges it
 
 
 def test_client_figure_wins_over_the_servers() -> None:

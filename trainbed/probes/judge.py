@@ -384,9 +384,12 @@ def with_latency(
     """``verdict`` with the pair's latency (``lat_runs``: parsed ib_write_lat output) judged by
     :func:`trainbed.verdicts.latency.judge` against ``ib_write_lat_p99_max_us``: a pair over it
     fails with that reason when its bandwidth passed (a pair failing both keeps the bandwidth
-    reason, ``lat_passed`` False)."""
+    reason, ``lat_passed`` False); output that could not be judged leaves ``verdict`` as it is
+    (``lat_passed`` None: not measured)."""
     what = f"{verdict.node_a} {verdict.hca_a or '?'} ↔ {verdict.node_b} {verdict.hca_b or '?'}"
     latency = judge_latency(what, lat_runs, thresholds.ib_write_lat_p99_max_us)
+    if not latency.measured:
+        return verdict  # latency could not be judged: the pair stands on its bandwidth alone
     return replace(
         verdict,
         passed=verdict.passed and latency.passed,

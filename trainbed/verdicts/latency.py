@@ -5,8 +5,9 @@ The bar is on the 99th percentile of the smallest message (2 B, perftest's defau
 typical figure: a cable or port that retransmits shows in the tail first, while its typical
 latency stays near the healthy ~1–2 µs. imbue's fabric acceptance bar is p99 ≤ 4.2 µs on NDR
 (the inventory's ``probes.thresholds.ib_write_lat_p99_max_us``). The typical and 99.9 % figures
-are reported with it. A run that failed or printed no percentile is a failure with its reason,
-never a pass.
+are reported with it. A run that failed is a failure with its reason, never a pass; a table
+without percentiles (a perftest too old to print them) could not be judged: not a pass, and not
+measured (``measured`` False), so it blames no HCA.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ P99_MAX_US = 4.2
 
 @dataclass(frozen=True, slots=True)
 class Latency:
-    """One pair's latency figures (µs) and what is wrong with them (``problem`` None: healthy)."""
+    """One pair's latency figures (µs) and what is wrong with them (``problem`` None: healthy;
+    ``measured`` False: the output could not be judged, ``problem`` says why)."""
 
     typical_us: float | None
     p99_us: float | None
     p999_us: float | None
     p99_max_us: float
     problem: str | None
+    measured: bool = True
 
     @property
     def passed(self) -> bool:
@@ -63,8 +66,10 @@ def judge(what: str, runs: Sequence[Mapping[str, Any]], p99_max_us: float = P99_
         errors = "; ".join(run.get("errors", ())) or "no result"
         return Latency(typical, p99, p999, p99_max_us, f"{what} ib_write_lat: failed ({errors})")
     if p99 is None:
-        problem = f"{what} ib_write_lat: no 99% percentile in the table (perftest < 4.x?)"
-        return Latency(typical, p99, p999, p99_max_us, problem)
+        problem = (
+            f"{what} ib_write_lat: could not run: no 99% percentile in the table (perftest < 4.x?)"
+        )
+        return Latency(typical, p99, p999, p99_max_us, problem, measured=False)
     if p99 > p99_max_us:
         problem = mismatch(f"{what} ib_write_lat p99", f"<= {p99_max_us:g} µs", f"{p99:g} µs")
         return Latency(typical, p99, p999, p99_max_us, problem)
