@@ -50,7 +50,7 @@ from typing import Any
 
 from lab import hardware, nodes
 from lab.config import SIM_HARDWARE_PATH, state_dir
-from lab.engine import MockError, docker, run
+from lab.engine import MockError, docker
 
 MKDEVNODES = "/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes"
 
@@ -131,18 +131,7 @@ def read_description(container: str) -> dict[str, Any]:
 
 def write_description(container: str, text: str) -> None:
     """Atomic replace on the node (write a temp file, rename)."""
-    run(
-        [
-            "docker",
-            "exec",
-            "-i",
-            container,
-            "sh",
-            "-c",
-            f"cat > {SIM_HARDWARE_PATH}.tmp && mv {SIM_HARDWARE_PATH}.tmp {SIM_HARDWARE_PATH}",
-        ],
-        input=text,
-    )
+    nodes.write_file(container, SIM_HARDWARE_PATH, text)
 
 
 #: What ``clear`` runs on the node: archive the journal, then drop every archived file (the

@@ -122,6 +122,11 @@ def publish_cabling(container: str, description: str) -> None:
     every ``lab/fault`` write it, as plugging a cable in shows it to the fabric."""
     hw = json.loads(description)
     path = f"{FABRIC_MOUNT}/cabling/{hw.get('hostname', 'unknown')}.json"
+    write_file(container, path, json.dumps(hardware.cabling(hw)) + "\n")
+
+
+def write_file(container: str, path: str, text: str) -> None:
+    """Atomic replace of `path` on the node (its directory made; a temp file, renamed)."""
     run(
         [
             "docker",
@@ -130,9 +135,9 @@ def publish_cabling(container: str, description: str) -> None:
             container,
             "sh",
             "-c",
-            f"mkdir -p {FABRIC_MOUNT}/cabling && cat > {path}.tmp && mv {path}.tmp {path}",
+            f'mkdir -p "$(dirname {path})" && cat > {path}.tmp && mv {path}.tmp {path}',
         ],
-        input=json.dumps(hardware.cabling(hw)) + "\n",
+        input=text,
     )
 
 

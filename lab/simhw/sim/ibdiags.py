@@ -239,26 +239,38 @@ def perfquery_block(h: dict[str, Any], lid: int, now: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def perfquery(argv: list[str]) -> int:
-    """``perfquery -x [-C CA] [-P PORT]``: the local port's extended counters."""
+def _local_port(
+    argv: list[str], flags: tuple[str, ...]
+) -> tuple[str | None, bool, dict[str, Any] | None]:
+    """``-C CA`` (``-P PORT`` is read past), whether one of `flags` is given, and the local HCA
+    the tool opens: the CA's, else the first (None: no such CA)."""
     hw = hwdesc.load()
-    ca, extended, args = None, False, list(argv)
+    ca, flagged, args = None, False, list(argv)
     while args:
         a = args.pop(0)
         if a in ("-C", "--Ca") and args:
             ca = args.pop(0)
         elif a in ("-P", "--Port") and args:
             args.pop(0)
-        elif a in ("-x", "--extended"):
-            extended = True
+        elif a in flags:
+            flagged = True
     hcas = hwdesc.sorted_hcas(hw)
-    h = hwdesc.hca(hw, ca) if ca else (hcas[0] if hcas else None)
+    return ca, flagged, hwdesc.hca(hw, ca) if ca else (hcas[0] if hcas else None)
+
+
+def _cannot_open(ca: str | None) -> None:
+    print(
+        f"ibwarn: [{os.getpid()}] mad_rpc_open_port: can't open UMAD port ({ca or '(null)'}:0)",
+        file=sys.stderr,
+    )
+
+
+def perfquery(argv: list[str]) -> int:
+    """``perfquery -x [-C CA] [-P PORT]``: the local port's extended counters."""
+    ca, extended, h = _local_port(argv, ("-x", "--extended"))
     pid = os.getpid()
     if h is None:
-        print(
-            f"ibwarn: [{pid}] mad_rpc_open_port: can't open UMAD port ({ca or '(null)'}:0)",
-            file=sys.stderr,
-        )
+        _cannot_open(ca)
         print(f"perfquery: iberror: failed: Failed to open '{ca}' port '0'", file=sys.stderr)
         return 255
     view = hwdesc.port_view(h)
@@ -324,26 +336,10 @@ def cabled_ports(rail: str) -> list[tuple[str, dict[str, Any]]]:
 def ibnetdiscover(argv: list[str]) -> int:
     """``ibnetdiscover -p [-C CA] [-P PORT]``: every cabled CA port of the local port's fabric
     (rail) and its leaf's port, one line each way, as the ports report lists them."""
-    hw = hwdesc.load()
-    ca = None
-    args = list(argv)
-    ports_report = False
-    while args:
-        a = args.pop(0)
-        if a in ("-C", "--Ca") and args:
-            ca = args.pop(0)
-        elif a in ("-P", "--Port") and args:
-            args.pop(0)
-        elif a in ("-p", "--ports"):
-            ports_report = True
-    names = hwdesc.sorted_hcas(hw)
-    h = hwdesc.hca(hw, ca) if ca else (names[0] if names else None)
+    ca, ports_report, h = _local_port(argv, ("-p", "--ports"))
     pid = os.getpid()
     if h is None:
-        print(
-            f"ibwarn: [{pid}] mad_rpc_open_port: can't open UMAD port ({ca or '(null)'}:0)",
-            file=sys.stderr,
-        )
+        _cannot_open(ca)
         print("ibnetdiscover: iberror: failed: discover failed", file=sys.stderr)
         return 255
     if not ports_report:
