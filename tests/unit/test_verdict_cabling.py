@@ -162,26 +162,26 @@ def _hca(port: int | None, guid: str | None = "0x7cfe9003003b4bde") -> Hca:
         (
             _hca(3),
             "ib-i1l1s01",
-            ["gpu02 mlx5_3 is cabled to ib-i1l1s01 port 10, the inventory says ib-i1l1s01 port 3"],
+            [
+                "gpu02 mlx5_3 is cabled to ib-i1l1s01 port 10, the inventory says ib-i1l1s01 port 3 (ibnetdiscover on cp1 mlx5_0)"
+            ],
         ),
         (
             _hca(10),
             "ib-i1l1s02",
-            ["gpu02 mlx5_3 is cabled to ib-i1l1s01 port 10, the inventory says ib-i1l1s02 port 10"],
+            [
+                "gpu02 mlx5_3 is cabled to ib-i1l1s01 port 10, the inventory says ib-i1l1s02 port 10 (ibnetdiscover on cp1 mlx5_0)"
+            ],
         ),
         (
             _hca(10, "0x7cfe9003003b4b96"),
             "ib-i1l1s01",
-            ["gpu02 mlx5_3 is cabled to ib-i1l1s01 port 11, the inventory says ib-i1l1s01 port 10"],
-        ),
-        (
-            _hca(7, "0xa088c20300000001"),
-            "ib-i1l1s01",
             [
-                "gpu02 mlx5_3 (port GUID 0xa088c20300000001) is not in rail0's fabric as "
-                "ibnetdiscover on cp1 mlx5_0 sees it: not cabled to ib-i1l1s01 port 7"
+                "gpu02 mlx5_3 is cabled to ib-i1l1s01 port 11, the inventory says ib-i1l1s01 port 10 (ibnetdiscover on cp1 mlx5_0)"
             ],
         ),
+        # not in the sweep (down, or on another rail's fabric): the port and master-SM checks say so
+        (_hca(7, "0xa088c20300000001"), "ib-i1l1s01", []),
         (_hca(None), "ib-i1l1s01", []),  # no switch port in the inventory: nothing judged
         (_hca(3, None), "ib-i1l1s01", []),  # no port GUID: the port cannot be found
     ],

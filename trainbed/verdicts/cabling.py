@@ -121,21 +121,18 @@ def neighbours(ports: Iterable[IbPortLine]) -> dict[str, Neighbour]:
 def switch_problems(
     host: str, hca: Hca, leaf: str, seen: Mapping[str, Neighbour], sweep: str
 ) -> list[str]:
-    """``gpu02 mlx5_3 is cabled to rail0-leaf1 port 7, the inventory says rail0-leaf0 port 3``;
-    empty when the HCA's cable ends at the inventory's leaf and port. `leaf` is the inventory's
-    (the HCA's own or its rail's switch), `seen` the rail's sweep (:func:`neighbours`), `sweep`
-    where it was read from (named when the port is not in it). Nothing is judged without both
-    the HCA's ``switch_port`` and ``port_guid``."""
+    """``gpu02 mlx5_3 is cabled to rail0-leaf1 port 7, the inventory says rail0-leaf0 port 3``
+    (`sweep`, where the rail's sweep was read from, closes it); empty when the HCA's cable ends
+    at the inventory's leaf and port. `leaf` is the inventory's (the HCA's own or its rail's
+    switch), `seen` the rail's sweep (:func:`neighbours`). Nothing is judged without both the
+    HCA's ``switch_port`` and ``port_guid``, nor for a port the sweep does not list: a port that
+    is down or on another rail's fabric is named by the port and master-SM verdicts, once."""
     if hca.switch_port is None or not hca.port_guid:
         return []
-    where = f"{host} {hca.device}"
-    wanted = f"{leaf} port {hca.switch_port}"
     found = seen.get(normalise(hca.port_guid))
-    if found is None:
-        return [
-            f"{where} (port GUID {normalise(hca.port_guid)}) is not in {hca.rail}'s fabric "
-            f"as {sweep} sees it: not cabled to {wanted}"
-        ]
-    if found == Neighbour(leaf, hca.switch_port):
+    if found is None or found == Neighbour(leaf, hca.switch_port):
         return []
-    return [f"{where} is cabled to {found.switch} port {found.port}, the inventory says {wanted}"]
+    return [
+        f"{host} {hca.device} is cabled to {found.switch} port {found.port}, the inventory says "
+        f"{leaf} port {hca.switch_port} ({sweep})"
+    ]
