@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PROD_YAML, REPO
 from tests.unit.probe_helpers import inventory_for
+from trainbed.inventory import load_inventory
 from trainbed.inventory.model import Hca, Rail, SubnetManager
 from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.probes.facts import cabling_findings, port_facts
@@ -196,3 +198,13 @@ def test_port_guid_is_compared_padded() -> None:
     seen = {"0x0002c903000d81f9": cabling.Neighbour("leaf0", 4)}
     hca = Hca("mlx5_0", "rail0", 1, "0x2c903000d81f9", None, None, 4)
     assert cabling.switch_problems("gpu01", hca, "leaf0", seen, "x") == []
+
+
+def test_each_rail_is_swept_once_from_its_first_subnet_manager_host() -> None:
+    """The mock inventory gives switch ports: cp1 (master SM of every rail) sweeps each rail from
+    its port on it; prod gives none, so nothing is swept."""
+    mock = load_inventory(REPO / "inventory" / "mock.yaml").inventory
+    assert {
+        rail: (host, hca.device, hca.rail) for rail, (host, hca) in cabling.sweepers(mock).items()
+    } == {f"rail{r}": ("cp1", f"mlx5_{r}", f"rail{r}") for r in range(8)}
+    assert cabling.sweepers(load_inventory(PROD_YAML).inventory) == {}

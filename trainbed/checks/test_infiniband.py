@@ -117,31 +117,12 @@ def test_rail_cabling(remote: Remote, inventory: Inventory, rail: Hca) -> None:
 IBNETDISCOVER = "ibnetdiscover -p -C %s -P %s"
 
 
-def _sweepers(inventory: Inventory) -> dict[str, tuple[str, Hca]]:
-    """rail → (host, HCA) its sweep runs from: the first subnet manager host with a port on it,
-    for the rails where the inventory gives some HCA's switch port (else nothing is swept)."""
-    wanted = {h.rail for n in inventory.nodes for h in n.hcas if h.switch_port is not None}
-    out: dict[str, tuple[str, Hca]] = {}
-    for rail in inventory.rails:
-        if rail.name not in wanted:
-            continue
-        for sm in rail.subnet_managers:
-            hca = next(
-                (h for h in inventory.subnet_manager_hcas.get(sm.host, ()) if h.rail == rail.name),
-                None,
-            )
-            if hca is not None:
-                out[rail.name] = (sm.host, hca)
-                break
-    return out
-
-
 @reads.register("opensm")
 def _sweep_reads(inventory: Inventory, node: Node) -> list[str]:
     """The sweeps of the rails this subnet manager host sweeps for test_switch_neighbour."""
     return [
         command(IBNETDISCOVER, hca.device, hca.port)
-        for host, hca in _sweepers(inventory).values()
+        for host, hca in cabling.sweepers(inventory).values()
         if host == node.hostname
     ]
 
@@ -155,7 +136,7 @@ def rail_sweeps(
 ) -> Callable[[str], Sweep]:
     """`sweep(rail)`: where the rail's sweep ran from and each CA port's neighbour, or why it
     could not run; each rail swept once a session, when its first HCA's check asks."""
-    sweepers = _sweepers(inventory)
+    sweepers = cabling.sweepers(inventory)
     done: dict[str, Sweep] = {}
 
     def sweep(rail: str) -> Sweep:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from trainbed.inventory.model import Hca, Rail
+from trainbed.inventory.model import Hca, Inventory, Rail
 from trainbed.parse.ibnetdiscover import IbPortLine
 
 _MASTER = re.compile(r"\bsm guid (0x[0-9a-fA-F]+),.*\bSMINFO_MASTER\b")
@@ -115,6 +115,25 @@ def neighbours(ports: Iterable[IbPortLine]) -> dict[str, Neighbour]:
             out[normalise(line.guid)] = Neighbour(
                 (line.peer_description or "").strip(), line.peer_port
             )
+    return out
+
+
+def sweepers(inventory: Inventory) -> dict[str, tuple[str, Hca]]:
+    """rail → (host, HCA) its sweep runs from: the first subnet manager host with a port on it,
+    for the rails where the inventory gives some HCA's switch port (else nothing is swept)."""
+    wanted = {h.rail for n in inventory.nodes for h in n.hcas if h.switch_port is not None}
+    out: dict[str, tuple[str, Hca]] = {}
+    for rail in inventory.rails:
+        if rail.name not in wanted:
+            continue
+        for sm in rail.subnet_managers:
+            hca = next(
+                (h for h in inventory.subnet_manager_hcas.get(sm.host, ()) if h.rail == rail.name),
+                None,
+            )
+            if hca is not None:
+                out[rail.name] = (sm.host, hca)
+                break
     return out
 
 
