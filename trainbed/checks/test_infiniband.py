@@ -161,7 +161,8 @@ def _sweep(
     if host in unreachable:
         return NotRun(what, f"{host} is unreachable: {unreachable[host]}")
     remote = connect(host)
-    remote.prefetch("node reads", reads.node_reads(inventory, inventory.node(host)))
+    # All the host's sweeps in one round trip (already read when its own checks read ahead).
+    remote.prefetch("fabric sweeps", _sweep_reads(inventory, inventory.node(host)))
     try:
         out = health.read(remote, f"{what} from {host}", IBNETDISCOVER, hca.device, hca.port)
     except Unreachable as exc:
