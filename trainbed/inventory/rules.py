@@ -290,9 +290,9 @@ def switch_ports(doc: Doc) -> Iterator[Finding]:
             if leaf is None:
                 continue  # an unknown rail: rails_and_switches says so
             who = f"{node['hostname']} {hca['device']}"
-            count = SWITCH_PORTS_PER_MODEL.get(switches.get(leaf, {}).get("model", ""))
+            model = switches[leaf]["model"] if leaf in switches else None
+            count = SWITCH_PORTS_PER_MODEL.get(model) if model else None
             if count is not None and port > count:
-                model = switches[leaf]["model"]
                 yield Finding(where, f"{leaf} ({model}) has ports 1-{count}, not {port}")
             if (leaf, port) in taken:
                 first, other = taken[(leaf, port)]
