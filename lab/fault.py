@@ -19,6 +19,8 @@
     fault NODE hca DEV flap            LinkDownedCounter grows (a flapping port)
     fault NODE hca DEV rail N          the port is cabled to rail N's fabric (railN or N), not
                                        the inventory's: its SM, GID prefix and peers follow
+    fault NODE hca DEV port LEAF P     the port's cable ends at switch LEAF port P (the rail's
+                                       ibnetdiscover -p lists it there), not the inventory's
     fault NODE hca DEV slow P          the port moves P percent less data than its link rate
     fault NODE hca DEV latency US      ib_write_lat through the port reads US µs higher
                                        (ibstat unchanged: only bandwidth shows it)
@@ -46,9 +48,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab import hardware
+from lab import hardware, nodes
 from lab.config import SIM_HARDWARE_PATH, state_dir
-from lab.engine import MockError, docker, run
+from lab.engine import MockError, docker
 
 MKDEVNODES = "/usr/lib/trainbed-sim/nvidia-driver-535-server/mkdevnodes"
 
@@ -88,6 +90,8 @@ def apply(
             return hardware.fault_hca_rate(hw, device, int(rate)), []
         case ["hca", device, "rail", rail]:
             return hardware.fault_hca_rail(hw, device, rail), []
+        case ["hca", device, "port", leaf, port]:
+            return hardware.fault_hca_port(hw, device, leaf, int(port)), []
         case ["hca", device, "slow", percent]:
             return hardware.fault_hca_slow(hw, device, float(percent)), []
         case ["hca", device, "latency", extra]:
@@ -127,18 +131,7 @@ def read_description(container: str) -> dict[str, Any]:
 
 def write_description(container: str, text: str) -> None:
     """Atomic replace on the node (write a temp file, rename)."""
-    run(
-        [
-            "docker",
-            "exec",
-            "-i",
-            container,
-            "sh",
-            "-c",
-            f"cat > {SIM_HARDWARE_PATH}.tmp && mv {SIM_HARDWARE_PATH}.tmp {SIM_HARDWARE_PATH}",
-        ],
-        input=text,
-    )
+    nodes.write_file(container, SIM_HARDWARE_PATH, text)
 
 
 #: What ``clear`` runs on the node: archive the journal, then drop every archived file (the
@@ -208,10 +201,13 @@ def main(argv: list[str] | None = None) -> int:
             if not original.exists():
                 raise MockError(f"{args.node} has no hardware description to restore")
             write_description(container, original.read_text())
+            nodes.publish_cabling(container, original.read_text())
             follow_up(container, ["devnodes", "start-fm-if-enabled", "clear-journal"])
         else:
             hw, actions = apply(read_description(container), args.words)
-            write_description(container, json.dumps(hw, indent=2) + "\n")
+            text = json.dumps(hw, indent=2) + "\n"
+            write_description(container, text)
+            nodes.publish_cabling(container, text)
             follow_up(container, actions)
     except (MockError, ValueError, KeyError) as exc:
         print(f"fault: {exc}", file=sys.stderr)

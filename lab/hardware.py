@@ -122,8 +122,15 @@ def switch_path(device_bus: int, port: int) -> dict[str, Any]:
     }
 
 
-def hcas(node: Node, rate_gbps: int, link_layer: str = "InfiniBand") -> list[dict[str, Any]]:
-    """HCA entries: one single-port ConnectX-7 per inventory HCA."""
+def hcas(
+    node: Node,
+    rate_gbps: int,
+    link_layer: str = "InfiniBand",
+    leaves: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """HCA entries: one single-port ConnectX-7 per inventory HCA. Where its cable ends is the
+    inventory's at bring-up: ``switch`` (the HCA's, else its rail's in `leaves`, rail → switch)
+    and, where the inventory gives it, ``switch_port`` (``ibnetdiscover`` lists only those)."""
     out = []
     for h in node.hcas:
         guid = str(h.get("port_guid") or "0x" + _digest("guid", node.hostname, h["device"])[:16])
@@ -140,6 +147,11 @@ def hcas(node: Node, rate_gbps: int, link_layer: str = "InfiniBand") -> list[dic
         }
         if "nearest_gpu" in h:
             entry["nearest_gpu"] = int(h["nearest_gpu"])
+        leaf = h.get("switch") or (leaves or {}).get(entry["rail"])
+        if leaf:
+            entry["switch"] = str(leaf)
+        if "switch_port" in h:
+            entry["switch_port"] = int(h["switch_port"])
         out.append(entry)
     return out
 
@@ -174,7 +186,10 @@ def describe(inv: dict[str, Any], node: Node) -> dict[str, Any]:
     model = node.profile.get("model", "XE9680" if node.kind == "compute" else "R760")
     gpu_list = gpus(cluster, node) if node.kind == "compute" else []
     hca_list = hcas(
-        node, int(ib.get("link_rate_gbps", 400)), str(ib.get("link_layer", "InfiniBand"))
+        node,
+        int(ib.get("link_rate_gbps", 400)),
+        str(ib.get("link_layer", "InfiniBand")),
+        {str(r["name"]): str(r["switch"]) for r in ib.get("rails", []) if "switch" in r},
     )
     place_hcas(hca_list, gpu_list)
     return {
@@ -213,6 +228,26 @@ def fault_hca_rail(hw: dict[str, Any], device: str, rail: str) -> dict[str, Any]
         raise ValueError(f"rail must be railN or N, not {rail!r}")
     _hca(hw, device)["rail"] = name
     return hw
+
+
+def fault_hca_port(hw: dict[str, Any], device: str, leaf: str, port: int) -> dict[str, Any]:
+    """HCA `device`'s cable ends at `leaf` port `port` (the rail's fabric sweep lists it there),
+    whatever the inventory says; its rail is unchanged (``hca DEV rail N`` moves that)."""
+    if not 1 <= port <= 254:
+        raise ValueError(f"a switch port is 1..254, not {port}")
+    h = _hca(hw, device)
+    h["switch"], h["switch_port"] = leaf, port
+    return hw
+
+
+def cabling(hw: dict[str, Any]) -> dict[str, Any]:
+    """What the node shows the shared fabric (``$FABRIC/cabling/HOST.json``, read by the
+    simulated ``ibnetdiscover``): each HCA's port GUID, state, physical rail and leaf port."""
+    keys = ("device", "port", "port_guid", "rail", "state", "switch", "switch_port")
+    return {
+        "hostname": hw.get("hostname", ""),
+        "hcas": [{k: h[k] for k in keys if k in h} for h in hw.get("hcas", [])],
+    }
 
 
 def fault_hca_slow(hw: dict[str, Any], device: str, percent: float) -> dict[str, Any]:

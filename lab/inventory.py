@@ -99,6 +99,12 @@ def port_guid(address: str, index: int) -> str:
     return f"0x{GUID_PREFIX:010x}{octets[2]:02x}{octets[3]:02x}{index:02x}"
 
 
+def switch_port(address: str) -> int:
+    """A node's port on each rail's leaf: its address's last octet (the mock's nodes sit at host
+    offsets 11.., 21.., 31..: unique, and within a QM9790's 64 ports)."""
+    return ipaddress.IPv4Address(address).packed[3]
+
+
 def _address(net: ipaddress.IPv4Network, offset: int) -> str:
     return str(net.network_address + offset)
 
@@ -109,6 +115,8 @@ def _regen_hcas(hcas: list[dict[str, Any]], address: str) -> list[dict[str, Any]
         new = dict(hca)
         if "port_guid" in new:
             new["port_guid"] = port_guid(address, i)
+        if "switch_port" in new:
+            new["switch_port"] = switch_port(address)
         out.append(new)
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -9,7 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab import names
+from lab import hardware, names
 from lab.config import (
     FABRIC_MOUNT,
     IFS_MOUNT,
@@ -113,6 +114,31 @@ def node_files(
         "/etc/machine-id": 0o444,
     }
     return files, modes
+
+
+def publish_cabling(container: str, description: str) -> None:
+    """Show the node's cabling (`hardware.cabling` of its description) to the shared fabric
+    volume, where the simulated ``ibnetdiscover`` of any node on the rail reads it: bring-up and
+    every ``lab/fault`` write it, as plugging a cable in shows it to the fabric."""
+    hw = json.loads(description)
+    path = f"{FABRIC_MOUNT}/cabling/{hw.get('hostname', 'unknown')}.json"
+    write_file(container, path, json.dumps(hardware.cabling(hw)) + "\n")
+
+
+def write_file(container: str, path: str, text: str) -> None:
+    """Atomic replace of `path` on the node (its directory made; a temp file, renamed)."""
+    run(
+        [
+            "docker",
+            "exec",
+            "-i",
+            container,
+            "sh",
+            "-c",
+            f'mkdir -p "$(dirname {path})" && cat > {path}.tmp && mv {path}.tmp {path}',
+        ],
+        input=text,
+    )
 
 
 def create_and_start(cluster: str, node: Node, image: str, repo: Path, stage: Path) -> None:

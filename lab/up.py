@@ -234,6 +234,10 @@ def bring_up(args: argparse.Namespace) -> dict[str, Any]:
     for node in plan:
         if node.kind == "storage":
             start_storage(cluster, node)
+        elif node.hcas:
+            nodes.publish_cabling(
+                names.container(cluster, node.hostname), descriptions[node.hostname]
+            )
     timings["nodes_s"] = round(time.monotonic() - mark, 1)
 
     known = state / "known_hosts"

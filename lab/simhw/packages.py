@@ -172,6 +172,7 @@ PACKAGES: dict[str, dict[str, Any]] = {
             "/usr/sbin/ibstatus": "ibdiags",
             "/usr/sbin/sminfo": "ibdiags",
             "/usr/sbin/perfquery": "ibdiags",
+            "/usr/sbin/ibnetdiscover": "ibdiags",
         },
     },
     "ibverbs-utils": {

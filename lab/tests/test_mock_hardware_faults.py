@@ -69,6 +69,10 @@ FAULTS: list[tuple[str, dict[tuple[Any, ...], Any]]] = [
     ("hca mlx5_4 rail 5", {("hcas", 2, "rail"): "rail5"}),
     ("hca mlx5_4 rail rail7", {("hcas", 2, "rail"): "rail7"}),
     ("hca mlx5_4 slow 5", {("hcas", 2, "bandwidth_factor"): 0.95}),
+    (
+        "hca mlx5_4 port ib-rail3 7",
+        {("hcas", 2, "switch"): "ib-rail3", ("hcas", 2, "switch_port"): 7},
+    ),
     ("gpu 6 dcgm memory-fail", {("gpus", 6, "dcgm", "memory_fail"): True}),
     ("gpu 4 acs on", {("gpus", 4, "pcie", "switch_port_acs"): True}),
     ("dcgm hang", {("dcgm", "hang"): True}),
@@ -82,7 +86,16 @@ FAULTS: list[tuple[str, dict[tuple[Any, ...], Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("words", ["hca mlx5_4 rail four", "hca mlx5_4 slow 0", "hca x rail 1"])
+@pytest.mark.parametrize(
+    "words",
+    [
+        "hca mlx5_4 rail four",
+        "hca mlx5_4 slow 0",
+        "hca x rail 1",
+        "hca mlx5_4 port ib-rail2 0",
+        "hca mlx5_4 port ib-rail2 seven",
+    ],
+)
 def test_bad_cabling_and_slow_faults_are_refused(words: str) -> None:
     with pytest.raises((ValueError, KeyError)):
         fault.apply(_description(), words.split(), now=NOW)

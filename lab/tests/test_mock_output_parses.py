@@ -4,9 +4,13 @@ same units. (The simulators' own layout tests are in test_mock_simulators.py.)""
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
+from lab import hardware
 from lab.tests.test_mock_simulators import REAL, env, fabric_running, pair, register_sms, sim
+from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.parse.ibstat import parse_ibstat
 from trainbed.parse.ibv_devinfo import parse_ibv_devinfo
 from trainbed.parse.nccl import parse_nccl
@@ -15,6 +19,8 @@ from trainbed.parse.perftest import parse_ib_write_bw
 from trainbed.parse.perftest_lat import parse_ib_write_lat
 
 __all__ = ["env"]  # the fixture, re-exported for pytest
+
+IBNETDISCOVER = "ibnetdiscover_p_edr_fabric_selected_lines_unconnected_ports.txt"
 
 
 def _filled(record: Any) -> set[str]:
@@ -119,3 +125,17 @@ def test_ib_write_lat_parses_like_the_real_one(env: dict[str, str]) -> None:
     assert p99 is not None and 1.0 < p99 < 1.3
     (srv,) = parse_ib_write_lat(server_out)["runs"]
     assert srv["ok"] and srv["side"] == "server"
+
+
+def test_ibnetdiscover_parses_like_the_real_one(env: dict[str, str]) -> None:
+    register_sms(env)
+    hw = json.loads(Path(env["TRAINBED_SIM_HARDWARE"]).read_text())
+    cabling = Path(env["TRAINBED_SIM_FABRIC"]) / "cabling"
+    cabling.mkdir(parents=True)
+    (cabling / "gpu01.json").write_text(json.dumps(hardware.cabling(hw)))
+    out = sim(env, "ibdiags", "-p", "-C", "mlx5_4", "-P", "1", prog="ibnetdiscover").stdout
+    mine = parse_ibnetdiscover_ports(out)
+    real = [p for p in parse_ibnetdiscover_ports((REAL / IBNETDISCOVER).read_text()) if p.connected]
+    assert len(mine) == 2 and {p.node_type for p in mine} == {"CA", "SW"}
+    assert _filled(mine[0]) == _filled(real[0])
+    assert mine[0].width == real[0].width == "4x" and mine[0].speed == "NDR"

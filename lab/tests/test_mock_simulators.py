@@ -535,3 +535,69 @@ def test_command_wrapper_loads_its_modules_by_name(env: dict[str, str], tmp_path
 
     assert stable(proc.stdout) == stable(sim(env, "nvidia_smi", "-q").stdout)
     assert "Attached GPUs                             : 8" in proc.stdout
+
+
+def _publish(env: dict[str, str], hw: dict[str, object]) -> None:
+    d = Path(env["TRAINBED_SIM_FABRIC"]) / "cabling"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{hw['hostname']}.json").write_text(json.dumps(hardware.cabling(hw)))
+
+
+def test_ibnetdiscover_lays_out_ports_like_the_real_sweep() -> None:
+    """The simulator's line writer gives back each connected line of the real sample exactly."""
+    ibdiags = sim_module("ibdiags")
+    from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
+
+    real = (REAL / "ibnetdiscover_p_edr_fabric_selected_lines_unconnected_ports.txt").read_text()
+    lines = [line for line in real.splitlines() if " - " in line]
+    assert len(lines) == 7
+    for line, port in zip(lines, parse_ibnetdiscover_ports(real), strict=False):
+        assert port.connected
+        written = ibdiags.port_line(
+            port.node_type,
+            port.lid,
+            port.port,
+            port.guid,
+            port.width,
+            port.speed,
+            port.peer_type,
+            port.peer_lid,
+            port.peer_port,
+            port.peer_guid,
+            port.description,
+            port.peer_description,
+        )
+        assert written == line.rstrip()
+
+
+def test_ibnetdiscover_lists_the_rails_cabled_ports(env: dict[str, str]) -> None:
+    """Every Active port of the local port's rail with a leaf port, from the published cabling;
+    a recabled port shows at its new leaf port; a port of another rail is not listed."""
+    from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
+
+    register_sms(env)
+    hw = json.loads(Path(env["TRAINBED_SIM_HARDWARE"]).read_text())
+    assert sim(env, "ibdiags", "-C", "mlx5_0", prog="ibnetdiscover").returncode == 255  # no -p
+    _publish(env, hw)
+    out = sim(env, "ibdiags", "-p", "-C", "mlx5_0", "-P", "1", prog="ibnetdiscover")
+    assert out.returncode == 0, out.stderr
+    ports = parse_ibnetdiscover_ports(out.stdout)
+    mine = dict(next(h for h in hw["hcas"] if h["device"] == "mlx5_0"))
+    assert [(p.node_type, p.guid, p.peer_port, p.peer_description) for p in ports] == [
+        ("CA", mine["port_guid"], mine["switch_port"], "ib-rail0"),
+        ("SW", ibdiags_switch_guid("ib-rail0"), mine["port"], "gpu01 mlx5_0"),
+    ]
+    hardware.fault_hca_port(hw, "mlx5_0", "ib-rail0", 7)
+    hardware.fault_hca_rail(hw, "mlx5_3", "rail0")
+    _publish(env, hw)
+    ports = parse_ibnetdiscover_ports(
+        sim(env, "ibdiags", "-p", "-C", "mlx5_0", prog="ibnetdiscover").stdout
+    )
+    assert sorted((p.description, p.peer_port) for p in ports if p.node_type == "CA") == [
+        ("gpu01 mlx5_0", 7),
+        ("gpu01 mlx5_3", mine["switch_port"]),
+    ]
+
+
+def ibdiags_switch_guid(name: str) -> str:
+    return str(sim_module("ibdiags").switch_guid(name))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.mock_cluster.conftest import ENV_HA, Check, Ssh, check_runner, hosts, ssh_runner
 from tests.mock_cluster.test_probe import REPO, _hca, fault, probe_inventory, run_probe
@@ -153,6 +154,36 @@ def test_check_names_a_miscabled_hca(
     assert [c for c, _ in failed] == ["test_rail_cabling"], failed
     assert failed[0][1].startswith(f"{node} {device} is on {wrong}'s fabric (master SM 0x")
     assert failed[0][1].endswith(f"the inventory says {rail}")
+
+
+def test_check_names_an_hca_on_another_leaf_port(
+    quick_cluster: dict[str, Any], quick_check: Check, compute: list[str]
+) -> None:
+    """An HCA recabled to another port of its leaf: `trainbed check` names the port its rail's
+    fabric sweep (ibnetdiscover -p from a subnet manager host) sees and the inventory's, and
+    nothing else fails on the node."""
+    cluster, check = quick_cluster, quick_check
+    node = compute[1]
+    doc = yaml.safe_load(Path(cluster["inventory"]).read_text())
+    hca = next(
+        h
+        for n in doc["compute"]
+        if n["hostname"] == node
+        for h in n["hcas"]
+        if h["device"] == "mlx5_3"
+    )
+    leaf = next(
+        r["switch"] for r in doc["networks"]["infiniband"]["rails"] if r["name"] == hca["rail"]
+    )
+    fault(cluster, node, "hca", "mlx5_3", "port", leaf, "60")
+    run = check("--limit", node)
+    assert run.returncode == 1, run.output[-3000:]
+    failed = [(r.check, r.message) for r in run.failures()]
+    assert [c for c, _ in failed] == ["test_switch_neighbour"], failed
+    assert failed[0][1].startswith(
+        f"{node} mlx5_3 is cabled to {leaf} port 60, the inventory says {leaf} port "
+        f"{hca['switch_port']} (ibnetdiscover on "
+    ), failed
 
 
 def test_quick_mode_names_a_port_five_percent_slow_against_a_baseline(

@@ -76,6 +76,26 @@ CASES: list[tuple[str, Mutation, str, int, str, str]] = [
         "duplicate port GUID",
     ),
     (
+        "switch port beyond the leaf's ports",
+        lambda d: d["compute"][2]["hcas"][1].update(switch_port=65),
+        "switch_port: 65",
+        1,
+        "compute[2].hcas[1].switch_port",
+        "ib-rail1 (QM9790) has ports 1-64, not 65",
+    ),
+    (
+        "two HCAs on one switch port",
+        lambda d: (
+            d["compute"][0]["hcas"][3].update(switch_port=7),
+            d["compute"][4]["hcas"][3].update(switch_port=7),
+        ),
+        "switch_port: 7",
+        2,
+        "compute[4].hcas[3].switch_port",
+        "gpu05 mlx5_5 and gpu01 mlx5_5 are both cabled to ib-rail3 port 7 "
+        "(also at compute[0].hcas[3].switch_port)",
+    ),
+    (
         "address outside subnet",
         lambda d: d["compute"][4].update(address="192.168.7.7"),
         "192.168.7.7",
@@ -577,3 +597,12 @@ def test_subnet_manager_on_a_compute_node_needs_its_port_guid(
         in e
         for e in errors
     ), errors
+
+
+def test_switch_port_reaches_the_model(tmp_path: Path, prod_doc: Doc) -> None:
+    """One port number on every rail's leaf is no clash: (leaf, port) is what must be unique."""
+    for hca in prod_doc["compute"][0]["hcas"]:
+        hca["switch_port"] = 3
+    inv = load_inventory(write(tmp_path, prod_doc)).inventory
+    assert {h.switch_port for h in inv.compute[0].hcas} == {3}
+    assert {h.switch_port for h in inv.compute[1].hcas} == {None}

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PROD_YAML, REPO
 from tests.unit.probe_helpers import inventory_for
+from trainbed.inventory import load_inventory
 from trainbed.inventory.model import Hca, Rail, SubnetManager
+from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.probes.facts import cabling_findings, port_facts
 from trainbed.probes.judge import IbVerdict
 from trainbed.probes.localise import CABLING, HCA, Finding, localise
@@ -124,3 +127,84 @@ def test_probe_facts_name_a_miscabled_port_in_quick_and_full_mode(tmp_path: Path
     passing = [_v(1, "gpu01", "gpu03", rail, True), _v(1, "gpu03", "gpu04", rail, True)]
     assert localise([*failing, *passing], cabling=[found]) == [found]
     assert [f.kind for f in localise([*failing, *passing])] == [HCA]
+
+
+# ----------------------------------------------------------------------- switch neighbours
+
+#: Real `ibnetdiscover -p` lines (OSC's EDR fabric, see tests/fixtures/real/SOURCES.md).
+SWEEP = cabling.neighbours(
+    parse_ibnetdiscover_ports(
+        (
+            Path(__file__).parent.parent
+            / "fixtures"
+            / "real"
+            / "ibnetdiscover_p_edr_fabric_selected_lines_unconnected_ports.txt"
+        ).read_text()
+    )
+)
+
+
+def test_neighbours_of_the_real_sweep() -> None:
+    """CA lines only, by port GUID: the switch lines and unconnected ports name no HCA."""
+    assert {
+        "0x7cfe9003003b4bde": cabling.Neighbour("ib-i1l1s01", 10),
+        "0x7cfe9003003b4b96": cabling.Neighbour("ib-i1l1s01", 11),
+        "0x506b4b0300cc02a6": cabling.Neighbour("ib-i4l1s01", 35),
+    } == SWEEP
+
+
+def _hca(port: int | None, guid: str | None = "0x7cfe9003003b4bde") -> Hca:
+    return Hca("mlx5_3", "rail0", 1, guid, None, None, port)
+
+
+@pytest.mark.parametrize(
+    ("hca", "leaf", "expected"),
+    [
+        (_hca(10), "ib-i1l1s01", []),
+        (
+            _hca(3),
+            "ib-i1l1s01",
+            [
+                "gpu02 mlx5_3 is cabled to ib-i1l1s01 port 10, the inventory says ib-i1l1s01 port 3 (ibnetdiscover on cp1 mlx5_0)"
+            ],
+        ),
+        (
+            _hca(10),
+            "ib-i1l1s02",
+            [
+                "gpu02 mlx5_3 is cabled to ib-i1l1s01 port 10, the inventory says ib-i1l1s02 port 10 (ibnetdiscover on cp1 mlx5_0)"
+            ],
+        ),
+        (
+            _hca(10, "0x7cfe9003003b4b96"),
+            "ib-i1l1s01",
+            [
+                "gpu02 mlx5_3 is cabled to ib-i1l1s01 port 11, the inventory says ib-i1l1s01 port 10 (ibnetdiscover on cp1 mlx5_0)"
+            ],
+        ),
+        # not in the sweep (down, or on another rail's fabric): the port and master-SM checks say so
+        (_hca(7, "0xa088c20300000001"), "ib-i1l1s01", []),
+        (_hca(None), "ib-i1l1s01", []),  # no switch port in the inventory: nothing judged
+        (_hca(3, None), "ib-i1l1s01", []),  # no port GUID: the port cannot be found
+    ],
+    ids=["right", "other-port", "other-leaf", "another-hcas-port", "absent", "no-port", "no-guid"],
+)
+def test_switch_problems(hca: Hca, leaf: str, expected: list[str]) -> None:
+    sweep = "ibnetdiscover on cp1 mlx5_0"
+    assert cabling.switch_problems("gpu02", hca, leaf, SWEEP, sweep) == expected
+
+
+def test_port_guid_is_compared_padded() -> None:
+    seen = {"0x0002c903000d81f9": cabling.Neighbour("leaf0", 4)}
+    hca = Hca("mlx5_0", "rail0", 1, "0x2c903000d81f9", None, None, 4)
+    assert cabling.switch_problems("gpu01", hca, "leaf0", seen, "x") == []
+
+
+def test_each_rail_is_swept_once_from_its_first_subnet_manager_host() -> None:
+    """The mock inventory gives switch ports: cp1 (master SM of every rail) sweeps each rail from
+    its port on it; prod gives none, so nothing is swept."""
+    mock = load_inventory(REPO / "inventory" / "mock.yaml").inventory
+    assert {
+        rail: (host, hca.device, hca.rail) for rail, (host, hca) in cabling.sweepers(mock).items()
+    } == {f"rail{r}": ("cp1", f"mlx5_{r}", f"rail{r}") for r in range(8)}
+    assert cabling.sweepers(load_inventory(PROD_YAML).inventory) == {}

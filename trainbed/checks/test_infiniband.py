@@ -1,6 +1,7 @@
 """infiniband: every HCA of the inventory up at the rate and link layer it says, on the locked
 firmware (else one across compute nodes), a subnet manager answering on every rail, each port on
-its own rail's fabric (cabling), one OpenSM per rail on its hosts; link quality: error counters' growth across the run, BER where mlxlink is."""
+its own rail's fabric (cabling) and cabled to the leaf port the inventory gives, one OpenSM per
+rail on its hosts; link quality: error counters' growth across the run, BER where mlxlink is."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 
 from trainbed.checks import expected, firmware, health, reads
 from trainbed.inventory.model import ComputeNode, Hca, Inventory, Node
+from trainbed.parse.ibnetdiscover import parse_ibnetdiscover_ports
 from trainbed.parse.ibstat import CaInfo, parse_ibstat
-from trainbed.remote import Remote, command
-from trainbed.verdicts import ber, cabling, check, hca_port, ib_counters, mismatch
+from trainbed.remote import Remote, Unreachable, command
+from trainbed.verdicts import NotRun, ber, cabling, check, hca_port, ib_counters, mismatch
 
 pytestmark = pytest.mark.nodes("infiniband")
 
@@ -109,6 +111,85 @@ def test_rail_cabling(remote: Remote, inventory: Inventory, rail: Hca) -> None:
     check(
         cabling.problems(cabling.Seen(remote.hostname, rail.device, rail.rail, master), candidates)
     )
+
+
+#: One sweep of a rail's fabric, from a port on it: the CA lines name each HCA's leaf port.
+IBNETDISCOVER = "ibnetdiscover -p -C %s -P %s"
+
+
+@reads.register("opensm")
+def _sweep_reads(inventory: Inventory, node: Node) -> list[str]:
+    """The sweeps of the rails this subnet manager host sweeps for test_switch_neighbour."""
+    return [
+        command(IBNETDISCOVER, hca.device, hca.port)
+        for host, hca in cabling.sweepers(inventory).values()
+        if host == node.hostname
+    ]
+
+
+Sweep = tuple[str, dict[str, cabling.Neighbour]] | NotRun
+
+
+@pytest.fixture(scope="session")
+def rail_sweeps(
+    inventory: Inventory, connect: Callable[[str], Remote], unreachable: dict[str, str]
+) -> Callable[[str], Sweep]:
+    """`sweep(rail)`: where the rail's sweep ran from and each CA port's neighbour, or why it
+    could not run; each rail swept once a session, when its first HCA's check asks."""
+    sweepers = cabling.sweepers(inventory)
+    done: dict[str, Sweep] = {}
+
+    def sweep(rail: str) -> Sweep:
+        if rail not in done:
+            done[rail] = _sweep(inventory, connect, unreachable, rail, sweepers.get(rail))
+        return done[rail]
+
+    return sweep
+
+
+def _sweep(
+    inventory: Inventory,
+    connect: Callable[[str], Remote],
+    unreachable: dict[str, str],
+    rail: str,
+    sweeper: tuple[str, Hca] | None,
+) -> Sweep:
+    what = f"{rail} fabric sweep"
+    if sweeper is None:
+        return NotRun(what, f"no subnet manager host of {rail} has a port on it")
+    host, hca = sweeper
+    if host in unreachable:
+        return NotRun(what, f"{host} is unreachable: {unreachable[host]}")
+    remote = connect(host)
+    # All the host's sweeps in one round trip (already read when its own checks read ahead).
+    remote.prefetch("fabric sweeps", _sweep_reads(inventory, inventory.node(host)))
+    try:
+        out = health.read(remote, f"{what} from {host}", IBNETDISCOVER, hca.device, hca.port)
+    except Unreachable as exc:
+        return NotRun(what, f"{host} is unreachable: {exc}")
+    if isinstance(out, NotRun):
+        return out
+    seen = cabling.neighbours(parse_ibnetdiscover_ports(out))
+    if not seen:
+        # Not "every port absent": a sweep read as nothing must not pass every HCA.
+        return NotRun(what, f"`ibnetdiscover -p` on {host} {hca.device} lists no CA port")
+    return f"ibnetdiscover on {host} {hca.device}", seen
+
+
+@pytest.mark.each("rail", expected.rails_of)
+def test_switch_neighbour(
+    remote: Remote, inventory: Inventory, rail: Hca, rail_sweeps: Callable[[str], Sweep]
+) -> None:
+    """The port's cable ends at the leaf switch port the inventory gives (its `switch_port` on
+    its `switch`, else the rail's), as the rail's fabric sweep sees it (`ibnetdiscover -p` from
+    a subnet manager host: one per rail, `trainbed.verdicts.cabling`)."""
+    if rail.switch_port is None:
+        pytest.skip(f"the inventory gives no switch port of {remote.hostname} {rail.device}")
+    if not rail.port_guid:
+        pytest.skip(f"the inventory gives no port GUID of {remote.hostname} {rail.device}")
+    leaf = rail.switch or next(r.switch for r in inventory.rails if r.name == rail.rail)
+    where, seen = health.need(rail_sweeps(rail.rail))
+    check(cabling.switch_problems(remote.hostname, rail, leaf, seen, where))
 
 
 # ------------------------------------------------------------------------- link quality

@@ -72,6 +72,7 @@ def _hca(doc: dict[str, Any]) -> Hca:
         doc.get("port_guid"),
         doc.get("nearest_gpu"),
         doc.get("switch"),
+        doc.get("switch_port"),
     )
 
 

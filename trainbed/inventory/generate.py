@@ -177,6 +177,8 @@ def generate_inventory(
                     "port_guid": _guid(16 + i, r),
                     "nearest_gpu": r * (8 // rail_count),
                     **({"switch": leaves[r][i // LEAF_DOWNLINKS]} if len(leaves[r]) > 1 else {}),
+                    # the leaf's downlinks are its first 32 ports, in node order
+                    "switch_port": i % LEAF_DOWNLINKS + 1,
                 }
                 for r, device in enumerate(devices)
             ],

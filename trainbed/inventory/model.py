@@ -14,6 +14,8 @@ from trainbed.verdicts.xid import CRITICAL_XIDS
 
 #: GPUs an NVSwitch baseboard carries, by server model.
 GPUS_PER_MODEL: dict[str, int] = {"XE9680": 8, "XE8640": 4}
+#: Ports of an InfiniBand switch, by model (a QM9700/QM9790 has 64 NDR ports in 32 OSFP cages).
+SWITCH_PORTS_PER_MODEL: dict[str, int] = {"QM9700": 64, "QM9790": 64}
 #: HCAs per compute node for each network configuration of the reference design.
 HCAS_PER_CONFIG: dict[int, int] = {1: 8, 2: 4}
 #: Design defaults for NFS mounts of PowerScale exports (the white paper's storage section).
@@ -120,6 +122,8 @@ class Hca:
     port_guid: str | None
     nearest_gpu: int | None
     switch: str | None = None
+    #: The leaf switch's port this HCA port is cabled to (None: not recorded).
+    switch_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

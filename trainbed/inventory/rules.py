@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from trainbed.inventory.model import GPUS_PER_MODEL, HCAS_PER_CONFIG
+from trainbed.inventory.model import GPUS_PER_MODEL, HCAS_PER_CONFIG, SWITCH_PORTS_PER_MODEL
 
 Doc = dict[str, Any]
 PathT = tuple[str | int, ...]
@@ -272,6 +272,37 @@ def rails_and_switches(doc: Doc) -> Iterator[Finding]:
             f"{len(ib['rails'])} rails for network configuration {ib['network_config']} "
             f"({HCAS_PER_CONFIG[ib['network_config']]} HCAs per node, one rail each)",
         )
+
+
+def switch_ports(doc: Doc) -> Iterator[Finding]:
+    """An HCA's `switch_port` is within its leaf's port count (where the model's is known), and
+    no two HCAs are cabled to one (leaf, port)."""
+    switches = {s["name"]: s for s in doc["switches"]}
+    rail_switch = {r["name"]: r["switch"] for r in doc["networks"]["infiniband"]["rails"]}
+    taken: dict[tuple[str, int], tuple[PathT, str]] = {}
+    for path, node in _nodes(doc):
+        for j, hca in enumerate(node.get("hcas", ())):
+            port = hca.get("switch_port")
+            if port is None:
+                continue
+            where: PathT = (*path, "hcas", j, "switch_port")
+            leaf = hca.get("switch") or rail_switch.get(hca["rail"])
+            if leaf is None:
+                continue  # an unknown rail: rails_and_switches says so
+            who = f"{node['hostname']} {hca['device']}"
+            model = switches[leaf]["model"] if leaf in switches else None
+            count = SWITCH_PORTS_PER_MODEL.get(model) if model else None
+            if count is not None and port > count:
+                yield Finding(where, f"{leaf} ({model}) has ports 1-{count}, not {port}")
+            if (leaf, port) in taken:
+                first, other = taken[(leaf, port)]
+                yield Finding(
+                    where,
+                    f"{who} and {other} are both cabled to {leaf} port {port} "
+                    f"(also at {format_path(first)})",
+                )
+            else:
+                taken[(leaf, port)] = (where, who)
 
 
 def externally_managed(switch: Doc) -> bool:
@@ -607,6 +638,7 @@ RULES: tuple[Callable[[Doc], Iterator[Finding]], ...] = (
     firmware_locks,
     compute_hardware,
     rails_and_switches,
+    switch_ports,
     subnet_managers,
     control_roles,
     software_versions,

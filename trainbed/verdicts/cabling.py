@@ -10,6 +10,9 @@ probe's localisation.
 
 The inventory must give the port GUIDs of the subnet manager hosts' HCAs; without them (an SM on
 a switch, GUIDs not recorded) the rail of a master cannot be told and nothing is judged.
+
+Switch neighbours (below): where the inventory gives an HCA's leaf port, the switch port its
+cable ends at, from the rail's ``ibnetdiscover -p``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from trainbed.inventory.model import Hca, Rail
+from trainbed.inventory.model import Hca, Inventory, Rail
+from trainbed.parse.ibnetdiscover import IbPortLine
 
 _MASTER = re.compile(r"\bsm guid (0x[0-9a-fA-F]+),.*\bSMINFO_MASTER\b")
 
@@ -82,4 +86,72 @@ def problems(seen: Seen, candidates: Mapping[str, str]) -> list[str]:
     return [
         f"{where} sees master SM {seen.master}, none of {seen.rail}'s "
         f"({', '.join(sorted(own))}): not on {seen.rail}'s fabric"
+    ]
+
+
+# ----------------------------------------------------------------------- switch neighbours
+#
+# Where the inventory gives an HCA's leaf port, the port at the other end of its cable is read
+# from the rail's fabric: ``ibnetdiscover -p`` from one port on the rail (a subnet manager host's:
+# one sweep per rail, not one per node, which at 4,096 nodes would be 32,768 sweeps of the whole
+# fabric). Each CA line names the switch port its cable ends at and that switch's node
+# description, which must be the switch's inventory name.
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """The switch port at the other end of an HCA port's cable."""
+
+    switch: str
+    port: int
+
+
+def neighbours(ports: Iterable[IbPortLine]) -> dict[str, Neighbour]:
+    """CA port GUID (normalised) → the switch port its cable ends at, from ``ibnetdiscover -p``
+    lines; CA ports cabled to something else (a CA back to back, a router) are left out."""
+    out: dict[str, Neighbour] = {}
+    for line in ports:
+        if line.node_type == "CA" and line.peer_type == "SW" and line.peer_port is not None:
+            out[normalise(line.guid)] = Neighbour(
+                (line.peer_description or "").strip(), line.peer_port
+            )
+    return out
+
+
+def sweepers(inventory: Inventory) -> dict[str, tuple[str, Hca]]:
+    """rail → (host, HCA) its sweep runs from: the first subnet manager host with a port on it,
+    for the rails where the inventory gives some HCA's switch port (else nothing is swept)."""
+    wanted = {h.rail for n in inventory.nodes for h in n.hcas if h.switch_port is not None}
+    out: dict[str, tuple[str, Hca]] = {}
+    for rail in inventory.rails:
+        if rail.name not in wanted:
+            continue
+        for sm in rail.subnet_managers:
+            hca = next(
+                (h for h in inventory.subnet_manager_hcas.get(sm.host, ()) if h.rail == rail.name),
+                None,
+            )
+            if hca is not None:
+                out[rail.name] = (sm.host, hca)
+                break
+    return out
+
+
+def switch_problems(
+    host: str, hca: Hca, leaf: str, seen: Mapping[str, Neighbour], sweep: str
+) -> list[str]:
+    """``gpu02 mlx5_3 is cabled to rail0-leaf1 port 7, the inventory says rail0-leaf0 port 3``
+    (`sweep`, where the rail's sweep was read from, closes it); empty when the HCA's cable ends
+    at the inventory's leaf and port. `leaf` is the inventory's (the HCA's own or its rail's
+    switch), `seen` the rail's sweep (:func:`neighbours`). Nothing is judged without both the
+    HCA's ``switch_port`` and ``port_guid``, nor for a port the sweep does not list: a port that
+    is down or on another rail's fabric is named by the port and master-SM verdicts, once."""
+    if hca.switch_port is None or not hca.port_guid:
+        return []
+    found = seen.get(normalise(hca.port_guid))
+    if found is None or found == Neighbour(leaf, hca.switch_port):
+        return []
+    return [
+        f"{host} {hca.device} is cabled to {found.switch} port {found.port}, the inventory says "
+        f"{leaf} port {hca.switch_port} ({sweep})"
     ]

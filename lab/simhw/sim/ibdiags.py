@@ -1,4 +1,5 @@
-"""infiniband-diags for simulated ConnectX-7 HCAs: ``ibstat``, ``ibstatus``, ``sminfo``, ``perfquery``.
+"""infiniband-diags for simulated ConnectX-7 HCAs: ``ibstat``, ``ibstatus``, ``sminfo``, ``perfquery``,
+``ibnetdiscover -p``.
 
 Port state combines the hardware description with the fabric: a linked-up port is Active only
 while a subnet manager (``opensm``) of its rail runs somewhere. Stdlib only.
@@ -6,6 +7,8 @@ while a subnet manager (``opensm``) of its rail runs somewhere. Stdlib only.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
@@ -236,26 +239,38 @@ def perfquery_block(h: dict[str, Any], lid: int, now: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def perfquery(argv: list[str]) -> int:
-    """``perfquery -x [-C CA] [-P PORT]``: the local port's extended counters."""
+def _local_port(
+    argv: list[str], flags: tuple[str, ...]
+) -> tuple[str | None, bool, dict[str, Any] | None]:
+    """``-C CA`` (``-P PORT`` is read past), whether one of `flags` is given, and the local HCA
+    the tool opens: the CA's, else the first (None: no such CA)."""
     hw = hwdesc.load()
-    ca, extended, args = None, False, list(argv)
+    ca, flagged, args = None, False, list(argv)
     while args:
         a = args.pop(0)
         if a in ("-C", "--Ca") and args:
             ca = args.pop(0)
         elif a in ("-P", "--Port") and args:
             args.pop(0)
-        elif a in ("-x", "--extended"):
-            extended = True
+        elif a in flags:
+            flagged = True
     hcas = hwdesc.sorted_hcas(hw)
-    h = hwdesc.hca(hw, ca) if ca else (hcas[0] if hcas else None)
+    return ca, flagged, hwdesc.hca(hw, ca) if ca else (hcas[0] if hcas else None)
+
+
+def _cannot_open(ca: str | None) -> None:
+    print(
+        f"ibwarn: [{os.getpid()}] mad_rpc_open_port: can't open UMAD port ({ca or '(null)'}:0)",
+        file=sys.stderr,
+    )
+
+
+def perfquery(argv: list[str]) -> int:
+    """``perfquery -x [-C CA] [-P PORT]``: the local port's extended counters."""
+    ca, extended, h = _local_port(argv, ("-x", "--extended"))
     pid = os.getpid()
     if h is None:
-        print(
-            f"ibwarn: [{pid}] mad_rpc_open_port: can't open UMAD port ({ca or '(null)'}:0)",
-            file=sys.stderr,
-        )
+        _cannot_open(ca)
         print(f"perfquery: iberror: failed: Failed to open '{ca}' port '0'", file=sys.stderr)
         return 255
     view = hwdesc.port_view(h)
@@ -271,6 +286,81 @@ def perfquery(argv: list[str]) -> int:
     return 0
 
 
+def port_line(
+    node_type: str,
+    lid: int,
+    port: int,
+    guid: str,
+    width: str,
+    speed: str,
+    peer_type: str,
+    peer_lid: int,
+    peer_port: int,
+    peer_guid: str,
+    description: str,
+    peer_description: str,
+) -> str:
+    """One connected port of ``ibnetdiscover -p`` in the real layout (the EDR sample's lines)."""
+    return (
+        f"{node_type} {lid:5d} {port:2d} {guid} {width} {speed} - "
+        f"{peer_type} {peer_lid:5d} {peer_port:2d} {peer_guid} "
+        f"( '{description}' - '{peer_description}' )"
+    )
+
+
+def switch_guid(name: str) -> str:
+    """A stable GUID for a simulated leaf switch (by its name)."""
+    return "0x" + hashlib.sha256(f"switch:{name}".encode()).hexdigest()[:16]
+
+
+def cabled_ports(rail: str) -> list[tuple[str, dict[str, Any]]]:
+    """(host, HCA) of every Active port on `rail` with a leaf port, from the nodes' cabling in
+    the shared fabric (``$FABRIC/cabling/HOST.json``, written by bring-up and ``lab/fault``)."""
+    out = []
+    for path in sorted((hwdesc.fabric_dir() / "cabling").glob("*.json")):
+        try:
+            node = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for h in node.get("hcas", []):
+            if (
+                h.get("rail") == rail
+                and h.get("state", "Active") == "Active"
+                and h.get("switch")
+                and h.get("switch_port")
+            ):
+                out.append((str(node.get("hostname", path.stem)), h))
+    return out
+
+
+def ibnetdiscover(argv: list[str]) -> int:
+    """``ibnetdiscover -p [-C CA] [-P PORT]``: every cabled CA port of the local port's fabric
+    (rail) and its leaf's port, one line each way, as the ports report lists them."""
+    ca, ports_report, h = _local_port(argv, ("-p", "--ports"))
+    pid = os.getpid()
+    if h is None:
+        _cannot_open(ca)
+        print("ibnetdiscover: iberror: failed: discover failed", file=sys.stderr)
+        return 255
+    if not ports_report:
+        print("ibnetdiscover: this simulator answers the ports report (-p) only", file=sys.stderr)
+        return 255
+    if not hwdesc.port_view(h)["active"]:
+        print(f"ibwarn: [{pid}] _do_madrpc: recv failed: Connection timed out", file=sys.stderr)
+        print("ibnetdiscover: iberror: failed: discover failed", file=sys.stderr)
+        return 255
+    lines = []
+    for host, p in cabled_ports(str(h.get("rail", ""))):
+        leaf, sw = str(p["switch"]), switch_guid(str(p["switch"]))
+        ca_end = ("CA", hwdesc.lid_of(p["port_guid"]), int(p.get("port", 1)), p["port_guid"])
+        sw_end = ("SW", hwdesc.lid_of(sw), int(p["switch_port"]), sw)
+        name = f"{host} {p['device']}"
+        lines.append(port_line(*ca_end, "4x", "NDR", *sw_end, name, leaf))
+        lines.append(port_line(*sw_end, "4x", "NDR", *ca_end, leaf, name))
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    return 0
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Dispatch on the program name."""
     prog = os.path.basename(prog or sys.argv[0])
@@ -281,6 +371,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return sminfo(args)
     if prog.startswith("perfquery"):
         return perfquery(args)
+    if prog.startswith("ibnetdiscover"):
+        return ibnetdiscover(args)
     return ibstat(args)
 
 
