@@ -220,8 +220,9 @@ def ha_deployed(ha_first_deploy: DeployRun, ha_deploy: Deploy) -> DeployRun:
 
 # ----------------------------------------------------------------------- trainbed check
 
-#: Workers for the suite (the nodes wait on SSH round trips far more than on CPU).
-WORKERS = "4"
+#: Workers for the suite: `trainbed check`'s default, which runs a cluster of this size in one
+#: process (`trainbed.checks.scheduling.auto_workers`); the tests of the xdist path pass `-n 2`.
+WORKERS = "auto"
 
 
 @dataclass
@@ -251,7 +252,7 @@ def node_names(cluster: dict[str, Any]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def check(cluster: dict[str, Any], node_names: list[str], tmp_path_factory) -> Check:
-    """`check(*args, inventory=None)`: `python -m trainbed check INVENTORY --junit FILE -n 4 *args`."""
+    """`check(*args, inventory=None)`: `python -m trainbed check INVENTORY --junit FILE -n auto *args`."""
     return check_runner(cluster, node_names, tmp_path_factory.mktemp("check"))
 
 

@@ -12,7 +12,10 @@ returns (a dict id → value), so ids read ``test_hca_port[gpu02-mlx5_4]``: node
 Before any check, every selected host (and the primary controller) is asked once, in parallel,
 to run ``true`` over SSH (bounded by ConnectTimeout). A host that does not answer is one finding,
 ``test_ssh[HOST]``; its other checks are skipped as "could not run: …", never passed or failed.
-With pytest-xdist the controller process asks and hands the answers to the workers.
+Then every reachable host's HCA port counters are read (the `late` link-quality checks read
+them again and judge the growth). With pytest-xdist the controller process does both and hands
+the answers to the workers, and the workers get the checks host by host
+(`trainbed.checks.scheduling`), so a node is read by one process, once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import pytest
 from _pytest import junitxml
 
-from trainbed.checks import health, reads
+from trainbed.checks import health, reads, scheduling
 from trainbed.checks.expected import ALL, hosts_of, select_hosts
 from trainbed.checks.junit import COULD_NOT_RUN, WARNING, could_not_run
 from trainbed.inventory import Inventory, InventoryError, load_inventory
@@ -35,6 +38,9 @@ from trainbed.remote import Remote, reach_all
 #: hostname → why SSH to it failed, for the hosts the pre-pass found unreachable.
 UNREACHABLE = pytest.StashKey[dict[str, str]]()
 _WORKERINPUT_KEY = "trainbed_unreachable"
+#: Every reachable selected host's HCA port counters, read before the first check.
+FIRST_COUNTERS = pytest.StashKey[health.FirstReadings]()
+_WORKERINPUT_COUNTERS = "trainbed_first_counters"
 
 
 #: Every warning the checks recorded (`warn`), in order, on the controller process.
@@ -146,20 +152,49 @@ def _hosts_to_reach(config: pytest.Config) -> list[str]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The reachability pre-pass (on the controller process; workers get its answers)."""
+    """The reachability pre-pass and the first counter readings (on the controller process;
+    workers get its answers)."""
     config = session.config
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         config.stash[UNREACHABLE] = dict(workerinput.get(_WORKERINPUT_KEY, {}))
+        plain = workerinput.get(_WORKERINPUT_COUNTERS, [])
+        config.stash[FIRST_COUNTERS] = health.FirstReadings.from_plain(plain)
     elif config.option.collectonly:
         config.stash[UNREACHABLE] = {}
+        config.stash[FIRST_COUNTERS] = health.FirstReadings({})
     else:
-        config.stash[UNREACHABLE] = reach_all(_inventory(config), _hosts_to_reach(config))
+        inv = _inventory(config)
+        unreachable = reach_all(inv, _hosts_to_reach(config))
+        config.stash[UNREACHABLE] = unreachable
+        selected = _selected(str(config.getoption("inventory")), config.getoption("limit"))
+        remotes = [
+            (Remote.connect(inv, host), inv.node(host).hcas)
+            for host in selected
+            if host not in unreachable and inv.node(host).hcas
+        ]
+        config.stash[FIRST_COUNTERS] = health.first_readings(remotes)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:  # pytest-xdist: before a worker starts
     node.workerinput[_WORKERINPUT_KEY] = node.config.stash.get(UNREACHABLE, {})
+    first = node.config.stash.get(FIRST_COUNTERS, health.FirstReadings({}))
+    node.workerinput[_WORKERINPUT_COUNTERS] = first.to_plain()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: a worker per `scheduling.HOSTS_PER_WORKER` selected hosts (none for a few)."""
+    selected = _selected(str(config.getoption("inventory")), config.getoption("limit"))
+    return scheduling.auto_workers(len(selected), scheduling.cpu_count())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> scheduling.HostScheduling:
+    """Each host's checks on one worker (`scheduling.HostScheduling`)."""
+    selected = _selected(str(config.getoption("inventory")), config.getoption("limit"))
+    return scheduling.HostScheduling(config, log, selected)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -235,22 +270,12 @@ def warn(request: pytest.FixtureRequest) -> Callable[[Iterable[str]], None]:
     return record
 
 
-@pytest.fixture(scope="session", autouse=True)
-def first_counters(
-    pytestconfig: pytest.Config,
-    inventory: Inventory,
-    connect: Callable[[str], Remote],
-    unreachable: dict[str, str],
-) -> health.FirstReadings:
-    """Every selected node's HCA port counters, read once before the first check: the link
-    quality checks (`late`) read them again and judge the growth."""
-    selected = _selected(str(pytestconfig.getoption("inventory")), pytestconfig.getoption("limit"))
-    remotes = [
-        (connect(host), inventory.node(host).hcas)
-        for host in selected
-        if host not in unreachable and inventory.node(host).hcas
-    ]
-    return health.first_readings(remotes)
+@pytest.fixture(scope="session")
+def first_counters(pytestconfig: pytest.Config) -> health.FirstReadings:
+    """Every selected node's HCA port counters as read before the first check (the session's
+    start, on the controller process): the link quality checks (`late`) read them again and
+    judge the growth."""
+    return pytestconfig.stash[FIRST_COUNTERS]
 
 
 @pytest.fixture(autouse=True)

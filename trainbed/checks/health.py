@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from time import monotonic
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
@@ -337,6 +337,33 @@ class FirstReadings:
             (host, hca.device, hca.port),
             NotRun(f"{host} {hca.device} perfquery", "no first reading (the node did not answer)"),
         )
+
+    def to_plain(self) -> list[list[object]]:
+        """The readings as lists of str, int, float and dict (what pytest-xdist hands a
+        worker): ``[host, device, port, counters or None, at or what, why]``."""
+        rows: list[list[object]] = []
+        for (host, device, port), reading in self.readings.items():
+            if isinstance(reading, NotRun):
+                rows.append([host, device, port, None, reading.what, reading.why])
+            else:
+                c, at = reading
+                plain = {"lid": c.lid, "port": c.port, "capmask": c.capability_mask}
+                rows.append([host, device, port, {**plain, "counters": dict(c.counters)}, at, ""])
+        return rows
+
+    @classmethod
+    def from_plain(cls, rows: Iterable[Sequence[Any]]) -> FirstReadings:
+        """The inverse of `to_plain`."""
+        readings: dict[tuple[str, str, int], tuple[PortCounters, float] | NotRun] = {}
+        for host, device, port, plain, at_or_what, why in rows:
+            if plain is None:
+                readings[(host, device, port)] = NotRun(at_or_what, why)
+            else:
+                counters = PortCounters(
+                    plain["lid"], plain["port"], plain["capmask"], dict(plain["counters"])
+                )
+                readings[(host, device, port)] = (counters, float(at_or_what))
+        return cls(readings)
 
 
 def first_readings(

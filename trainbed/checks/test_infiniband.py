@@ -30,15 +30,11 @@ SMINFO = "sminfo -C %s -P %s"
 @reads.register("infiniband")
 def _reads(inventory: Inventory, node: Node) -> list[str]:
     """This module's reads on `node` but the late counters: ibstat, each rail's subnet manager
-    (twice: test_subnet_manager and test_rail_cabling each take an uncached reading), mlxlink on
-    each HCA (where it is not installed, each answers 127 at once)."""
+    (one reading, judged by test_subnet_manager and test_rail_cabling), mlxlink on each HCA
+    (where it is not installed, each answers 127 at once)."""
     return [
         "ibstat",
-        *(
-            command(SMINFO, h.device, h.port)
-            for h in expected.rails_of(inventory, node).values()
-            for _ in range(2)
-        ),
+        *(command(SMINFO, h.device, h.port) for h in expected.rails_of(inventory, node).values()),
         command("command -v %s", "mlxlink"),
         *(
             command(health.MLXLINK, h.device, h.port)
@@ -88,7 +84,7 @@ def test_hca_firmware(
 @pytest.mark.each("rail", expected.rails_of)
 def test_subnet_manager(remote: Remote, rail: Hca) -> None:
     """A master subnet manager answers through the node's port on each rail."""
-    result = remote.run(SMINFO, rail.device, rail.port, cache=False)
+    result = remote.run(SMINFO, rail.device, rail.port)
     what = f"{remote.hostname} {rail.rail} ({rail.device}) subnet manager"
     answer = " ".join((result.stdout or result.stderr).split())[:200] or f"exit {result.rc}"
     assert result.rc == 0 and "SMINFO_MASTER" in result.stdout, mismatch(
@@ -105,7 +101,7 @@ def test_rail_cabling(remote: Remote, inventory: Inventory, rail: Hca) -> None:
     )
     if not any(r == rail.rail for r in candidates.values()):
         pytest.skip(f"the inventory gives no port GUID of {rail.rail}'s subnet manager hosts")
-    master = cabling.master_guid(remote.run(SMINFO, rail.device, rail.port, cache=False).stdout)
+    master = cabling.master_guid(remote.run(SMINFO, rail.device, rail.port).stdout)
     if master is None:
         pytest.skip(f"{remote.hostname} {rail.device}: no master answers (test_subnet_manager)")
     check(
