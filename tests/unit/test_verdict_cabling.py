@@ -16,7 +16,7 @@ from trainbed.probes.facts import cabling_findings, port_facts
 from trainbed.probes.judge import IbVerdict
 from trainbed.probes.localise import CABLING, HCA, Finding, localise
 from trainbed.probes.matching import localise_quick
-from trainbed.verdicts import cabling
+from trainbed.verdicts import NotRun, cabling
 
 #: sminfo's answer line: not a captured sample, the layout of infiniband-diags' sminfo.c format
 #: ("sminfo: sm lid %d sm guid 0x%" PRIx64 ", activity count %u priority %d state %d %s"), which
@@ -182,14 +182,23 @@ def _hca(port: int | None, guid: str | None = "0x7cfe9003003b4bde") -> Hca:
                 "gpu02 mlx5_3 is cabled to ib-i1l1s01 port 11, the inventory says ib-i1l1s01 port 10 (ibnetdiscover on cp1 mlx5_0)"
             ],
         ),
-        # not in the sweep (down, or on another rail's fabric): the port and master-SM checks say so
-        (_hca(7, "0xa088c20300000001"), "ib-i1l1s01", []),
+        # not in the sweep (down, or on another rail's fabric): could not be judged, not a pass;
+        # the port and master-SM checks name the fault
+        (
+            _hca(7, "0xa088c20300000001"),
+            "ib-i1l1s01",
+            NotRun(
+                "gpu02 mlx5_3 switch neighbour",
+                "port GUID 0xa088c20300000001 is not in ibnetdiscover on cp1 mlx5_0 (the port is "
+                "down or on another rail's fabric)",
+            ),
+        ),
         (_hca(None), "ib-i1l1s01", []),  # no switch port in the inventory: nothing judged
         (_hca(3, None), "ib-i1l1s01", []),  # no port GUID: the port cannot be found
     ],
     ids=["right", "other-port", "other-leaf", "another-hcas-port", "absent", "no-port", "no-guid"],
 )
-def test_switch_problems(hca: Hca, leaf: str, expected: list[str]) -> None:
+def test_switch_problems(hca: Hca, leaf: str, expected: list[str] | NotRun) -> None:
     sweep = "ibnetdiscover on cp1 mlx5_0"
     assert cabling.switch_problems("gpu02", hca, leaf, SWEEP, sweep) == expected
 

@@ -185,7 +185,7 @@ def test_switch_neighbour(
         pytest.skip(f"the inventory gives no port GUID of {remote.hostname} {rail.device}")
     leaf = rail.switch or next(r.switch for r in inventory.rails if r.name == rail.rail)
     where, seen = health.need(rail_sweeps(rail.rail))
-    check(cabling.switch_problems(remote.hostname, rail, leaf, seen, where))
+    check(health.need(cabling.switch_problems(remote.hostname, rail, leaf, seen, where)))
 
 
 # ------------------------------------------------------------------------- link quality

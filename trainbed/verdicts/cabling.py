@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from trainbed.inventory.model import Hca, Inventory, Rail
 from trainbed.parse.ibnetdiscover import IbPortLine
+from trainbed.verdicts import NotRun
 
 _MASTER = re.compile(r"\bsm guid (0x[0-9a-fA-F]+),.*\bSMINFO_MASTER\b")
 
@@ -139,17 +140,24 @@ def sweepers(inventory: Inventory) -> dict[str, tuple[str, Hca]]:
 
 def switch_problems(
     host: str, hca: Hca, leaf: str, seen: Mapping[str, Neighbour], sweep: str
-) -> list[str]:
+) -> list[str] | NotRun:
     """``gpu02 mlx5_3 is cabled to rail0-leaf1 port 7, the inventory says rail0-leaf0 port 3``
     (`sweep`, where the rail's sweep was read from, closes it); empty when the HCA's cable ends
     at the inventory's leaf and port. `leaf` is the inventory's (the HCA's own or its rail's
     switch), `seen` the rail's sweep (:func:`neighbours`). Nothing is judged without both the
-    HCA's ``switch_port`` and ``port_guid``, nor for a port the sweep does not list: a port that
-    is down or on another rail's fabric is named by the port and master-SM verdicts, once."""
+    HCA's ``switch_port`` and ``port_guid``. A port the sweep does not list could not be judged
+    (not a pass): it is down or on another rail's fabric, which the port and master-SM verdicts
+    name, once."""
     if hca.switch_port is None or not hca.port_guid:
         return []
-    found = seen.get(normalise(hca.port_guid))
-    if found is None or found == Neighbour(leaf, hca.switch_port):
+    guid = normalise(hca.port_guid)
+    found = seen.get(guid)
+    if found is None:
+        return NotRun(
+            f"{host} {hca.device} switch neighbour",
+            f"port GUID {guid} is not in {sweep} (the port is down or on another rail's fabric)",
+        )
+    if found == Neighbour(leaf, hca.switch_port):
         return []
     return [
         f"{host} {hca.device} is cabled to {found.switch} port {found.port}, the inventory says "
