@@ -12,7 +12,7 @@ from trainbed.checks.scheduling import HostScheduling, auto_workers, host_of
 from trainbed.parse.perfquery import PortCounters
 from trainbed.verdicts import NotRun
 
-HOSTS = ("cp1", "gpu1", "gpu1-a", "gpu02")
+HOSTS = frozenset({"cp1", "gpu1", "gpu1-a", "gpu02"})
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
+from collections.abc import Set as AbstractSet
 
 from xdist.scheduler import LoadScopeScheduling
 
@@ -34,15 +35,20 @@ def cpu_count() -> int | None:
         return os.cpu_count()
 
 
-def host_of(nodeid: str, hostnames: Collection[str]) -> str | None:
+def host_of(nodeid: str, hostnames: AbstractSet[str]) -> str | None:
     """The host a check's node id names (its parameter id is the host, or ``HOST-ITEM``);
-    None for a check of no host. The longest matching hostname wins (``gpu1`` and ``gpu1-a``)."""
+    None for a check of no host. The longest matching hostname wins (``gpu1`` and ``gpu1-a``).
+    Set lookups of the id's prefixes: the cost is the id's length, not the host count."""
     name = nodeid.rpartition("::")[2]
     if not name.endswith("]") or "[" not in name:
         return None
     param = name[name.index("[") + 1 : -1]
-    matches = [h for h in hostnames if param == h or param.startswith(h + "-")]
-    return max(matches, key=len) if matches else None
+    cut = len(param)
+    while cut > 0:
+        if param[:cut] in hostnames:
+            return param[:cut]
+        cut = param.rfind("-", 0, cut)
+    return None
 
 
 class HostScheduling(LoadScopeScheduling):
@@ -52,7 +58,7 @@ class HostScheduling(LoadScopeScheduling):
 
     def __init__(self, config: object, log: object, hostnames: Collection[str]) -> None:
         super().__init__(config, log)
-        self.hostnames = tuple(hostnames)
+        self.hostnames = frozenset(hostnames)
 
     def _split_scope(self, nodeid: str) -> str:
         return host_of(nodeid, self.hostnames) or nodeid
